@@ -1,0 +1,16 @@
+//! Database migrations, one per file, never edited once landed. The same migrations serve
+//! SQLite and PostgreSQL. Times are BIGINT unix milliseconds; ids are UUID text.
+
+pub use sea_orm_migration;
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_foundation::Migration)]
+    }
+}

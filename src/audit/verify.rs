@@ -1,0 +1,77 @@
+//! Walks a tenant's chain from the first entry to the head and reports the first break.
+
+use super::{ChainKey, mac};
+use crate::ids::TenantId;
+use crate::store::audit::{self as store_audit, GENESIS_MAC};
+use crate::store::{Handle, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Intact {
+        entries: i64,
+    },
+    /// The first entry (by sequence number) at which the chain stops verifying, and why.
+    Broken {
+        seq: i64,
+        reason: String,
+    },
+}
+
+const PAGE: u64 = 1000;
+
+pub async fn verify(
+    h: &impl Handle,
+    key: &ChainKey,
+    tenant: TenantId,
+) -> Result<Verdict, StoreError> {
+    let (head_seq, head_mac) = store_audit::head(h, tenant)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut expected_seq = 1;
+    let mut prev = GENESIS_MAC.to_owned();
+    loop {
+        let rows = store_audit::page(h, tenant, expected_seq - 1, PAGE).await?;
+        let done = (rows.len() as u64) < PAGE;
+        for row in rows {
+            if row.seq != expected_seq {
+                return Ok(Verdict::Broken {
+                    seq: expected_seq,
+                    reason: format!("entry {expected_seq} is missing (deleted)"),
+                });
+            }
+            if row.prev_mac != prev {
+                return Ok(Verdict::Broken {
+                    seq: row.seq,
+                    reason: "does not link to the entry before it (reordered or replaced)".into(),
+                });
+            }
+            if mac(key, tenant, &row) != row.mac {
+                return Ok(Verdict::Broken {
+                    seq: row.seq,
+                    reason: "content does not match its MAC (edited)".into(),
+                });
+            }
+            prev = row.mac;
+            expected_seq += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    let last = expected_seq - 1;
+    if last != head_seq {
+        return Ok(Verdict::Broken {
+            seq: last + 1,
+            reason: format!(
+                "the chain ends at entry {last} but the head says {head_seq} (entries deleted)"
+            ),
+        });
+    }
+    if prev != head_mac {
+        return Ok(Verdict::Broken {
+            seq: last,
+            reason: "the last entry does not match the chain head (edited or replaced)".into(),
+        });
+    }
+    Ok(Verdict::Intact { entries: last })
+}

@@ -1,0 +1,422 @@
+//! The command line: `serve`, `migrate`, `tenant …`, `user …`, `keys …`, `audit …`. Every
+//! command that creates or shows something accepts `--json` and then prints exactly one JSON
+//! object on stdout; logs and errors go to stderr, errors with a non-zero exit.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::audit::{self, Origin, Verdict};
+use crate::config::Config;
+use crate::directory::{self, NewTenantInput, NewUserInput, Tenant, User, username_key};
+use crate::keys;
+use crate::login::password::Password;
+use crate::services::Services;
+use crate::store::{Store, tenants, users};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Multi-tenant single-sign-on identity provider"
+)]
+pub struct Cli {
+    /// TOML configuration file (also LATCHKEY_CONFIG); LATCHKEY_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the identity provider.
+    Serve {
+        /// Create a `demo` tenant with an admin account if it does not exist yet.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate(JsonFlag),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage users of a tenant.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Key custody.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct JsonFlag {
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant with its keys and first (owner) admin.
+    Create {
+        /// The subdomain: 2–63 of a-z, 0-9 and hyphen.
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "EMAIL")]
+        admin_email: String,
+        #[arg(long, default_value = "admin")]
+        admin_username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    List(JsonFlag),
+    Show {
+        slug: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; without --password-stdin a one-time password is generated and printed.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    Show {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Re-wrap every tenant data key under a new master key, atomically.
+    RotateMaster {
+        /// The new key (base64, mode 0600); created when the file does not exist.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check a tenant's audit chain; reports OK or the first broken entry (exit 1).
+    Verify {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+/// A command's result: what to print, and whether it counts as success.
+pub struct Outcome {
+    pub json: bool,
+    pub value: Value,
+    pub text: String,
+    pub ok: bool,
+}
+
+fn done(json: bool, value: Value, text: String) -> Outcome {
+    Outcome {
+        json,
+        value,
+        text,
+        ok: true,
+    }
+}
+
+fn tenant_json(t: &Tenant, url: &str) -> Value {
+    json!({
+        "id": t.id.to_string(),
+        "slug": t.slug.as_str(),
+        "name": t.name,
+        "status": t.status.as_str(),
+        "url": url,
+        "created_at": t.created_at,
+    })
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id.to_string(),
+        "username": u.username,
+        "email": u.email,
+        "display_name": u.display_name,
+        "status": u.status.as_str(),
+        "must_change_password": u.must_change_password,
+        "admin_role": u.admin_role.map(|r| r.as_str()),
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    })
+}
+
+fn read_password_stdin() -> anyhow::Result<Password> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(Password::new(line))
+}
+
+/// Runs every command but `serve`.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
+    let now = crate::now_ms();
+    match command {
+        Command::Serve { .. } => anyhow::bail!("serve is run by main"),
+        Command::Migrate(out) => {
+            let store = Store::connect(&config.database).await?;
+            let applied = store.migrate(&config.database).await?;
+            let text = if applied.is_empty() {
+                "database is up to date".to_owned()
+            } else {
+                format!(
+                    "applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                )
+            };
+            Ok(done(out.json, json!({ "applied": applied }), text))
+        }
+        Command::Tenant(cmd) => {
+            let svc = Services::open(&config).await?;
+            tenant_command(&svc, cmd, now).await
+        }
+        Command::User(cmd) => {
+            let svc = Services::open(&config).await?;
+            user_command(&svc, cmd, now).await
+        }
+        Command::Keys(KeysCommand::RotateMaster { new_key_file, out }) => {
+            let svc = Services::open(&config).await?;
+            let (new_key, created) = keys::read_or_create_new_key(&new_key_file)?;
+            let count = keys::rotate_master(
+                &svc.store,
+                svc.keyring.master(),
+                &new_key,
+                &Origin::cli("keys rotate-master"),
+                now,
+            )
+            .await?;
+            let path = new_key_file.display().to_string();
+            let text = format!(
+                "re-wrapped the data keys of {count} tenant(s) under the new master key{}.\n\
+                 Now configure it before the next start: LATCHKEY_MASTER_KEY_FILE={path} \
+                 (the old key no longer opens this database).",
+                if created {
+                    format!(" (created {path})")
+                } else {
+                    String::new()
+                }
+            );
+            Ok(done(
+                out.json,
+                json!({ "tenants": count, "new_key_file": path, "created": created }),
+                text,
+            ))
+        }
+        Command::Audit(AuditCommand::Verify { tenant, out }) => {
+            let svc = Services::open(&config).await?;
+            let t = directory::find_tenant(&svc, &tenant).await?;
+            let chain = svc.keyring.chain_key(&svc.store, t.id).await?;
+            let verdict = audit::verify(&svc.store, &chain, t.id).await?;
+            Ok(match verdict {
+                Verdict::Intact { entries } => done(
+                    out.json,
+                    json!({ "tenant": t.slug.as_str(), "ok": true, "entries": entries }),
+                    format!(
+                        "OK: the audit chain of `{}` verifies ({entries} entries)",
+                        t.slug
+                    ),
+                ),
+                Verdict::Broken { seq, reason } => Outcome {
+                    json: out.json,
+                    value: json!({ "tenant": t.slug.as_str(), "ok": false, "first_broken": seq, "reason": reason }),
+                    text: format!("BROKEN: audit entry {seq} of `{}`: {reason}", t.slug),
+                    ok: false,
+                },
+            })
+        }
+    }
+}
+
+async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow::Result<Outcome> {
+    match cmd {
+        TenantCommand::Create {
+            slug,
+            name,
+            admin_email,
+            admin_username,
+            out,
+        } => {
+            let created = directory::create_tenant(
+                svc,
+                NewTenantInput {
+                    slug,
+                    name,
+                    admin_email,
+                    admin_username,
+                },
+                &Origin::cli("tenant create"),
+                now,
+            )
+            .await?;
+            let mut value = tenant_json(&created.tenant, &created.url);
+            value["admin"] = user_json(&created.admin);
+            value["admin"]["one_time_password"] = json!(created.admin_password.expose());
+            let text = format!(
+                "created tenant `{}` at {}\nadmin: {}  one-time password: {}  (must be changed at first sign-in)",
+                created.tenant.slug,
+                created.url,
+                created.admin.username,
+                created.admin_password.expose()
+            );
+            Ok(done(out.json, value, text))
+        }
+        TenantCommand::List(out) => {
+            let all = tenants::list(&svc.store).await?;
+            let list: Vec<Value> = all
+                .iter()
+                .map(|t| tenant_json(t, &svc.public_url.tenant_origin(t.slug.as_str())))
+                .collect();
+            let text = all
+                .iter()
+                .map(|t| format!("{}\t{}\t{}", t.slug, t.status.as_str(), t.name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(done(out.json, json!({ "tenants": list }), text))
+        }
+        TenantCommand::Show { slug, out } => {
+            let t = directory::find_tenant(svc, &slug).await?;
+            let url = svc.public_url.tenant_origin(t.slug.as_str());
+            let keys = keys::list(&svc.store, t.id).await?;
+            let mut value = tenant_json(&t, &url);
+            value["signing_keys"] = keys
+                .iter()
+                .map(|k| json!({ "id": k.id.to_string(), "kid": k.kid, "algorithm": k.algorithm, "state": k.state.as_str(), "not_after": k.not_after }))
+                .collect();
+            let text = format!(
+                "{} ({})\nurl: {url}\nstatus: {}\nsigning keys: {}",
+                t.slug,
+                t.name,
+                t.status.as_str(),
+                keys.iter()
+                    .map(|k| format!("{} [{}]", k.kid, k.state.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(done(out.json, value, text))
+        }
+    }
+}
+
+async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Result<Outcome> {
+    match cmd {
+        UserCommand::Create {
+            tenant,
+            username,
+            email,
+            display_name,
+            password_stdin,
+            out,
+        } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let created = directory::create_user(
+                svc,
+                &t,
+                NewUserInput {
+                    username,
+                    email,
+                    display_name,
+                    password,
+                },
+                &Origin::cli("user create"),
+                now,
+            )
+            .await?;
+            let mut value = user_json(&created.user);
+            let mut text = format!("created user `{}` in `{}`", created.user.username, t.slug);
+            if let Some(p) = &created.one_time_password {
+                value["one_time_password"] = json!(p.expose());
+                text.push_str(&format!(
+                    "\none-time password: {}  (must be changed at first sign-in)",
+                    p.expose()
+                ));
+            }
+            Ok(done(out.json, value, text))
+        }
+        UserCommand::List { tenant, limit, out } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let list = users::list(&svc.store, t.id, None, limit.clamp(1, 10_000)).await?;
+            let text = list
+                .iter()
+                .map(|u| format!("{}\t{}\t{}", u.username, u.email, u.status.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(done(
+                out.json,
+                json!({ "users": list.iter().map(user_json).collect::<Vec<_>>() }),
+                text,
+            ))
+        }
+        UserCommand::Show {
+            tenant,
+            username,
+            out,
+        } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let u = users::find_by_username_key(&svc.store, t.id, &username_key(username.trim()))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no user `{username}` in `{}`", t.slug))?;
+            let text = format!(
+                "{} <{}>\nid: {}\nname: {}\nstatus: {}",
+                u.username,
+                u.email,
+                u.id,
+                u.display_name,
+                u.status.as_str()
+            );
+            Ok(done(out.json, user_json(&u), text))
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The directory core: tenants and their users. Creating a tenant sets up, in one transaction,
+//! its data key, its first signing key, its audit chain and its first (owner) admin.
+//!
+//! May use: `store`, `keys`, `audit`, `login::password`.
+
+mod names;
+mod slug;
+
+pub use names::{Email, NameError, Username, parse_display_name, username_key};
+pub use slug::{Slug, SlugError};
+
+use crate::audit::{self, Actor, ChainKey, Event, Origin, Outcome};
+use crate::crypto::DataKey;
+use crate::ids::{TenantId, UserId};
+use crate::keys::{self, KeyError, KeyState};
+use crate::login::password::{self, Password, PasswordError};
+use crate::services::Services;
+use crate::store::{StoreError, tenants, users};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TenantStatus> {
+        match s {
+            "active" => Some(TenantStatus::Active),
+            "suspended" => Some(TenantStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: Slug,
+    pub name: String,
+    pub status: TenantStatus,
+    pub created_at: i64,
+}
+
+/// Active users can log in; disabled users cannot; restricted users (GDPR Art. 18) are kept but
+/// neither log in nor appear in anything sent to applications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Disabled,
+    Restricted,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+            UserStatus::Restricted => "restricted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        match s {
+            "active" => Some(UserStatus::Active),
+            "disabled" => Some(UserStatus::Disabled),
+            "restricted" => Some(UserStatus::Restricted),
+            _ => None,
+        }
+    }
+}
+
+/// Console roles (the console issue gives them their powers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminRole {
+    Owner,
+    Admin,
+    Helpdesk,
+    Auditor,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Owner => "owner",
+            AdminRole::Admin => "admin",
+            AdminRole::Helpdesk => "helpdesk",
+            AdminRole::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AdminRole> {
+        Some(match s {
+            "owner" => AdminRole::Owner,
+            "admin" => AdminRole::Admin,
+            "helpdesk" => AdminRole::Helpdesk,
+            "auditor" => AdminRole::Auditor,
+            _ => return None,
+        })
+    }
+}
+
+/// A user as the rest of the system sees it (no password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub status: UserStatus,
+    pub has_password: bool,
+    pub must_change_password: bool,
+    pub admin_role: Option<AdminRole>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Slug(#[from] SlugError),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("the tenant name must be 1 to 200 characters without control characters")]
+    TenantName,
+    #[error("a tenant with the slug `{0}` already exists")]
+    TenantExists(String),
+    #[error("there is no tenant `{0}`")]
+    NoSuchTenant(String),
+    #[error("the username `{0}` is already taken in this tenant")]
+    UsernameTaken(String),
+    #[error("the e-mail address `{0}` is already used by another user of this tenant")]
+    EmailTaken(String),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for DirectoryError {
+    fn from(e: StoreError) -> Self {
+        DirectoryError::Store(e)
+    }
+}
+
+/// What `tenant create` asks for, unchecked.
+pub struct NewTenantInput {
+    pub slug: String,
+    pub name: String,
+    pub admin_email: String,
+    pub admin_username: String,
+}
+
+pub struct CreatedTenant {
+    pub tenant: Tenant,
+    pub url: String,
+    pub admin: User,
+    /// Shown once; the admin must change it at first login.
+    pub admin_password: Password,
+}
+
+fn parse_tenant_name(name: &str) -> Result<String, DirectoryError> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if !(1..=200).contains(&len) || name.chars().any(char::is_control) {
+        return Err(DirectoryError::TenantName);
+    }
+    Ok(name.to_owned())
+}
+
+/// Creates a tenant with its data key, first signing key, audit chain and owner account.
+pub async fn create_tenant(
+    svc: &Services,
+    input: NewTenantInput,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<CreatedTenant, DirectoryError> {
+    let slug = Slug::parse(input.slug.trim())?;
+    let name = parse_tenant_name(&input.name)?;
+    let email = Email::parse(&input.admin_email)?;
+    let username = Username::parse(&input.admin_username)?;
+    let url = svc.public_url.tenant_origin(slug.as_str());
+    if tenants::find_by_slug(&svc.store, slug.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(DirectoryError::TenantExists(slug.to_string()));
+    }
+
+    // CPU-heavy work before the transaction, so the write lock is held only for the writes.
+    let admin_password = Password::generate();
+    let (generated, hash) = tokio::join!(
+        keys::generate(url.clone(), now_ms),
+        password::hash_blocking(admin_password.clone())
+    );
+    let generated = generated?;
+
+    let tenant_id = TenantId::new();
+    let dek = DataKey::generate(tenant_id);
+    let chain = ChainKey::for_tenant(&dek);
+    let tx = svc.store.begin().await?;
+    tenants::insert(
+        &tx,
+        tenants::NewTenant {
+            id: tenant_id,
+            slug: &slug,
+            name: &name,
+            wrapped_dek: dek.wrap(svc.keyring.master()),
+            now: now_ms,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => DirectoryError::TenantExists(slug.to_string()),
+        e => e.into(),
+    })?;
+    crate::store::audit::create_head(&tx, tenant_id).await?;
+    audit::record(
+        &tx,
+        &chain,
+        tenant_id,
+        Event {
+            actor: Actor::Operator,
+            subject: Some(format!("tenant:{tenant_id}")),
+            operation: "tenant.create",
+            outcome: Outcome::Success,
+            origin,
+            detail: Some(serde_json::json!({ "slug": slug.as_str() })),
+        },
+        now_ms,
+    )
+    .await?;
+    keys::store_new(
+        &tx,
+        &dek,
+        &chain,
+        &generated,
+        KeyState::Active,
+        origin,
+        now_ms,
+    )
+    .await?;
+    let admin_id = insert_user(
+        &tx,
+        &chain,
+        tenant_id,
+        UserFields {
+            username: &username,
+            email: &email,
+            display_name: &username.display,
+            password_hash: Some(hash),
+            must_change_password: true,
+            admin_role: Some(AdminRole::Owner),
+        },
+        origin,
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+
+    let tenant = tenants::find(&svc.store, tenant_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let admin = users::find(&svc.store, tenant_id, admin_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(CreatedTenant {
+        tenant,
+        url,
+        admin,
+        admin_password,
+    })
+}
+
+struct UserFields<'a> {
+    username: &'a Username,
+    email: &'a Email,
+    display_name: &'a str,
+    password_hash: Option<String>,
+    must_change_password: bool,
+    admin_role: Option<AdminRole>,
+}
+
+async fn insert_user(
+    tx: &crate::store::Tx,
+    chain: &ChainKey,
+    tenant: TenantId,
+    f: UserFields<'_>,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<UserId, DirectoryError> {
+    let id = UserId::new();
+    users::insert(
+        tx,
+        tenant,
+        users::NewUser {
+            id,
+            username: &f.username.display,
+            username_key: &f.username.key,
+            email: &f.email.display,
+            email_key: &f.email.key,
+            display_name: f.display_name,
+            password_hash: f.password_hash,
+            must_change_password: f.must_change_password,
+            admin_role: f.admin_role,
+            now: now_ms,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict("users.username") => {
+            DirectoryError::UsernameTaken(f.username.display.clone())
+        }
+        StoreError::Conflict(_) => DirectoryError::EmailTaken(f.email.display.clone()),
+        e => e.into(),
+    })?;
+    audit::record(
+        tx,
+        chain,
+        tenant,
+        Event {
+            actor: Actor::Operator,
+            subject: Some(format!("user:{id}")),
+            operation: "user.create",
+            outcome: Outcome::Success,
+            origin,
+            detail: f
+                .admin_role
+                .map(|r| serde_json::json!({ "admin_role": r.as_str() })),
+        },
+        now_ms,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// What `user create` asks for, unchecked.
+pub struct NewUserInput {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    /// `None`: generate a one-time password that must be changed at first login.
+    pub password: Option<Password>,
+}
+
+pub struct CreatedUser {
+    pub user: User,
+    /// Set when the password was generated; shown once.
+    pub one_time_password: Option<Password>,
+}
+
+pub async fn find_tenant(svc: &Services, slug: &str) -> Result<Tenant, DirectoryError> {
+    tenants::find_by_slug(&svc.store, slug)
+        .await?
+        .ok_or_else(|| DirectoryError::NoSuchTenant(slug.chars().take(63).collect()))
+}
+
+/// Creates a user in a tenant's directory.
+pub async fn create_user(
+    svc: &Services,
+    tenant: &Tenant,
+    input: NewUserInput,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<CreatedUser, DirectoryError> {
+    let username = Username::parse(&input.username)?;
+    let email = Email::parse(&input.email)?;
+    let display_name = match input.display_name.as_deref() {
+        Some(d) => parse_display_name(d)?,
+        None => username.display.clone(),
+    };
+    let (password, generated) = match input.password {
+        Some(p) => {
+            password::check_baseline(&p)?;
+            (p, false)
+        }
+        None => (Password::generate(), true),
+    };
+    if users::find_by_username_key(&svc.store, tenant.id, &username.key)
+        .await?
+        .is_some()
+    {
+        return Err(DirectoryError::UsernameTaken(username.display));
+    }
+    let hash = password::hash_blocking(password.clone()).await;
+    let chain = svc.keyring.chain_key(&svc.store, tenant.id).await?;
+    let tx = svc.store.begin().await?;
+    let id = insert_user(
+        &tx,
+        &chain,
+        tenant.id,
+        UserFields {
+            username: &username,
+            email: &email,
+            display_name: &display_name,
+            password_hash: Some(hash),
+            must_change_password: generated,
+            admin_role: None,
+        },
+        origin,
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    let user = users::find(&svc.store, tenant.id, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(CreatedUser {
+        user,
+        one_time_password: generated.then_some(password),
+    })
+}

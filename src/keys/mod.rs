@@ -1,0 +1,191 @@
+//! Key custody in use: the [`Keyring`] that opens tenant data keys with the master key, tenant
+//! signing keys (created sealed, opened for signing), and master-key rotation.
+//!
+//! May use: `crypto` for the primitives, `store` for rows, `audit` for the record of changes.
+
+mod master;
+
+use openssl::pkey::{PKey, Private};
+
+use crate::audit::{self, Actor, ChainKey, Event, Origin, Outcome};
+use crate::crypto::{DataKey, MasterKey, Purpose, SealContext, signing};
+use crate::ids::{SigningKeyId, TenantId};
+use crate::store::signing_keys::{self as store_keys, NewSigningKey};
+use crate::store::{Handle, StoreError, Tx, tenants};
+
+pub use master::{
+    LoadedMasterKey, MasterKeySetupError, load_master_key, read_or_create_new_key, rotate_master,
+};
+
+/// Phases of a signing key (DESIGN.md): published as next → signing as active → still
+/// published as previous while its tokens may live → retired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    Next,
+    Active,
+    Previous,
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Previous => "previous",
+            KeyState::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyState> {
+        Some(match s {
+            "next" => KeyState::Next,
+            "active" => KeyState::Active,
+            "previous" => KeyState::Previous,
+            "retired" => KeyState::Retired,
+            _ => return None,
+        })
+    }
+}
+
+/// The public side of a signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKey {
+    pub id: SigningKeyId,
+    pub tenant_id: TenantId,
+    pub kid: String,
+    pub algorithm: String,
+    pub state: KeyState,
+    pub public_key_pem: String,
+    pub certificate_pem: String,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("key generation failed: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    #[error("the tenant has no active signing key")]
+    NoActiveKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Holds the master key; opens tenant data keys on demand.
+#[derive(Debug)]
+pub struct Keyring {
+    master: MasterKey,
+}
+
+impl Keyring {
+    pub fn new(master: MasterKey) -> Keyring {
+        Keyring { master }
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    pub async fn data_key(&self, h: &impl Handle, tenant: TenantId) -> Result<DataKey, KeyError> {
+        let wrapped = tenants::wrapped_dek(h, tenant).await?;
+        Ok(DataKey::unwrap(&self.master, tenant, &wrapped)?)
+    }
+
+    pub async fn chain_key(&self, h: &impl Handle, tenant: TenantId) -> Result<ChainKey, KeyError> {
+        Ok(ChainKey::for_tenant(&self.data_key(h, tenant).await?))
+    }
+}
+
+fn seal_context(tenant: TenantId, record: &str) -> SealContext<'_> {
+    SealContext {
+        tenant,
+        purpose: Purpose::SigningKey,
+        record,
+    }
+}
+
+/// Generates a key pair (on the blocking pool) for a tenant origin.
+pub async fn generate(origin: String, now_ms: i64) -> Result<signing::GeneratedKey, KeyError> {
+    let handle = tokio::task::spawn_blocking(move || signing::generate_rsa(&origin, now_ms / 1000));
+    match handle.await {
+        Ok(result) => Ok(result?),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Stores a generated key for the tenant, private part sealed under its DEK, and audits it.
+pub async fn store_new(
+    tx: &Tx,
+    dek: &DataKey,
+    chain: &ChainKey,
+    generated: &signing::GeneratedKey,
+    state: KeyState,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<SigningKeyId, KeyError> {
+    let tenant = dek.tenant();
+    let id = SigningKeyId::new();
+    let record = id.to_string();
+    let sealed = dek.seal(seal_context(tenant, &record), &generated.private_pem);
+    store_keys::insert(
+        tx,
+        tenant,
+        NewSigningKey {
+            id,
+            kid: &generated.kid,
+            state,
+            public_key_pem: &generated.public_pem,
+            certificate_pem: &generated.certificate_pem,
+            private_key_sealed: sealed,
+            not_after: generated.not_after_unix * 1000,
+            now: now_ms,
+        },
+    )
+    .await?;
+    audit::record(
+        tx,
+        chain,
+        tenant,
+        Event {
+            actor: Actor::Operator,
+            subject: Some(format!("key:{id}")),
+            operation: "key.create",
+            outcome: Outcome::Success,
+            origin,
+            detail: Some(serde_json::json!({ "kid": generated.kid, "state": state.as_str() })),
+        },
+        now_ms,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The tenant's keys (public parts), newest first.
+pub async fn list(h: &impl Handle, tenant: TenantId) -> Result<Vec<SigningKey>, KeyError> {
+    Ok(store_keys::list(h, tenant)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
+}
+
+/// Opens the tenant's active private key for signing.
+pub async fn active_private_key(
+    h: &impl Handle,
+    keyring: &Keyring,
+    tenant: TenantId,
+) -> Result<(SigningKey, PKey<Private>), KeyError> {
+    let (key, sealed) = store_keys::list(h, tenant)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k.state == KeyState::Active)
+        .ok_or(KeyError::NoActiveKey)?;
+    let dek = keyring.data_key(h, tenant).await?;
+    let record = key.id.to_string();
+    let pem = zeroize::Zeroizing::new(dek.open(seal_context(tenant, &record), &sealed)?);
+    let pkey = signing::parse_private_pem(&pem)?;
+    Ok((key, pkey))
+}

@@ -1,0 +1,25 @@
+//! Latchkey: a multi-tenant single-sign-on identity provider (OpenID Connect and SAML 2.0) in
+//! one binary. See DESIGN.md for the architecture; `app.rs` is where the features meet.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod directory;
+pub mod ids;
+pub mod keys;
+pub mod login;
+pub mod server;
+pub mod services;
+pub mod store;
+pub mod web;
+
+/// The current time as unix milliseconds. Only handlers, jobs and the CLI read the clock;
+/// domain functions take `now` as an argument.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,47 @@
+//! Start-up wiring shared by the server and the CLI: open the database, migrate, load and check
+//! the master key (fail closed). The result is passed explicitly; there are no globals.
+
+use crate::config::{Config, PublicUrl};
+use crate::keys::{self, Keyring, MasterKeySetupError};
+use crate::store::{MigrateError, Store, StoreError};
+
+pub struct Services {
+    pub store: Store,
+    pub keyring: Keyring,
+    pub public_url: PublicUrl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(StoreError),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeySetupError),
+}
+
+impl Services {
+    /// Connects, migrates and checks the master key. A wrong or missing key stops here.
+    pub async fn open(config: &Config) -> Result<Services, StartupError> {
+        let store = Store::connect(&config.database)
+            .await
+            .map_err(StartupError::Database)?;
+        let applied = store.migrate(&config.database).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied database migrations");
+        }
+        let loaded = keys::load_master_key(&config.master_key, &store).await?;
+        if let Some(path) = &loaded.created_file {
+            tracing::warn!(
+                path = %path,
+                "created a new master key file; back it up: without it this database cannot be opened"
+            );
+        }
+        Ok(Services {
+            store,
+            keyring: Keyring::new(loaded.key),
+            public_url: config.public_url.clone(),
+        })
+    }
+}

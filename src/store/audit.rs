@@ -1,0 +1,130 @@
+//! Storage of the per-tenant audit hash chain. The head row (last seq and MAC) is advanced with
+//! one `UPDATE … RETURNING`, which also takes the row's write lock for the rest of the
+//! transaction, so concurrent appends queue instead of forking the chain.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
+
+use super::entities::{audit_entry, audit_head};
+use super::{Handle, StoreError, Tx, param};
+use crate::ids::TenantId;
+
+/// One stored entry, as written and as read back for verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub operation: String,
+    pub outcome: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub route: Option<String>,
+    pub detail: Option<String>,
+    pub prev_mac: String,
+    pub mac: String,
+}
+
+pub const GENESIS_MAC: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+pub async fn create_head(tx: &Tx, tenant: TenantId) -> Result<(), StoreError> {
+    let model = audit_head::ActiveModel {
+        tenant_id: Set(tenant.to_string()),
+        seq: Set(0),
+        mac: Set(GENESIS_MAC.to_owned()),
+    };
+    audit_head::Entity::insert(model)
+        .exec_without_returning(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Reserves the next sequence number; returns it with the previous entry's MAC.
+pub async fn advance_head(tx: &Tx, tenant: TenantId) -> Result<(i64, String), StoreError> {
+    let c = tx.conn();
+    let backend = c.get_database_backend();
+    let sql = format!(
+        "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = {} RETURNING seq, mac",
+        param(backend, 1)
+    );
+    let row = c
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [tenant.to_string().into()],
+        ))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok((row.try_get("", "seq")?, row.try_get("", "mac")?))
+}
+
+pub async fn insert(tx: &Tx, tenant: TenantId, row: AuditRow) -> Result<(), StoreError> {
+    let model = audit_entry::ActiveModel {
+        tenant_id: Set(tenant.to_string()),
+        seq: Set(row.seq),
+        at: Set(row.at),
+        actor: Set(row.actor),
+        subject: Set(row.subject),
+        operation: Set(row.operation),
+        outcome: Set(row.outcome),
+        source_ip: Set(row.source_ip),
+        user_agent: Set(row.user_agent),
+        route: Set(row.route),
+        detail: Set(row.detail),
+        prev_mac: Set(row.prev_mac),
+        mac: Set(row.mac.clone()),
+    };
+    audit_entry::Entity::insert(model)
+        .exec_without_returning(tx.conn())
+        .await?;
+    let head = audit_head::ActiveModel {
+        tenant_id: Set(tenant.to_string()),
+        mac: Set(row.mac),
+        ..Default::default()
+    };
+    audit_head::Entity::update(head).exec(tx.conn()).await?;
+    Ok(())
+}
+
+/// The head: the last sequence number and MAC, or `None` for an unknown tenant.
+pub async fn head(h: &impl Handle, tenant: TenantId) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(audit_head::Entity::find_by_id(tenant.to_string())
+        .one(h.conn())
+        .await?
+        .map(|m| (m.seq, m.mac)))
+}
+
+/// Entries with `seq > after`, in sequence order, at most `limit`.
+pub async fn page(
+    h: &impl Handle,
+    tenant: TenantId,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_entry::Entity::find()
+        .filter(audit_entry::Column::TenantId.eq(tenant.to_string()))
+        .filter(audit_entry::Column::Seq.gt(after))
+        .order_by_asc(audit_entry::Column::Seq)
+        .limit(limit)
+        .all(h.conn())
+        .await?
+        .into_iter()
+        .map(|m| AuditRow {
+            seq: m.seq,
+            at: m.at,
+            actor: m.actor,
+            subject: m.subject,
+            operation: m.operation,
+            outcome: m.outcome,
+            source_ip: m.source_ip,
+            user_agent: m.user_agent,
+            route: m.route,
+            detail: m.detail,
+            prev_mac: m.prev_mac,
+            mac: m.mac,
+        })
+        .collect())
+}

@@ -1,0 +1,169 @@
+//! The only module that runs queries or names sea-orm entities. Everything above it sees
+//! [`Store`] (the pool), [`Tx`] (a write transaction) and plain records.
+//!
+//! SQLite is the embedded default (WAL, foreign keys on, busy timeout); PostgreSQL is selected by
+//! URL. Nothing outside this module branches on the backend. Write transactions start with
+//! `BEGIN IMMEDIATE` on SQLite so two writers queue instead of failing on lock upgrade.
+
+pub mod audit;
+mod entities;
+mod migrate;
+pub mod settings;
+pub mod signing_keys;
+pub mod tenants;
+pub mod users;
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqlErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+
+pub use migrate::{MigrateError, MigrationState};
+
+use crate::config::DatabaseUrl;
+
+/// A connection pool to the database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// A write transaction: dropped without [`Tx::commit`] it rolls back.
+pub struct Tx {
+    tx: DatabaseTransaction,
+}
+
+/// Anything store functions can run on: the pool or a transaction.
+pub trait Handle: Send + Sync {
+    #[doc(hidden)]
+    type Conn: ConnectionTrait;
+    #[doc(hidden)]
+    fn conn(&self) -> &Self::Conn;
+}
+
+impl Handle for Store {
+    type Conn = DatabaseConnection;
+    fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+impl Handle for Tx {
+    type Conn = DatabaseTransaction;
+    fn conn(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the name says which (e.g. `users.username`).
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl StoreError {
+    /// Maps a unique violation to `Conflict(what)`, anything else to `Db`.
+    pub(crate) fn unique(err: DbErr, what: &'static str) -> StoreError {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what),
+            _ => StoreError::Db(err),
+        }
+    }
+}
+
+impl Store {
+    /// Opens the pool. SQLite files (and their directory) are created when missing.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        let mut options = match url {
+            DatabaseUrl::Postgres(url) => {
+                let mut o = ConnectOptions::new(url.clone());
+                o.max_connections(16).min_connections(1);
+                o
+            }
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Db(DbErr::Custom(format!(
+                            "cannot create database directory {}: {e}",
+                            dir.display()
+                        )))
+                    })?;
+                }
+                let path = path.clone();
+                let mut o = ConnectOptions::new("sqlite::memory:".to_owned());
+                o.max_connections(4).min_connections(1);
+                o.map_sqlx_sqlite_opts(move |_| {
+                    SqliteConnectOptions::new()
+                        .filename(&path)
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .foreign_keys(true)
+                        .busy_timeout(Duration::from_secs(5))
+                });
+                o
+            }
+        };
+        options
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        Ok(Store { db })
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        Ok(Tx { tx })
+    }
+
+    /// One round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT 1",
+            ))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(self) -> Result<(), StoreError> {
+        Ok(self.db.close().await?)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// Backend-specific placeholder for raw statements: `$n` on PostgreSQL, `?` on SQLite.
+fn param(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    }
+}

@@ -1,0 +1,69 @@
+//! Errors rendered as pages. 5xx bodies are generic; the detail is logged once with the request id.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: String,
+}
+
+/// An error a handler returns: it becomes a page with the right status.
+#[derive(Debug)]
+pub enum AppError {
+    NotFound,
+    BadRequest(String),
+    Internal(String),
+}
+
+impl<E: std::error::Error> From<E> for AppError {
+    fn from(e: E) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+pub fn not_found_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        ErrorPage {
+            title: "Not found",
+            message: "There is nothing at this address. Check the link, or ask your IT team for \
+                      your company's sign-in address."
+                .into(),
+        },
+    )
+        .into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::NotFound => not_found_page(),
+            AppError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                ErrorPage {
+                    title: "Bad request",
+                    message,
+                },
+            )
+                .into_response(),
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorPage {
+                        title: "Something went wrong",
+                        message: "The server could not complete this request. Try again in a \
+                                  moment; if it keeps happening, tell your IT team."
+                            .into(),
+                    },
+                )
+                    .into_response()
+            }
+        }
+    }
+}
