@@ -165,6 +165,7 @@ impl Store {
             .acquire_timeout(std::time::Duration::from_secs(30));
         Ok(Store {
             db: sea_orm::Database::connect(o).await?,
+            sqlite_path: None,
         })
     }
 }

@@ -29,6 +29,9 @@ use crate::config::DatabaseUrl;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The SQLite file, checked by [`Store::ping`]: a deleted file keeps working through open
+    /// handles while every write goes to a ghost, so readiness must notice.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 /// A write transaction: dropped without [`Tx::commit`] it rolls back.
@@ -119,7 +122,11 @@ impl Store {
             .connect_timeout(Duration::from_secs(5))
             .sqlx_logging(false);
         let db = Database::connect(options).await?;
-        Ok(Store { db })
+        let sqlite_path = match url {
+            DatabaseUrl::Sqlite(path) => Some(path.clone()),
+            DatabaseUrl::Postgres(_) => None,
+        };
+        Ok(Store { db, sqlite_path })
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
@@ -134,8 +141,16 @@ impl Store {
         Ok(Tx { tx })
     }
 
-    /// One round trip to the database.
+    /// One round trip to the database (and, for SQLite, the file is still where we opened it).
     pub async fn ping(&self) -> Result<(), StoreError> {
+        if let Some(path) = &self.sqlite_path {
+            if !path.exists() {
+                return Err(StoreError::Db(DbErr::Custom(format!(
+                    "database file {} is gone",
+                    path.display()
+                ))));
+            }
+        }
         self.db
             .query_one_raw(Statement::from_string(
                 self.db.get_database_backend(),
