@@ -1,6 +1,11 @@
 //! Latchkey: a multi-tenant single-sign-on identity provider (OpenID Connect and SAML 2.0) in
 //! one binary. See DESIGN.md for the architecture; `app.rs` is where the features meet.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod app;
 pub mod audit;
 pub mod cli;

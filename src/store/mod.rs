@@ -95,7 +95,11 @@ impl Store {
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
+                    let mut builder = std::fs::DirBuilder::new();
+                    builder.recursive(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                    builder.create(dir).map_err(|e| {
                         StoreError::Db(DbErr::Custom(format!(
                             "cannot create database directory {}: {e}",
                             dir.display()
@@ -143,13 +147,11 @@ impl Store {
 
     /// One round trip to the database (and, for SQLite, the file is still where we opened it).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        if let Some(path) = &self.sqlite_path {
-            if !path.exists() {
-                return Err(StoreError::Db(DbErr::Custom(format!(
-                    "database file {} is gone",
-                    path.display()
-                ))));
-            }
+        if let Some(path) = self.sqlite_path.as_ref().filter(|p| !p.exists()) {
+            return Err(StoreError::Db(DbErr::Custom(format!(
+                "database file {} is gone",
+                path.display()
+            ))));
         }
         self.db
             .query_one_raw(Statement::from_string(

@@ -1,6 +1,8 @@
 //! Users of a tenant's directory. Every function takes the tenant; there is no load by bare id.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
 
 use super::entities::user;
 use super::{Handle, StoreError, Tx};
@@ -56,28 +58,20 @@ pub async fn insert(tx: &Tx, tenant: TenantId, u: NewUser<'_>) -> Result<(), Sto
         created_at: Set(u.now),
         updated_at: Set(u.now),
     };
-    let result = user::Entity::insert(model)
+    user::Entity::insert(model)
         .exec_without_returning(tx.conn())
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            // Which unique index refused it decides the message the user sees.
-            let err = StoreError::unique(e, "users");
-            if matches!(err, StoreError::Conflict(_)) {
-                let taken = find_by_username_key(tx, tenant, u.username_key)
-                    .await?
-                    .is_some();
-                Err(StoreError::Conflict(if taken {
-                    "users.username"
-                } else {
-                    "users.email"
-                }))
-            } else {
-                Err(err)
+        .await
+        .map_err(|e| match e.sql_err() {
+            // Which unique index refused it decides the message. Both backends name the index
+            // or its columns in the message (`ux_users_tenant_email`, `users.email_key`); the
+            // transaction is unusable after the error on PostgreSQL, so no follow-up query.
+            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("email") => {
+                StoreError::Conflict("users.email")
             }
-        }
-    }
+            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict("users.username"),
+            _ => StoreError::Db(e),
+        })?;
+    Ok(())
 }
 
 pub async fn find_by_username_key(

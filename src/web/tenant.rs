@@ -88,10 +88,8 @@ fn requested_host<'a>(
     parts_authority: Option<&'a str>,
     trust_proxy: bool,
 ) -> Option<&'a str> {
-    if trust_proxy {
-        if let Some(v) = headers.get("x-forwarded-host") {
-            return v.to_str().ok();
-        }
+    if let Some(v) = headers.get("x-forwarded-host").filter(|_| trust_proxy) {
+        return v.to_str().ok();
     }
     let mut hosts = headers.get_all(header::HOST).iter();
     match (hosts.next(), hosts.next()) {

@@ -18,7 +18,12 @@ async fn app_with_history() -> (TestApp, latchkey::ids::TenantId) {
 }
 
 async fn verdict(app: &TestApp, tenant: latchkey::ids::TenantId) -> Verdict {
-    let key = app.svc.keyring.chain_key(&app.svc.store, tenant).await.unwrap();
+    let key = app
+        .svc
+        .keyring
+        .chain_key(&app.svc.store, tenant)
+        .await
+        .unwrap();
     audit::verify(&app.svc.store, &key, tenant).await.unwrap()
 }
 
@@ -35,35 +40,62 @@ async fn state_changes_are_recorded_and_the_chain_verifies() {
 #[tokio::test]
 async fn an_edited_entry_is_detected() {
     let (app, id) = app_with_history().await;
-    app.sql(&format!("UPDATE audit_log SET outcome = 'failure' WHERE tenant_id = '{id}' AND seq = 4")).await;
-    assert!(matches!(verdict(&app, id).await, Verdict::Broken { seq: 4, .. }));
+    app.sql(&format!(
+        "UPDATE audit_log SET outcome = 'failure' WHERE tenant_id = '{id}' AND seq = 4"
+    ))
+    .await;
+    assert!(matches!(
+        verdict(&app, id).await,
+        Verdict::Broken { seq: 4, .. }
+    ));
     let out = app.cli(&["audit", "verify", "--tenant", "acme", "--json"]);
     assert!(!out.ok(), "a broken chain exits non-zero");
     assert_eq!(out.json()["first_broken"], 4);
     // The other tenant's chain is untouched.
     let globex = find_tenant(&app.svc, "globex").await.unwrap().id;
-    assert!(matches!(verdict(&app, globex).await, Verdict::Intact { .. }));
+    assert!(matches!(
+        verdict(&app, globex).await,
+        Verdict::Intact { .. }
+    ));
 }
 
 #[tokio::test]
 async fn an_edited_actor_or_time_is_detected() {
     let (app, id) = app_with_history().await;
-    app.sql(&format!("UPDATE audit_log SET at = at + 1 WHERE tenant_id = '{id}' AND seq = 2")).await;
-    assert!(matches!(verdict(&app, id).await, Verdict::Broken { seq: 2, .. }));
+    app.sql(&format!(
+        "UPDATE audit_log SET at = at + 1 WHERE tenant_id = '{id}' AND seq = 2"
+    ))
+    .await;
+    assert!(matches!(
+        verdict(&app, id).await,
+        Verdict::Broken { seq: 2, .. }
+    ));
 }
 
 #[tokio::test]
 async fn a_deleted_entry_is_detected() {
     let (app, id) = app_with_history().await;
-    app.sql(&format!("DELETE FROM audit_log WHERE tenant_id = '{id}' AND seq = 3")).await;
-    assert!(matches!(verdict(&app, id).await, Verdict::Broken { seq: 3, .. }));
+    app.sql(&format!(
+        "DELETE FROM audit_log WHERE tenant_id = '{id}' AND seq = 3"
+    ))
+    .await;
+    assert!(matches!(
+        verdict(&app, id).await,
+        Verdict::Broken { seq: 3, .. }
+    ));
 }
 
 #[tokio::test]
 async fn a_deleted_last_entry_is_detected() {
     let (app, id) = app_with_history().await;
-    app.sql(&format!("DELETE FROM audit_log WHERE tenant_id = '{id}' AND seq = 5")).await;
-    assert!(matches!(verdict(&app, id).await, Verdict::Broken { seq: 5, .. }));
+    app.sql(&format!(
+        "DELETE FROM audit_log WHERE tenant_id = '{id}' AND seq = 5"
+    ))
+    .await;
+    assert!(matches!(
+        verdict(&app, id).await,
+        Verdict::Broken { seq: 5, .. }
+    ));
 }
 
 #[tokio::test]
@@ -77,7 +109,10 @@ async fn reordered_entries_are_detected() {
     ] {
         app.sql(&sql).await;
     }
-    assert!(matches!(verdict(&app, id).await, Verdict::Broken { seq: 4, .. }));
+    assert!(matches!(
+        verdict(&app, id).await,
+        Verdict::Broken { seq: 4, .. }
+    ));
 }
 
 #[tokio::test]
@@ -90,6 +125,13 @@ async fn a_reforged_entry_without_the_master_key_is_detected() {
         "ab".repeat(32)
     ))
     .await;
-    app.sql(&format!("UPDATE audit_heads SET mac = '{}' WHERE tenant_id = '{id}'", "ab".repeat(32))).await;
-    assert!(matches!(verdict(&app, id).await, Verdict::Broken { seq: 5, .. }));
+    app.sql(&format!(
+        "UPDATE audit_heads SET mac = '{}' WHERE tenant_id = '{id}'",
+        "ab".repeat(32)
+    ))
+    .await;
+    assert!(matches!(
+        verdict(&app, id).await,
+        Verdict::Broken { seq: 5, .. }
+    ));
 }

@@ -41,12 +41,28 @@ async fn bad_and_reserved_slugs_are_refused_and_change_nothing() {
         ("admin", "reserved"),
         ("xn--acme", "IDNA"),
     ] {
-        let out = app.cli(&["tenant", "create", slug, "--name", "X", "--admin-email", "it@x.test"]);
+        let out = app.cli(&[
+            "tenant",
+            "create",
+            slug,
+            "--name",
+            "X",
+            "--admin-email",
+            "it@x.test",
+        ]);
         assert!(!out.ok(), "{slug} accepted");
         assert!(out.stderr.contains(message), "{slug}: {}", out.stderr);
         assert!(out.stdout.is_empty());
     }
-    let bad_email = app.cli(&["tenant", "create", "acme", "--name", "X", "--admin-email", "nope"]);
+    let bad_email = app.cli(&[
+        "tenant",
+        "create",
+        "acme",
+        "--name",
+        "X",
+        "--admin-email",
+        "nope",
+    ]);
     assert!(!bad_email.ok());
     assert!(bad_email.stderr.contains("e-mail"), "{}", bad_email.stderr);
     let list = app.cli(&["tenant", "list", "--json"]);
@@ -57,7 +73,15 @@ async fn bad_and_reserved_slugs_are_refused_and_change_nothing() {
 async fn duplicate_slug_is_refused_and_keeps_the_first() {
     let app = TestApp::spawn().await;
     let first = app.create_tenant("acme");
-    let out = app.cli(&["tenant", "create", "acme", "--name", "Other", "--admin-email", "x@y.test"]);
+    let out = app.cli(&[
+        "tenant",
+        "create",
+        "acme",
+        "--name",
+        "Other",
+        "--admin-email",
+        "x@y.test",
+    ]);
     assert!(!out.ok());
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
     let show = app.cli(&["tenant", "show", "acme", "--json"]).json();
@@ -74,7 +98,17 @@ async fn user_create_with_password_from_stdin_or_generated() {
     assert_eq!(alice["must_change_password"], false);
     assert!(alice.get("one_time_password").is_none());
 
-    let out = app.cli(&["user", "create", "--tenant", "acme", "--username", "bob", "--email", "bob@acme.test", "--json"]);
+    let out = app.cli(&[
+        "user",
+        "create",
+        "--tenant",
+        "acme",
+        "--username",
+        "bob",
+        "--email",
+        "bob@acme.test",
+        "--json",
+    ]);
     assert!(out.ok(), "{}", out.stderr);
     assert_eq!(out.json()["must_change_password"], true);
     assert!(out.json()["one_time_password"].as_str().unwrap().len() >= 20);
@@ -82,7 +116,9 @@ async fn user_create_with_password_from_stdin_or_generated() {
     let show = app.cli(&["user", "show", "--tenant", "acme", "ALICE", "--json"]);
     assert!(show.ok(), "{}", show.stderr);
     assert_eq!(show.json()["id"], alice["id"]);
-    let list = app.cli(&["user", "list", "--tenant", "acme", "--json"]).json();
+    let list = app
+        .cli(&["user", "list", "--tenant", "acme", "--json"])
+        .json();
     assert_eq!(list["users"].as_array().unwrap().len(), 3); // admin, alice, bob
 }
 
@@ -93,22 +129,56 @@ async fn duplicate_usernames_including_case_and_unicode_variants_are_refused() {
     app.create_user("acme", "alice", "a-long-enough-password");
     for variant in ["alice", "ALICE", "Alice", "ａｌｉｃｅ", "ＡＬＩＣＥ"] {
         let out = app.cli_with(
-            &["user", "create", "--tenant", "acme", "--username", variant, "--email", "other@acme.test", "--password-stdin"],
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "acme",
+                "--username",
+                variant,
+                "--email",
+                "other@acme.test",
+                "--password-stdin",
+            ],
             &[],
             Some("a-long-enough-password"),
         );
         assert!(!out.ok(), "{variant} accepted");
-        assert!(out.stderr.contains("already taken"), "{variant}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("already taken"),
+            "{variant}: {}",
+            out.stderr
+        );
     }
     let dup_email = app.cli_with(
-        &["user", "create", "--tenant", "acme", "--username", "alice2", "--email", "ALICE@acme.test", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "alice2",
+            "--email",
+            "ALICE@acme.test",
+            "--password-stdin",
+        ],
         &[],
         Some("a-long-enough-password"),
     );
     assert!(!dup_email.ok());
-    assert!(dup_email.stderr.contains("already used"), "{}", dup_email.stderr);
-    let list = app.cli(&["user", "list", "--tenant", "acme", "--json"]).json();
-    assert_eq!(list["users"].as_array().unwrap().len(), 2, "nothing was added");
+    assert!(
+        dup_email.stderr.contains("already used"),
+        "{}",
+        dup_email.stderr
+    );
+    let list = app
+        .cli(&["user", "list", "--tenant", "acme", "--json"])
+        .json();
+    assert_eq!(
+        list["users"].as_array().unwrap().len(),
+        2,
+        "nothing was added"
+    );
     // The same username is free in another tenant.
     app.create_tenant("globex");
     app.create_user("globex", "alice", "a-long-enough-password");
@@ -119,10 +189,32 @@ async fn bad_user_input_gives_clear_errors() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme");
     let cases: [(&[&str], Option<&str>, &str); 4] = [
-        (&["--username", "a b", "--email", "ab@acme.test"], None, "spaces"),
-        (&["--username", "carol", "--email", "not-an-email"], None, "e-mail"),
-        (&["--username", "carol", "--email", "c@acme.test", "--password-stdin"], Some("short"), "at least 12"),
-        (&["--username", &"x".repeat(65), "--email", "c@acme.test"], None, "1 to 64"),
+        (
+            &["--username", "a b", "--email", "ab@acme.test"],
+            None,
+            "spaces",
+        ),
+        (
+            &["--username", "carol", "--email", "not-an-email"],
+            None,
+            "e-mail",
+        ),
+        (
+            &[
+                "--username",
+                "carol",
+                "--email",
+                "c@acme.test",
+                "--password-stdin",
+            ],
+            Some("short"),
+            "at least 12",
+        ),
+        (
+            &["--username", &"x".repeat(65), "--email", "c@acme.test"],
+            None,
+            "1 to 64",
+        ),
     ];
     for (args, stdin, message) in cases {
         let mut full = vec!["user", "create", "--tenant", "acme"];
@@ -131,17 +223,36 @@ async fn bad_user_input_gives_clear_errors() {
         assert!(!out.ok(), "{args:?}");
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
     }
-    let unknown = app.cli(&["user", "create", "--tenant", "nope", "--username", "c", "--email", "c@x.test"]);
+    let unknown = app.cli(&[
+        "user",
+        "create",
+        "--tenant",
+        "nope",
+        "--username",
+        "c",
+        "--email",
+        "c@x.test",
+    ]);
     assert!(!unknown.ok());
-    assert!(unknown.stderr.contains("no tenant `nope`"), "{}", unknown.stderr);
-    let list = app.cli(&["user", "list", "--tenant", "acme", "--json"]).json();
+    assert!(
+        unknown.stderr.contains("no tenant `nope`"),
+        "{}",
+        unknown.stderr
+    );
+    let list = app
+        .cli(&["user", "list", "--tenant", "acme", "--json"])
+        .json();
     assert_eq!(list["users"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn invalid_configuration_names_the_key() {
     let app = TestApp::spawn().await;
-    let out = app.cli_with(&["tenant", "list"], &[("LATCHKEY_PUBLIC_URL", "ftp://x")], None);
+    let out = app.cli_with(
+        &["tenant", "list"],
+        &[("LATCHKEY_PUBLIC_URL", "ftp://x")],
+        None,
+    );
     assert!(!out.ok());
     assert!(out.stderr.contains("public_url"), "{}", out.stderr);
     let out = app.cli_with(&["tenant", "list"], &[("LATCHKEY_LOG_FORMAT", "xml")], None);

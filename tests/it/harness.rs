@@ -28,7 +28,9 @@ impl TestDb {
         match std::env::var("LATCHKEY_TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
                 let name = format!("lk_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_raw(Statement::from_string(
                         DbBackend::Postgres,
@@ -37,7 +39,9 @@ impl TestDb {
                     .await
                     .expect("create test database");
                 admin.close().await.ok();
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
                 TestDb {
                     url: format!("{base}/{name}"),
                     admin_url: Some(admin_url.clone()),
@@ -79,7 +83,10 @@ impl Drop for TestDb {
         };
         // Drop runs outside any runtime we may block: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let admin = Database::connect(&admin_url).await.ok()?;
                 admin
@@ -148,13 +155,21 @@ impl TestApp {
     pub async fn spawn_with(opts: Spawn) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = TestDb::create(&dir.path().join("data")).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut env: HashMap<String, String> = [
-            ("LATCHKEY_DATA_DIR", dir.path().join("data").display().to_string()),
+            (
+                "LATCHKEY_DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
             ("LATCHKEY_DATABASE_URL", db.url.clone()),
             ("LATCHKEY_MASTER_KEY", MasterKey::generate().to_base64()),
-            ("LATCHKEY_PUBLIC_URL", format!("http://localhost:{}", addr.port())),
+            (
+                "LATCHKEY_PUBLIC_URL",
+                format!("http://localhost:{}", addr.port()),
+            ),
             ("LATCHKEY_LISTEN", addr.to_string()),
         ]
         .into_iter()
@@ -164,7 +179,9 @@ impl TestApp {
         let config = Arc::new(Config::load(None, &env).expect("config"));
         let svc = Arc::new(Services::open(&config).await.expect("services"));
         let router = latchkey::app::router(svc.clone(), config.clone());
-        let server = latchkey::server::spawn(listener, router, &config).await.expect("serve");
+        let server = latchkey::server::spawn(listener, router, &config)
+            .await
+            .expect("serve");
         TestApp {
             dir,
             db,
@@ -188,7 +205,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, slug: &str, path: &str) -> reqwest::Response {
-        self.client.get(self.url(slug, path)).send().await.expect("request")
+        self.client
+            .get(self.url(slug, path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Runs the real `latchkey` binary against this app's database and key.
@@ -203,8 +224,14 @@ impl TestApp {
     /// Creates a tenant through the CLI and returns its JSON.
     pub fn create_tenant(&self, slug: &str) -> serde_json::Value {
         let out = self.cli(&[
-            "tenant", "create", slug, "--name", &format!("{slug} Inc"), "--admin-email",
-            &format!("it@{slug}.test"), "--json",
+            "tenant",
+            "create",
+            slug,
+            "--name",
+            &format!("{slug} Inc"),
+            "--admin-email",
+            &format!("it@{slug}.test"),
+            "--json",
         ]);
         assert!(out.ok(), "tenant create failed: {}", out.stderr);
         out.json()
@@ -214,8 +241,16 @@ impl TestApp {
     pub fn create_user(&self, slug: &str, username: &str, password: &str) -> serde_json::Value {
         let out = self.cli_with(
             &[
-                "user", "create", "--tenant", slug, "--username", username, "--email",
-                &format!("{username}@{slug}.test"), "--password-stdin", "--json",
+                "user",
+                "create",
+                "--tenant",
+                slug,
+                "--username",
+                username,
+                "--email",
+                &format!("{username}@{slug}.test"),
+                "--password-stdin",
+                "--json",
             ],
             &[],
             Some(password),
@@ -227,9 +262,12 @@ impl TestApp {
     /// Runs raw SQL on this app's database.
     pub async fn sql(&self, sql: &str) {
         let db = Database::connect(&self.db.url).await.expect("connect");
-        db.execute_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
-            .await
-            .expect(sql);
+        db.execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .expect(sql);
         db.close().await.ok();
     }
 
@@ -275,7 +313,11 @@ pub fn run_cli(
         .env("RUST_LOG", "warn")
         .envs(base_env)
         .envs(env.iter().copied())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run latchkey");
@@ -287,7 +329,11 @@ pub fn run_cli(
             .write_all(input.as_bytes())
             .expect("write stdin");
     }
-    let Output { status, stdout, stderr } = child.wait_with_output().expect("wait");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait");
     CliOutput {
         status,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -301,7 +347,11 @@ pub async fn raw_request(addr: SocketAddr, head: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream.write_all(head.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text
         .split_whitespace()

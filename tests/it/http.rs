@@ -20,7 +20,10 @@ async fn every_response_carries_security_headers_and_a_request_id() {
     let ok = app.get("acme", "/").await;
     assert_eq!(ok.status(), 200);
     assert_security_headers(&ok);
-    assert!(ok.headers().get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+    assert!(
+        ok.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
     let missing = app.get("nobody", "/").await;
     assert_eq!(missing.status(), 404);
     assert_security_headers(&missing);
@@ -70,7 +73,10 @@ async fn metrics_count_requests_per_route_template_without_user_data() {
         "{text}"
     );
     assert!(text.contains("latchkey_http_request_duration_seconds_bucket{"));
-    assert!(!text.contains("acme"), "tenant names must not appear in labels");
+    assert!(
+        !text.contains("acme"),
+        "tenant names must not appear in labels"
+    );
 }
 
 #[tokio::test]
@@ -93,8 +99,10 @@ async fn native_https_serves_tenants_with_hsts() {
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
     let san = SubjectAlternativeName::new()
         .dns("localhost")
         .dns("acme.localhost")
@@ -116,7 +124,10 @@ async fn native_https_serves_tenants_with_hsts() {
         extra_env: vec![
             ("LATCHKEY_TLS_CERT".into(), cert_path.display().to_string()),
             ("LATCHKEY_TLS_KEY".into(), key_path.display().to_string()),
-            ("LATCHKEY_PUBLIC_URL".into(), format!("https://localhost:{port}")),
+            (
+                "LATCHKEY_PUBLIC_URL".into(),
+                format!("https://localhost:{port}"),
+            ),
             ("LATCHKEY_LISTEN".into(), format!("127.0.0.1:{port}")),
         ],
     })
@@ -147,7 +158,12 @@ async fn native_https_serves_tenants_with_hsts() {
     }
     let res = res.expect("HTTPS server answered");
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
     assert!(res.text().await.unwrap().contains("acme Inc"));
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();

@@ -25,7 +25,13 @@ fn config_with(app: &TestApp, changes: &[(&str, Option<String>)]) -> Config {
 async fn start_with_the_wrong_master_key_fails_closed() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme");
-    let wrong = config_with(&app, &[("LATCHKEY_MASTER_KEY", Some(MasterKey::generate().to_base64()))]);
+    let wrong = config_with(
+        &app,
+        &[(
+            "LATCHKEY_MASTER_KEY",
+            Some(MasterKey::generate().to_base64()),
+        )],
+    );
     let err = Services::open(&wrong).await.err().expect("must refuse");
     assert!(
         matches!(err, StartupError::MasterKey(MasterKeySetupError::Mismatch)),
@@ -34,15 +40,27 @@ async fn start_with_the_wrong_master_key_fails_closed() {
 
     // The real binary: non-zero exit and a message that says what is wrong, before serving.
     let mut env = app.env.clone();
-    env.insert("LATCHKEY_MASTER_KEY".into(), MasterKey::generate().to_base64());
+    env.insert(
+        "LATCHKEY_MASTER_KEY".into(),
+        MasterKey::generate().to_base64(),
+    );
     env.insert("LATCHKEY_LISTEN".into(), "127.0.0.1:0".into());
     let out = run_cli(&env, &["serve"], &[], None);
     assert!(!out.ok());
     assert!(out.stderr.contains("does not match"), "{}", out.stderr);
 
-    let malformed = run_cli(&app.env, &["tenant", "list"], &[("LATCHKEY_MASTER_KEY", "not-base64!")], None);
+    let malformed = run_cli(
+        &app.env,
+        &["tenant", "list"],
+        &[("LATCHKEY_MASTER_KEY", "not-base64!")],
+        None,
+    );
     assert!(!malformed.ok());
-    assert!(malformed.stderr.contains("LATCHKEY_MASTER_KEY"), "{}", malformed.stderr);
+    assert!(
+        malformed.stderr.contains("LATCHKEY_MASTER_KEY"),
+        "{}",
+        malformed.stderr
+    );
 }
 
 #[tokio::test]
@@ -52,21 +70,33 @@ async fn the_default_key_file_is_created_once_and_never_replaced() {
     let no_key = config_with(&app, &[("LATCHKEY_MASTER_KEY", None)]);
     let err = Services::open(&no_key).await.err().expect("must refuse");
     assert!(
-        matches!(err, StartupError::MasterKey(MasterKeySetupError::MissingForSealedDatabase(_))),
+        matches!(
+            err,
+            StartupError::MasterKey(MasterKeySetupError::MissingForSealedDatabase(_))
+        ),
         "{err}"
     );
-    assert!(!default_file.exists(), "no new key may be invented for a sealed database");
+    assert!(
+        !default_file.exists(),
+        "no new key may be invented for a sealed database"
+    );
 
     // A fresh database with nothing configured: the key file is created, mode 0600.
     let fresh = tempfile::tempdir().unwrap();
     let mut env = std::collections::HashMap::new();
-    env.insert("LATCHKEY_DATA_DIR".to_owned(), fresh.path().display().to_string());
+    env.insert(
+        "LATCHKEY_DATA_DIR".to_owned(),
+        fresh.path().display().to_string(),
+    );
     let config = Config::load(None, &env).unwrap();
     // SQLite only: this checks the embedded default.
     let svc = Services::open(&config).await.unwrap();
     let file = fresh.path().join("master.key");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let key = MasterKey::read_file(&file).unwrap();
     assert_eq!(key.to_base64(), svc.keyring.master().to_base64());
     svc.store.close().await.unwrap();
@@ -81,7 +111,13 @@ async fn rotate_master_rewraps_everything_for_the_new_key_only() {
     app.create_tenant("acme");
     app.create_tenant("globex");
     let new_file = app.dir.path().join("new-master.key");
-    let out = app.cli(&["keys", "rotate-master", "--new-key-file", new_file.to_str().unwrap(), "--json"]);
+    let out = app.cli(&[
+        "keys",
+        "rotate-master",
+        "--new-key-file",
+        new_file.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(out.ok(), "{}", out.stderr);
     let j = out.json();
     assert_eq!(j["tenants"], 2);
@@ -92,20 +128,33 @@ async fn rotate_master_rewraps_everything_for_the_new_key_only() {
         &app,
         &[
             ("LATCHKEY_MASTER_KEY", None),
-            ("LATCHKEY_MASTER_KEY_FILE", Some(new_file.display().to_string())),
+            (
+                "LATCHKEY_MASTER_KEY_FILE",
+                Some(new_file.display().to_string()),
+            ),
         ],
     );
-    let svc = Services::open(&new_config).await.expect("new key opens the database");
+    let svc = Services::open(&new_config)
+        .await
+        .expect("new key opens the database");
     for slug in ["acme", "globex"] {
         let t = find_tenant(&svc, slug).await.unwrap();
-        let (key, pkey) = keys::active_private_key(&svc.store, &svc.keyring, t.id).await.unwrap();
+        let (key, pkey) = keys::active_private_key(&svc.store, &svc.keyring, t.id)
+            .await
+            .unwrap();
         let cert = openssl::x509::X509::from_pem(key.certificate_pem.as_bytes()).unwrap();
         assert!(cert.public_key().unwrap().public_eq(&pkey));
     }
     // …the audit chains still verify and record the rotation…
-    let verify = run_cli(&app.env, &["audit", "verify", "--tenant", "acme", "--json"], &[
-        ("LATCHKEY_MASTER_KEY", &MasterKey::read_file(&new_file).unwrap().to_base64()),
-    ], None);
+    let verify = run_cli(
+        &app.env,
+        &["audit", "verify", "--tenant", "acme", "--json"],
+        &[(
+            "LATCHKEY_MASTER_KEY",
+            &MasterKey::read_file(&new_file).unwrap().to_base64(),
+        )],
+        None,
+    );
     assert!(verify.ok(), "{} {}", verify.stdout, verify.stderr);
     // …and the old key opens nothing.
     let old = Config::load(None, &app.env).unwrap();
@@ -113,7 +162,11 @@ async fn rotate_master_rewraps_everything_for_the_new_key_only() {
         Services::open(&old).await.err(),
         Some(StartupError::MasterKey(MasterKeySetupError::Mismatch))
     ));
-    let wrapped_with_old = app.svc.keyring.data_key(&svc.store, find_tenant(&svc, "acme").await.unwrap().id).await;
+    let wrapped_with_old = app
+        .svc
+        .keyring
+        .data_key(&svc.store, find_tenant(&svc, "acme").await.unwrap().id)
+        .await;
     assert!(matches!(wrapped_with_old, Err(KeyError::Crypto(_))));
 }
 
@@ -173,13 +226,24 @@ fn hex(bytes: &[u8]) -> String {
 async fn a_raw_dump_holds_no_private_key_data_key_or_password() {
     let app = TestApp::spawn().await;
     let tenant = app.create_tenant("acme");
-    let admin_password = tenant["admin"]["one_time_password"].as_str().unwrap().to_owned();
+    let admin_password = tenant["admin"]["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let password = "Tr0ub4dor&3-horse-staple";
     app.create_user("acme", "alice", password);
 
     let t = find_tenant(&app.svc, "acme").await.unwrap();
-    let dek = app.svc.keyring.data_key(&app.svc.store, t.id).await.unwrap().expose_for_tests();
-    let (_, pkey) = keys::active_private_key(&app.svc.store, &app.svc.keyring, t.id).await.unwrap();
+    let dek = app
+        .svc
+        .keyring
+        .data_key(&app.svc.store, t.id)
+        .await
+        .unwrap()
+        .expose_for_tests();
+    let (_, pkey) = keys::active_private_key(&app.svc.store, &app.svc.keyring, t.id)
+        .await
+        .unwrap();
     let private_der = pkey.private_key_to_der().unwrap();
 
     let dump = raw_dump(&app).await;
@@ -189,14 +253,26 @@ async fn a_raw_dump_holds_no_private_key_data_key_or_password() {
     for (what, needle) in [
         ("PEM private key", b"PRIVATE KEY".to_vec()),
         ("user password", password.as_bytes().to_vec()),
-        ("admin one-time password", admin_password.as_bytes().to_vec()),
+        (
+            "admin one-time password",
+            admin_password.as_bytes().to_vec(),
+        ),
         ("data key (raw)", dek.to_vec()),
         ("data key (hex)", hex(&dek).into_bytes()),
         ("private key (DER prefix)", private_der[..64].to_vec()),
-        ("private key (DER hex)", hex(&private_der[..64]).into_bytes()),
-        ("master key", app.env["LATCHKEY_MASTER_KEY"].as_bytes().to_vec()),
+        (
+            "private key (DER hex)",
+            hex(&private_der[..64]).into_bytes(),
+        ),
+        (
+            "master key",
+            app.env["LATCHKEY_MASTER_KEY"].as_bytes().to_vec(),
+        ),
     ] {
-        assert!(!contains(&dump, &needle), "{what} found in the database dump");
+        assert!(
+            !contains(&dump, &needle),
+            "{what} found in the database dump"
+        );
     }
 }
 
@@ -207,7 +283,11 @@ async fn ciphertexts_swapped_between_tenants_fail_to_decrypt() {
     app.create_tenant("globex");
     let acme = find_tenant(&app.svc, "acme").await.unwrap();
     let globex = find_tenant(&app.svc, "globex").await.unwrap();
-    assert!(keys::active_private_key(&app.svc.store, &app.svc.keyring, acme.id).await.is_ok());
+    assert!(
+        keys::active_private_key(&app.svc.store, &app.svc.keyring, acme.id)
+            .await
+            .is_ok()
+    );
 
     // Swap the sealed private keys of the two tenants' signing keys.
     app.sql(&format!(
@@ -215,7 +295,9 @@ async fn ciphertexts_swapped_between_tenants_fail_to_decrypt() {
         a = acme.id, g = globex.id
     ))
     .await;
-    let err = keys::active_private_key(&app.svc.store, &app.svc.keyring, acme.id).await.err();
+    let err = keys::active_private_key(&app.svc.store, &app.svc.keyring, acme.id)
+        .await
+        .err();
     assert!(matches!(err, Some(KeyError::Crypto(_))), "{err:?}");
 
     // Swap the wrapped data keys too: neither tenant's key opens under the other's id.
@@ -240,8 +322,19 @@ async fn ciphertexts_swapped_between_tenants_fail_to_decrypt() {
     );
     db.execute_raw(stmt).await.unwrap();
     db.close().await.ok();
-    let err = app.svc.keyring.data_key(&app.svc.store, acme.id).await.err();
+    let err = app
+        .svc
+        .keyring
+        .data_key(&app.svc.store, acme.id)
+        .await
+        .err();
     assert!(matches!(err, Some(KeyError::Crypto(_))), "{err:?}");
     // The untouched tenant still works.
-    assert!(app.svc.keyring.data_key(&app.svc.store, globex.id).await.is_ok());
+    assert!(
+        app.svc
+            .keyring
+            .data_key(&app.svc.store, globex.id)
+            .await
+            .is_ok()
+    );
 }

@@ -11,7 +11,10 @@ use crate::harness::TestApp;
 async fn migrations_are_idempotent() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme");
-    assert_eq!(app.svc.store.migration_state().await.unwrap(), MigrationState::Current);
+    assert_eq!(
+        app.svc.store.migration_state().await.unwrap(),
+        MigrationState::Current
+    );
     let applied = app.svc.store.migrate(&app.config.database).await.unwrap();
     assert!(applied.is_empty());
     let out = app.cli(&["migrate", "--json"]);
@@ -34,7 +37,9 @@ async fn concurrent_migrations_on_a_fresh_database_do_not_race() {
     for _ in 0..4 {
         let config = config.clone();
         tasks.push(tokio::spawn(async move {
-            let store = latchkey::store::Store::connect(&config.database).await.unwrap();
+            let store = latchkey::store::Store::connect(&config.database)
+                .await
+                .unwrap();
             store.migrate(&config.database).await.map(|v| v.len())
         }));
     }
@@ -54,12 +59,20 @@ async fn a_database_migrated_by_a_newer_binary_is_refused() {
         MigrationState::Newer(_)
     ));
     let err = Services::open(&app.config).await.err().expect("refused");
-    assert!(matches!(err, StartupError::Migrate(MigrateError::NewerDatabase(_))), "{err}");
+    assert!(
+        matches!(err, StartupError::Migrate(MigrateError::NewerDatabase(_))),
+        "{err}"
+    );
     let out = app.cli(&["migrate"]);
     assert!(!out.ok());
     assert!(out.stderr.contains("newer Latchkey"), "{}", out.stderr);
     // Readiness reports it too.
-    let res = app.client.get(app.base_url("/readyz")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.base_url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
 }
 
@@ -90,7 +103,9 @@ async fn readyz_follows_the_database_away_and_back() {
     assert_eq!(ready_status(&app).await, 200);
     if let Some(name) = app.db.pg_name().map(str::to_owned) {
         app.db
-            .admin_sql(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"))
+            .admin_sql(&format!(
+                "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+            ))
             .await;
         app.db
             .admin_sql(&format!(
@@ -99,7 +114,9 @@ async fn readyz_follows_the_database_away_and_back() {
             .await;
         wait_for(&app, 503).await;
         app.db
-            .admin_sql(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"))
+            .admin_sql(&format!(
+                "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+            ))
             .await;
         wait_for(&app, 200).await;
     } else {

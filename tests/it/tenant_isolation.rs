@@ -14,12 +14,29 @@ async fn users_are_scoped_to_their_tenant() {
     let acme = find_tenant(&app.svc, "acme").await.unwrap();
     let globex = find_tenant(&app.svc, "globex").await.unwrap();
     let id = alice["id"].as_str().unwrap().parse().unwrap();
-    assert!(users::find(&app.svc.store, acme.id, id).await.unwrap().is_some());
-    assert!(users::find(&app.svc.store, globex.id, id).await.unwrap().is_none(), "found through another tenant");
+    assert!(
+        users::find(&app.svc.store, acme.id, id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        users::find(&app.svc.store, globex.id, id)
+            .await
+            .unwrap()
+            .is_none(),
+        "found through another tenant"
+    );
     let out = app.cli(&["user", "show", "--tenant", "globex", "alice"]);
     assert!(!out.ok());
-    let list = app.cli(&["user", "list", "--tenant", "globex", "--json"]).json();
-    assert_eq!(list["users"].as_array().unwrap().len(), 1, "only globex's own admin");
+    let list = app
+        .cli(&["user", "list", "--tenant", "globex", "--json"])
+        .json();
+    assert_eq!(
+        list["users"].as_array().unwrap().len(),
+        1,
+        "only globex's own admin"
+    );
 }
 
 #[tokio::test]
@@ -30,13 +47,25 @@ async fn signing_keys_and_data_keys_are_per_tenant() {
     let acme = find_tenant(&app.svc, "acme").await.unwrap();
     let globex = find_tenant(&app.svc, "globex").await.unwrap();
     let a = latchkey::keys::list(&app.svc.store, acme.id).await.unwrap();
-    let g = latchkey::keys::list(&app.svc.store, globex.id).await.unwrap();
+    let g = latchkey::keys::list(&app.svc.store, globex.id)
+        .await
+        .unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(g.len(), 1);
     assert_ne!(a[0].kid, g[0].kid);
     assert!(a.iter().all(|k| k.tenant_id == acme.id));
-    let da = app.svc.keyring.data_key(&app.svc.store, acme.id).await.unwrap();
-    let dg = app.svc.keyring.data_key(&app.svc.store, globex.id).await.unwrap();
+    let da = app
+        .svc
+        .keyring
+        .data_key(&app.svc.store, acme.id)
+        .await
+        .unwrap();
+    let dg = app
+        .svc
+        .keyring
+        .data_key(&app.svc.store, globex.id)
+        .await
+        .unwrap();
     assert_ne!(da.expose_for_tests(), dg.expose_for_tests());
 }
 
