@@ -125,7 +125,20 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(5))
             .sqlx_logging(false);
-        let db = Database::connect(options).await?;
+        // Switching a new SQLite file to WAL needs an exclusive lock that the busy timeout does
+        // not cover, so processes opening a fresh file together may see "database is locked":
+        // retry briefly instead of failing start-up.
+        let mut attempts = 0;
+        let db = loop {
+            match Database::connect(options.clone()).await {
+                Ok(db) => break db,
+                Err(e) if url.is_postgres() || attempts >= 40 => return Err(e.into()),
+                Err(_) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
         let sqlite_path = match url {
             DatabaseUrl::Sqlite(path) => Some(path.clone()),
             DatabaseUrl::Postgres(_) => None,

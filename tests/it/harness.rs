@@ -116,7 +116,7 @@ pub struct TestApp {
 }
 
 /// Resolves every `*.localhost` name to the loopback address, like browsers do.
-struct LocalhostResolver;
+pub struct LocalhostResolver;
 
 impl reqwest::dns::Resolve for LocalhostResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {

@@ -140,7 +140,7 @@ async fn native_https_serves_tenants_with_hsts() {
         let _ = stop_rx.await;
     }));
     let client = reqwest::Client::builder()
-        .dns_resolver(std::sync::Arc::new(Loopback))
+        .dns_resolver(std::sync::Arc::new(crate::harness::LocalhostResolver))
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&cert.to_pem().unwrap()).unwrap())
         .build()
@@ -167,16 +167,4 @@ async fn native_https_serves_tenants_with_hsts() {
     assert!(res.text().await.unwrap().contains("acme Inc"));
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
-}
-
-struct Loopback;
-
-impl reqwest::dns::Resolve for Loopback {
-    fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async {
-            let addrs: reqwest::dns::Addrs =
-                Box::new(vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))].into_iter());
-            Ok(addrs)
-        })
-    }
 }
