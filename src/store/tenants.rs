@@ -37,7 +37,7 @@ pub async fn insert(tx: &Tx, t: NewTenant<'_>) -> Result<(), StoreError> {
         updated_at: Set(t.now),
     };
     tenant::Entity::insert(model)
-        .exec_without_returning(super::Handle::conn(tx))
+        .exec_without_returning(tx.conn())
         .await
         .map_err(|e| StoreError::unique(e, "tenants.slug"))?;
     Ok(())
