@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -31,8 +31,57 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route("/readyz", get(web::health::readyz))
         .route("/metrics", get(web::metrics::metrics));
 
+    // Signing in and self-service: the tenant's policy is loaded and its IP rules applied first.
+    let login = Router::new()
+        .route(
+            "/login",
+            get(web::login::login_page).post(web::login::login_submit),
+        )
+        .route(
+            "/login/mfa",
+            get(web::login::mfa_page).post(web::login::mfa_submit),
+        )
+        .route(
+            "/login/password",
+            get(web::login::forced_change_page).post(web::login::forced_change_submit),
+        )
+        .route(
+            "/login/enrol",
+            get(web::login::forced_enrol_page).post(web::login::forced_enrol_submit),
+        )
+        .route("/logout", post(web::login::logout))
+        .route(
+            "/forgot",
+            get(web::login::forgot_page).post(web::login::forgot_submit),
+        )
+        .route(
+            "/reset",
+            get(web::login::reset_page).post(web::login::reset_submit),
+        )
+        .route("/account", get(web::account::profile))
+        .route("/account/profile", post(web::account::profile_submit))
+        .route(
+            "/account/password",
+            get(web::account::password_page).post(web::account::password_submit),
+        )
+        .route("/account/mfa", get(web::account::mfa_page))
+        .route(
+            "/account/mfa/enrol",
+            get(web::account::mfa_enrol_page).post(web::account::mfa_enrol),
+        )
+        .route("/account/mfa/confirm", post(web::account::mfa_confirm))
+        .route(
+            "/account/mfa/recovery-codes",
+            post(web::account::mfa_recovery_codes),
+        )
+        .route("/account/mfa/remove", post(web::account::mfa_remove))
+        .route("/account/sessions", get(web::account::sessions))
+        .route("/account/sessions/end", post(web::account::end_session))
+        .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
+
     // Everything else is resolved to a site (base domain or tenant) first.
     let sites = Router::new()
+        .merge(login)
         .route("/", get(web::landing::home))
         .route("/static/latchkey.css", get(web::landing::stylesheet))
         .fallback(|| async { web::error::not_found_page() })

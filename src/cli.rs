@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::audit::{self, Origin, Verdict};
 use crate::config::Config;
-use crate::directory::{self, NewTenantInput, NewUserInput, Tenant, User, username_key};
+use crate::directory::{self, NewTenantInput, NewUserInput, Tenant, User, UserStatus, username_key};
+use crate::login::admin;
 use crate::keys;
 use crate::login::password::Password;
 use crate::services::Services;
@@ -82,6 +83,16 @@ pub enum TenantCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Show the tenant's login policy, or change it with --set (all settings or none).
+    Policy {
+        slug: String,
+        /// A setting `path=value`, e.g. `password.min_length=14`, `mfa=required`,
+        /// `lockout.permanent=true`, `ip.allow=10.0.0.0/8,2001:db8::/32`. Repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +122,31 @@ pub enum UserCommand {
         out: JsonFlag,
     },
     Show {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Clear a user's failed-login counter and lock.
+    Unlock {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Set a user's status (active, disabled, restricted); others end the user's sessions.
+    SetStatus {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        status: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Replace a user's password with a one-time one that must be changed at next sign-in.
+    ResetPassword {
         #[arg(long)]
         tenant: String,
         username: String,
@@ -321,6 +357,25 @@ async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow:
                 .join("\n");
             Ok(done(out.json, json!({ "tenants": list }), text))
         }
+        TenantCommand::Policy { slug, set, out } => {
+            let t = directory::find_tenant(svc, &slug).await?;
+            let policy = if set.is_empty() {
+                crate::login::policy::load(&svc.store, t.id).await?
+            } else {
+                let settings = set
+                    .iter()
+                    .map(|s| {
+                        s.split_once('=')
+                            .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                            .ok_or_else(|| anyhow::anyhow!("`{s}` is not PATH=VALUE"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                admin::set_policy(svc, &t, &settings, &Origin::cli("tenant policy"), now).await?
+            };
+            let value = serde_json::to_value(&policy)?;
+            let text = serde_json::to_string_pretty(&value)?;
+            Ok(done(out.json, value, text))
+        }
         TenantCommand::Show { slug, out } => {
             let t = directory::find_tenant(svc, &slug).await?;
             let url = svc.public_url.tenant_origin(t.slug.as_str());
@@ -343,6 +398,14 @@ async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow:
             Ok(done(out.json, value, text))
         }
     }
+}
+
+async fn find_user(svc: &Services, tenant: &str, username: &str) -> anyhow::Result<(Tenant, User)> {
+    let t = directory::find_tenant(svc, tenant).await?;
+    let u = users::find_by_username_key(&svc.store, t.id, &username_key(username.trim()))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("there is no user `{username}` in `{}`", t.slug))?;
+    Ok((t, u))
 }
 
 async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Result<Outcome> {
@@ -399,15 +462,72 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                 text,
             ))
         }
+        UserCommand::Unlock {
+            tenant,
+            username,
+            out,
+        } => {
+            let (t, u) = find_user(svc, &tenant, &username).await?;
+            let was = admin::unlock(svc, &t, &u, &Origin::cli("user unlock"), now).await?;
+            let text = if was {
+                format!("unlocked `{}`", u.username)
+            } else {
+                format!("`{}` was not locked", u.username)
+            };
+            Ok(done(
+                out.json,
+                json!({ "user": user_json(&u), "was_locked": was }),
+                text,
+            ))
+        }
+        UserCommand::SetStatus {
+            tenant,
+            username,
+            status,
+            out,
+        } => {
+            let status = UserStatus::parse(status.trim()).ok_or_else(|| {
+                anyhow::anyhow!("`{status}` is not one of: active, disabled, restricted")
+            })?;
+            let (t, u) = find_user(svc, &tenant, &username).await?;
+            let ended =
+                admin::set_status(svc, &t, &u, status, &Origin::cli("user set-status"), now)
+                    .await?;
+            Ok(done(
+                out.json,
+                json!({ "status": status.as_str(), "sessions_ended": ended }),
+                format!(
+                    "`{}` is now {} ({ended} sessions ended)",
+                    u.username,
+                    status.as_str()
+                ),
+            ))
+        }
+        UserCommand::ResetPassword {
+            tenant,
+            username,
+            out,
+        } => {
+            let (t, u) = find_user(svc, &tenant, &username).await?;
+            let p =
+                admin::reset_password(svc, &t, &u, &Origin::cli("user reset-password"), now)
+                    .await?;
+            Ok(done(
+                out.json,
+                json!({ "one_time_password": p.expose() }),
+                format!(
+                    "one-time password for `{}`: {}  (must be changed at next sign-in)",
+                    u.username,
+                    p.expose()
+                ),
+            ))
+        }
         UserCommand::Show {
             tenant,
             username,
             out,
         } => {
-            let t = directory::find_tenant(svc, &tenant).await?;
-            let u = users::find_by_username_key(&svc.store, t.id, &username_key(username.trim()))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("there is no user `{username}` in `{}`", t.slug))?;
+            let (_, u) = find_user(svc, &tenant, &username).await?;
             let text = format!(
                 "{} <{}>\nid: {}\nname: {}\nstatus: {}",
                 u.username,

@@ -24,6 +24,11 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Outgoing mail: SMTP when set (`smtp://host:587`, `smtps://user:pass@host`), else the
+    /// outbox folder `{data_dir}/outbox` (one `.eml` file per message).
+    pub smtp_url: Option<String>,
+    /// The From address of mail we send.
+    pub mail_from: lettre::message::Mailbox,
 }
 
 /// Where tenants live: `http://localhost:8080` means tenant `acme` is `http://acme.localhost:8080`.
@@ -99,6 +104,8 @@ struct RawConfig {
     tls_cert: Option<String>,
     tls_key: Option<String>,
     max_body_bytes: Option<usize>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
 }
 
 /// One setting: its TOML key and the text to parse (the `LATCHKEY_*` variable wins over the file).
@@ -247,6 +254,30 @@ impl Config {
             ));
         }
 
+        let smtp_url = pick("smtp_url", raw.smtp_url)
+            .value
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(invalid(
+                    "smtp_url",
+                    "must start with smtp:// (STARTTLS with ?tls=required) or smtps://",
+                ));
+            }
+        }
+        let from = pick("mail_from", raw.mail_from);
+        let from_text = from
+            .value
+            .clone()
+            .unwrap_or_else(|| format!("Latchkey <no-reply@{}>", public_url.base_domain));
+        let mail_from: lettre::message::Mailbox = from_text.trim().parse().map_err(|_| {
+            invalid(
+                from.key,
+                format!("`{from_text}` is not an address like `Acme IT <it@acme.example>`"),
+            )
+        })?;
+
         Ok(Config {
             listen,
             public_url,
@@ -257,6 +288,8 @@ impl Config {
             trust_proxy,
             tls,
             max_body_bytes,
+            smtp_url,
+            mail_from,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod directory;
 pub mod ids;
 pub mod keys;
 pub mod login;
+pub mod mail;
 pub mod server;
 pub mod services;
 pub mod store;

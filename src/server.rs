@@ -118,6 +118,7 @@ pub async fn serve(
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         anyhow::anyhow!("configuration: listen: cannot bind {}: {e}", config.listen)
     })?;
+    let sweeper = tokio::spawn(sweep_forever(svc.clone()));
     let router = crate::app::router(svc, config.clone());
     let running = spawn(listener, router, &config).await?;
     tracing::info!(
@@ -128,8 +129,22 @@ pub async fn serve(
     );
     stop.await;
     tracing::info!("shutting down");
+    sweeper.abort();
     running.stop().await?;
     Ok(())
+}
+
+/// Deletes expired sessions, reset tokens and throttle windows every few minutes.
+async fn sweep_forever(svc: Arc<Services>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match crate::login::sweep(&svc.store, crate::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "housekeeping"),
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+    }
 }
 
 /// Creates the `demo` tenant (and prints its admin credentials) unless it exists.
@@ -150,7 +165,7 @@ async fn ensure_demo_tenant(svc: &Services) -> anyhow::Result<()> {
     match created {
         Ok(t) => {
             println!();
-            println!("  Demo tenant ready: {url}");
+            println!("  Demo tenant ready: {url}/login");
             println!("  Admin username:    {}", t.admin.username);
             println!(
                 "  One-time password: {}  (must be changed at first sign-in)",
@@ -161,7 +176,7 @@ async fn ensure_demo_tenant(svc: &Services) -> anyhow::Result<()> {
         Err(DirectoryError::TenantExists(_)) => {
             println!();
             println!(
-                "  Demo tenant: {url}  (admin: `admin`; its password was printed when it was created)"
+                "  Demo tenant: {url}/login  (admin: `admin`; its password was printed when it was created)"
             );
             println!();
         }

@@ -3,12 +3,14 @@
 
 use crate::config::{Config, PublicUrl};
 use crate::keys::{self, Keyring, MasterKeySetupError};
+use crate::mail::{MailError, Mailer};
 use crate::store::{MigrateError, Store, StoreError};
 
 pub struct Services {
     pub store: Store,
     pub keyring: Keyring,
     pub public_url: PublicUrl,
+    pub mailer: std::sync::Arc<Mailer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,8 @@ pub enum StartupError {
     Migrate(#[from] MigrateError),
     #[error(transparent)]
     MasterKey(#[from] MasterKeySetupError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 impl Services {
@@ -42,6 +46,7 @@ impl Services {
             store,
             keyring: Keyring::new(loaded.key),
             public_url: config.public_url.clone(),
+            mailer: std::sync::Arc::new(Mailer::from_config(config)?),
         })
     }
 }

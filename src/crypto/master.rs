@@ -53,6 +53,17 @@ impl MasterKey {
         MasterKey(random_bytes::<32>())
     }
 
+    /// A MAC key for one node-wide use (e.g. CSRF tokens), independent of the wrapping key.
+    pub fn derive_mac_key(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        #[allow(clippy::expect_used)]
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"latchkey/v1/master-derive/");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn from_base64(text: &str) -> Result<MasterKey, MasterKeyError> {
         let mut bytes = STANDARD
             .decode(text.trim())

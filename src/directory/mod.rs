@@ -131,6 +131,8 @@ pub enum DirectoryError {
     Name(#[from] NameError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error("the password does not meet the tenant's policy: {0}")]
+    PasswordPolicy(String),
     #[error("the tenant name must be 1 to 200 characters without control characters")]
     TenantName,
     #[error("a tenant with the slug `{0}` already exists")]
@@ -381,7 +383,12 @@ pub async fn create_user(
     };
     let (password, generated) = match input.password {
         Some(p) => {
-            password::check_baseline(&p)?;
+            let policy = crate::login::policy::load(&svc.store, tenant.id).await?;
+            let problems =
+                password::check_policy(&p, &policy.password, &username.display, &email.display);
+            if let Some(first) = problems.first() {
+                return Err(DirectoryError::PasswordPolicy(first.to_string()));
+            }
             (p, false)
         }
         None => (Password::generate(), true),

@@ -105,6 +105,114 @@ pub async fn hash_blocking(password: Password) -> String {
     }
 }
 
+/// Why a new password is refused by the tenant's policy (the messages are shown to the user).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyViolation {
+    #[error("Use at least {0} characters.")]
+    TooShort(u32),
+    #[error("Use at most {0} characters.")]
+    TooLong(u32),
+    #[error("Mix at least {0} of: lowercase letters, uppercase letters, digits, other characters.")]
+    Classes(u8),
+    #[error("Do not use your username or e-mail address in your password.")]
+    ContainsIdentity,
+    #[error("This password is too common; choose one that is harder to guess.")]
+    Common,
+    #[error("You used this password recently; choose a new one.")]
+    Reused,
+}
+
+static COMMON: &str = include_str!("common-passwords.txt");
+
+fn common_set() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON.lines().filter(|l| !l.is_empty()).collect())
+}
+
+/// True when the password, lowercased, or its core without leading/trailing digits and symbols,
+/// is on the bundled list of common passwords.
+pub fn is_common(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    let core = lower.trim_matches(|c: char| !c.is_alphabetic());
+    let set = common_set();
+    set.contains(lower.as_str()) || (core.chars().count() >= 6 && set.contains(core))
+}
+
+/// Checks a new password against everything in the policy except history (which needs the
+/// stored hashes; see [`reused`]). Returns every rule it breaks.
+pub fn check_policy(
+    password: &Password,
+    policy: &crate::login::policy::PasswordPolicy,
+    username: &str,
+    email: &str,
+) -> Vec<PolicyViolation> {
+    let text = password.expose();
+    let mut out = Vec::new();
+    let len = text.chars().count();
+    let min = policy.min_length.max(8);
+    if len < min as usize {
+        out.push(PolicyViolation::TooShort(min));
+    }
+    if len > policy.max_length as usize {
+        out.push(PolicyViolation::TooLong(policy.max_length));
+    }
+    if policy.required_classes > 0 {
+        let classes = [
+            text.chars().any(char::is_lowercase),
+            text.chars().any(char::is_uppercase),
+            text.chars().any(|c| c.is_ascii_digit()),
+            text.chars().any(|c| !c.is_alphanumeric()),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if classes < usize::from(policy.required_classes) {
+            out.push(PolicyViolation::Classes(policy.required_classes));
+        }
+    }
+    let lower = text.to_lowercase();
+    let local = email.split('@').next().unwrap_or("").to_lowercase();
+    let name = username.to_lowercase();
+    if (name.chars().count() >= 3 && lower.contains(&name))
+        || (local.chars().count() >= 3 && lower.contains(&local))
+        || (!email.is_empty() && lower.contains(&email.to_lowercase()))
+    {
+        out.push(PolicyViolation::ContainsIdentity);
+    }
+    if is_common(text) {
+        out.push(PolicyViolation::Common);
+    }
+    out
+}
+
+/// True when the password matches any of the given hashes. CPU-heavy (one argon2 per hash).
+pub fn reused(password: &Password, hashes: &[String]) -> bool {
+    hashes.iter().any(|h| verify(password, h))
+}
+
+/// A hash of a random password, verified against when the account is unknown or cannot log
+/// in, so those paths cost the same argon2 work as a real check.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash(&Password::generate()))
+}
+
+/// [`verify`] on the blocking pool.
+pub async fn verify_blocking(password: Password, phc: Option<String>) -> bool {
+    let run = move || match phc {
+        Some(phc) => verify(&password, &phc),
+        None => {
+            let _ = verify(&password, dummy_hash());
+            false
+        }
+    };
+    match tokio::task::spawn_blocking(run).await {
+        Ok(ok) => ok,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +237,33 @@ mod tests {
         assert!(check_baseline(&p).is_ok());
         assert_ne!(p.expose(), Password::generate().expose());
         assert_eq!(format!("{p:?}"), "Password([redacted])");
+    }
+
+    #[test]
+    fn policy_rules() {
+        use crate::login::policy::PasswordPolicy;
+        let policy = PasswordPolicy {
+            required_classes: 3,
+            ..PasswordPolicy::default()
+        };
+        let check = |p: &str| check_policy(&Password::new(p.into()), &policy, "alice", "al.ice@example.com");
+        assert_eq!(check("Tr0ub4dor&3-horse"), vec![]);
+        assert_eq!(check("short1A"), vec![PolicyViolation::TooShort(12)]);
+        assert_eq!(check("alllowercaseletters"), vec![PolicyViolation::Classes(3)]);
+        assert!(check("Xx9-alice-password").contains(&PolicyViolation::ContainsIdentity));
+        assert!(check("Xx9-al.ice-rocks").contains(&PolicyViolation::ContainsIdentity));
+        assert!(check(&"aB3".repeat(50)).contains(&PolicyViolation::TooLong(128)));
+        assert!(is_common("Password1234"));
+        assert!(is_common("qwertyuiop!!"));
+        assert!(is_common("BASEBALL2024!"));
+        assert!(!is_common("Tr0ub4dor&3-horse"));
+    }
+
+    #[test]
+    fn history_and_dummy() {
+        let p = Password::new("first password here".into());
+        let h = hash(&p);
+        assert!(reused(&p, &[dummy_hash().to_owned(), h]));
+        assert!(!reused(&p, &[dummy_hash().to_owned()]));
     }
 }

@@ -84,6 +84,7 @@ pub mod user {
         pub password_hash: Option<String>,
         pub must_change_password: bool,
         pub admin_role: Option<String>,
+        pub password_changed_at: Option<i64>,
         pub created_at: i64,
         pub updated_at: i64,
     }

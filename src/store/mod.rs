@@ -6,11 +6,15 @@
 //! `BEGIN IMMEDIATE` on SQLite so two writers queue instead of failing on lock upgrade.
 
 pub mod audit;
+pub mod credentials;
 mod entities;
 mod migrate;
+pub mod policies;
+pub mod sessions;
 pub mod settings;
 pub mod signing_keys;
 pub mod tenants;
+pub mod throttle;
 pub mod users;
 
 use std::time::Duration;
@@ -18,7 +22,8 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqlErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    DbErr, QueryResult, SqlErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
 };
 
 pub use migrate::{MigrateError, MigrationState};
@@ -196,4 +201,57 @@ fn param(backend: DbBackend, n: usize) -> String {
         DbBackend::Postgres => format!("${n}"),
         _ => "?".to_owned(),
     }
+}
+
+/// A raw statement written with `?` placeholders, numbered `$n` for PostgreSQL. Used for the
+/// atomic conditional updates (counters, single-use consumption) that the query builder cannot
+/// express on both backends.
+fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for ch in sql.chars() {
+                if ch == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(ch);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Runs a statement; returns the number of rows it changed.
+async fn exec(h: &impl Handle, sql: &str, values: Vec<Value>) -> Result<u64, StoreError> {
+    let c = h.conn();
+    let result = c
+        .execute_raw(statement(c.get_database_backend(), sql, values))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+async fn query_one(
+    h: &impl Handle,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<QueryResult>, StoreError> {
+    let c = h.conn();
+    Ok(c.query_one_raw(statement(c.get_database_backend(), sql, values))
+        .await?)
+}
+
+async fn query_all(
+    h: &impl Handle,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>, StoreError> {
+    let c = h.conn();
+    Ok(c.query_all_raw(statement(c.get_database_backend(), sql, values))
+        .await?)
 }

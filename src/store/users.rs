@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use super::entities::user;
-use super::{Handle, StoreError, Tx};
+use super::{Handle, StoreError, Tx, exec};
 use crate::directory::{AdminRole, User, UserStatus};
 use crate::ids::{TenantId, UserId};
 
@@ -55,6 +55,7 @@ pub async fn insert(tx: &Tx, tenant: TenantId, u: NewUser<'_>) -> Result<(), Sto
         password_hash: Set(u.password_hash),
         must_change_password: Set(u.must_change_password),
         admin_role: Set(u.admin_role.map(|r| r.as_str().to_owned())),
+        password_changed_at: Set(Some(u.now)),
         created_at: Set(u.now),
         updated_at: Set(u.now),
     };
@@ -120,4 +121,76 @@ pub async fn list(
         .into_iter()
         .map(to_record)
         .collect()
+}
+
+pub async fn find_by_email_key(
+    h: &impl Handle,
+    tenant: TenantId,
+    email_key: &str,
+) -> Result<Option<User>, StoreError> {
+    user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant.to_string()))
+        .filter(user::Column::EmailKey.eq(email_key))
+        .one(h.conn())
+        .await?
+        .map(to_record)
+        .transpose()
+}
+
+/// Changes display name and e-mail (`Conflict("users.email")` when the address is taken).
+pub async fn update_profile(
+    h: &impl Handle,
+    tenant: TenantId,
+    id: UserId,
+    display_name: &str,
+    email: &str,
+    email_key: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = exec(
+        h,
+        "UPDATE users SET display_name = ?, email = ?, email_key = ?, updated_at = ? \
+         WHERE tenant_id = ? AND id = ?",
+        vec![
+            display_name.to_owned().into(),
+            email.to_owned().into(),
+            email_key.to_owned().into(),
+            now.into(),
+            tenant.to_string().into(),
+            id.to_string().into(),
+        ],
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Db(db) => StoreError::unique(db, "users.email"),
+        other => other,
+    })?;
+    if n != 1 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn set_status(
+    h: &impl Handle,
+    tenant: TenantId,
+    id: UserId,
+    status: UserStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = exec(
+        h,
+        "UPDATE users SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+        vec![
+            status.as_str().to_owned().into(),
+            now.into(),
+            tenant.to_string().into(),
+            id.to_string().into(),
+        ],
+    )
+    .await?;
+    if n != 1 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }

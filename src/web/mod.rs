@@ -1,10 +1,13 @@
 //! HTTP plumbing: tenant resolution from the Host header, security headers, request ids,
 //! metrics, health endpoints and error pages. Features add routes; this module adds no logic.
 
+pub mod account;
+pub mod auth;
 pub mod error;
 pub mod headers;
 pub mod health;
 pub mod landing;
+pub mod login;
 pub mod metrics;
 pub mod tenant;
 

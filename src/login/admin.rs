@@ -1,0 +1,177 @@
+//! Operator actions on login state (the CLI today, the console later): unlock an account,
+//! change its status, reset its password to a one-time one, and set the tenant's login policy.
+//! Each is one transaction with its audit entry.
+
+use serde_json::json;
+
+use crate::audit::{self, Actor, Event, Origin, Outcome};
+use crate::directory::{Tenant, User, UserStatus};
+use crate::keys::KeyError;
+use crate::login::password::{self, Password};
+use crate::login::policy::{self, Policy, PolicyError};
+use crate::services::Services;
+use crate::store::{StoreError, credentials, policies, sessions, users};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+async fn record(
+    svc: &Services,
+    tx: &crate::store::Tx,
+    tenant: &Tenant,
+    subject: Option<&User>,
+    operation: &'static str,
+    origin: &Origin,
+    detail: Option<serde_json::Value>,
+    now: i64,
+) -> Result<(), AdminError> {
+    let key = svc.keyring.chain_key(tx, tenant.id).await?;
+    audit::record(
+        tx,
+        &key,
+        tenant.id,
+        Event {
+            actor: Actor::Operator,
+            subject: subject.map(|u| format!("user:{}", u.id)),
+            operation,
+            outcome: Outcome::Success,
+            origin,
+            detail,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Clears the failure counter and any lock. Returns whether there was anything to clear.
+pub async fn unlock(
+    svc: &Services,
+    tenant: &Tenant,
+    user: &User,
+    origin: &Origin,
+    now: i64,
+) -> Result<bool, AdminError> {
+    let tx = svc.store.begin().await?;
+    let changed = credentials::unlock(&tx, tenant.id, user.id).await?;
+    record(
+        svc,
+        &tx,
+        tenant,
+        Some(user),
+        "user.unlock",
+        origin,
+        Some(json!({ "was_locked": changed })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Sets the status; anything but `active` ends the user's sessions at once.
+pub async fn set_status(
+    svc: &Services,
+    tenant: &Tenant,
+    user: &User,
+    status: UserStatus,
+    origin: &Origin,
+    now: i64,
+) -> Result<u64, AdminError> {
+    let tx = svc.store.begin().await?;
+    users::set_status(&tx, tenant.id, user.id, status, now).await?;
+    let ended = if status == UserStatus::Active {
+        0
+    } else {
+        sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?
+    };
+    record(
+        svc,
+        &tx,
+        tenant,
+        Some(user),
+        "user.status",
+        origin,
+        Some(json!({ "status": status.as_str(), "sessions_ended": ended })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// Gives the user a generated one-time password that must be changed at the next sign-in,
+/// ends their sessions and clears any lock.
+pub async fn reset_password(
+    svc: &Services,
+    tenant: &Tenant,
+    user: &User,
+    origin: &Origin,
+    now: i64,
+) -> Result<Password, AdminError> {
+    let policy = policy::load(&svc.store, tenant.id).await?;
+    let one_time = Password::generate();
+    let hash = password::hash_blocking(one_time.clone()).await;
+    let tx = svc.store.begin().await?;
+    credentials::set_password(
+        &tx,
+        tenant.id,
+        user.id,
+        &hash,
+        true,
+        policy.password.history as usize,
+        now,
+    )
+    .await?;
+    credentials::unlock(&tx, tenant.id, user.id).await?;
+    let ended = sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?;
+    record(
+        svc,
+        &tx,
+        tenant,
+        Some(user),
+        "password.admin_reset",
+        origin,
+        Some(json!({ "sessions_ended": ended })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(one_time)
+}
+
+/// Applies `path=value` settings to the tenant's policy; all or nothing.
+pub async fn set_policy(
+    svc: &Services,
+    tenant: &Tenant,
+    settings: &[(String, String)],
+    origin: &Origin,
+    now: i64,
+) -> Result<Policy, AdminError> {
+    let mut policy = policy::load(&svc.store, tenant.id).await?;
+    for (path, value) in settings {
+        policy = policy.with_setting(path, value)?;
+    }
+    let tx = svc.store.begin().await?;
+    policies::put(&tx, tenant.id, &policy.to_json(), now).await?;
+    record(
+        svc,
+        &tx,
+        tenant,
+        None,
+        "tenant.policy.update",
+        origin,
+        Some(json!({ "changed": settings.iter().map(|(k, _)| k).collect::<Vec<_>>() })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(policy)
+}
