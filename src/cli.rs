@@ -10,9 +10,11 @@ use serde_json::{Value, json};
 
 use crate::audit::{self, Origin, Verdict};
 use crate::config::Config;
-use crate::directory::{self, NewTenantInput, NewUserInput, Tenant, User, UserStatus, username_key};
-use crate::login::admin;
+use crate::directory::{
+    self, NewTenantInput, NewUserInput, Tenant, User, UserStatus, username_key,
+};
 use crate::keys;
+use crate::login::admin;
 use crate::login::password::Password;
 use crate::services::Services;
 use crate::store::{Store, tenants, users};
@@ -509,9 +511,8 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
             out,
         } => {
             let (t, u) = find_user(svc, &tenant, &username).await?;
-            let p =
-                admin::reset_password(svc, &t, &u, &Origin::cli("user reset-password"), now)
-                    .await?;
+            let p = admin::reset_password(svc, &t, &u, &Origin::cli("user reset-password"), now)
+                .await?;
             Ok(done(
                 out.json,
                 json!({ "one_time_password": p.expose() }),

@@ -258,13 +258,13 @@ impl Config {
             .value
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty());
-        if let Some(url) = &smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                return Err(invalid(
-                    "smtp_url",
-                    "must start with smtp:// (STARTTLS with ?tls=required) or smtps://",
-                ));
-            }
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(invalid(
+                "smtp_url",
+                "must start with smtp:// (STARTTLS with ?tls=required) or smtps://",
+            ));
         }
         let from = pick("mail_from", raw.mail_from);
         let from_text = from

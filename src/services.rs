@@ -42,6 +42,11 @@ impl Services {
                 "created a new master key file; back it up: without it this database cannot be opened"
             );
         }
+        // The dummy hash for unknown accounts is made now, not on the first failed login
+        // (which would then answer conspicuously slower).
+        tokio::task::spawn_blocking(|| {
+            let _ = crate::login::password::dummy_hash();
+        });
         Ok(Services {
             store,
             keyring: Keyring::new(loaded.key),

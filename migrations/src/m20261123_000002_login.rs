@@ -350,13 +350,13 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(LoginThrottle::Table)
                 .col(id36(LoginThrottle::TenantId))
-                .col(ColumnDef::new(LoginThrottle::IpKey).string_len(64).not_null())
-                .col(millis(LoginThrottle::WindowStart))
                 .col(
-                    ColumnDef::new(LoginThrottle::Failures)
-                        .integer()
+                    ColumnDef::new(LoginThrottle::IpKey)
+                        .string_len(64)
                         .not_null(),
                 )
+                .col(millis(LoginThrottle::WindowStart))
+                .col(ColumnDef::new(LoginThrottle::Failures).integer().not_null())
                 .primary_key(
                     Index::create()
                         .col(LoginThrottle::TenantId)

@@ -22,16 +22,26 @@ pub enum AdminError {
     Policy(#[from] PolicyError),
 }
 
+/// Where and when an operator action happens.
+struct At<'a> {
+    tenant: &'a Tenant,
+    origin: &'a Origin,
+    now: i64,
+}
+
 async fn record(
     svc: &Services,
     tx: &crate::store::Tx,
-    tenant: &Tenant,
+    at: At<'_>,
     subject: Option<&User>,
     operation: &'static str,
-    origin: &Origin,
     detail: Option<serde_json::Value>,
-    now: i64,
 ) -> Result<(), AdminError> {
+    let At {
+        tenant,
+        origin,
+        now,
+    } = at;
     let key = svc.keyring.chain_key(tx, tenant.id).await?;
     audit::record(
         tx,
@@ -64,12 +74,14 @@ pub async fn unlock(
     record(
         svc,
         &tx,
-        tenant,
+        At {
+            tenant,
+            origin,
+            now,
+        },
         Some(user),
         "user.unlock",
-        origin,
         Some(json!({ "was_locked": changed })),
-        now,
     )
     .await?;
     tx.commit().await?;
@@ -95,12 +107,14 @@ pub async fn set_status(
     record(
         svc,
         &tx,
-        tenant,
+        At {
+            tenant,
+            origin,
+            now,
+        },
         Some(user),
         "user.status",
-        origin,
         Some(json!({ "status": status.as_str(), "sessions_ended": ended })),
-        now,
     )
     .await?;
     tx.commit().await?;
@@ -135,12 +149,14 @@ pub async fn reset_password(
     record(
         svc,
         &tx,
-        tenant,
+        At {
+            tenant,
+            origin,
+            now,
+        },
         Some(user),
         "password.admin_reset",
-        origin,
         Some(json!({ "sessions_ended": ended })),
-        now,
     )
     .await?;
     tx.commit().await?;
@@ -164,12 +180,14 @@ pub async fn set_policy(
     record(
         svc,
         &tx,
-        tenant,
+        At {
+            tenant,
+            origin,
+            now,
+        },
         None,
         "tenant.policy.update",
-        origin,
         Some(json!({ "changed": settings.iter().map(|(k, _)| k).collect::<Vec<_>>() })),
-        now,
     )
     .await?;
     tx.commit().await?;

@@ -132,7 +132,7 @@ pub fn ip_allowed(policy: &Policy, ip: Option<IpAddr>) -> bool {
 
 /// The result of a step that can fail. `Failed` is deliberately uninformative.
 pub enum Step {
-    Next(Session, Token),
+    Next(Box<Session>, Token),
     Failed,
     /// Too many failures from this network; try later.
     Throttled,
@@ -178,8 +178,7 @@ async fn find_by_login(ctx: &Ctx<'_>, login: &str) -> Result<Option<User>, Login
             Err(_) => None,
         }
     } else {
-        users::find_by_username_key(&ctx.svc.store, ctx.tenant_id(), &username_key(login))
-            .await?
+        users::find_by_username_key(&ctx.svc.store, ctx.tenant_id(), &username_key(login)).await?
     })
 }
 
@@ -358,7 +357,7 @@ pub async fn password_step(
     )
     .await?;
     tx.commit().await?;
-    Ok(Step::Next(s, token))
+    Ok(Step::Next(Box::new(s), token))
 }
 
 fn seal_context(tenant: TenantId, record: &str) -> SealContext<'_> {
@@ -369,11 +368,7 @@ fn seal_context(tenant: TenantId, record: &str) -> SealContext<'_> {
     }
 }
 
-async fn open_seed(
-    ctx: &Ctx<'_>,
-    user: UserId,
-    sealed: &[u8],
-) -> Result<Seed, LoginError> {
+async fn open_seed(ctx: &Ctx<'_>, user: UserId, sealed: &[u8]) -> Result<Seed, LoginError> {
     let dek = ctx
         .svc
         .keyring
@@ -415,14 +410,9 @@ async fn check_second_factor(
     let Some(hash) = totp::recovery_code_hash(user, code) else {
         return Ok(None);
     };
-    let used = credentials::consume_recovery_code(
-        &ctx.svc.store,
-        ctx.tenant_id(),
-        user,
-        &hash,
-        ctx.now,
-    )
-    .await?;
+    let used =
+        credentials::consume_recovery_code(&ctx.svc.store, ctx.tenant_id(), user, &hash, ctx.now)
+            .await?;
     Ok(used.then_some("recovery_code"))
 }
 
@@ -472,7 +462,7 @@ pub async fn mfa_step(ctx: &Ctx<'_>, s: &Session, code: &str) -> Result<Step, Lo
     )
     .await?;
     tx.commit().await?;
-    Ok(Step::Next(next, token))
+    Ok(Step::Next(Box::new(next), token))
 }
 
 /// Result of setting a new password.

@@ -246,10 +246,20 @@ mod tests {
             required_classes: 3,
             ..PasswordPolicy::default()
         };
-        let check = |p: &str| check_policy(&Password::new(p.into()), &policy, "alice", "al.ice@example.com");
+        let check = |p: &str| {
+            check_policy(
+                &Password::new(p.into()),
+                &policy,
+                "alice",
+                "al.ice@example.com",
+            )
+        };
         assert_eq!(check("Tr0ub4dor&3-horse"), vec![]);
         assert_eq!(check("short1A"), vec![PolicyViolation::TooShort(12)]);
-        assert_eq!(check("alllowercaseletters"), vec![PolicyViolation::Classes(3)]);
+        assert_eq!(
+            check("alllowercaseletters"),
+            vec![PolicyViolation::Classes(3)]
+        );
         assert!(check("Xx9-alice-password").contains(&PolicyViolation::ContainsIdentity));
         assert!(check("Xx9-al.ice-rocks").contains(&PolicyViolation::ContainsIdentity));
         assert!(check(&"aB3".repeat(50)).contains(&PolicyViolation::TooLong(128)));

@@ -230,7 +230,10 @@ mod tests {
         let c = &codes[0];
         assert_eq!(c.len(), 19);
         let a = recovery_code_hash(user, c).unwrap();
-        assert_eq!(Some(a.clone()), recovery_code_hash(user, &c.to_uppercase().replace('-', " ")));
+        assert_eq!(
+            Some(a.clone()),
+            recovery_code_hash(user, &c.to_uppercase().replace('-', " "))
+        );
         assert_ne!(Some(a), recovery_code_hash(UserId::new(), c));
         assert_eq!(recovery_code_hash(user, "short"), None);
     }

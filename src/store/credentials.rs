@@ -381,7 +381,11 @@ pub async fn accept_totp_step(
 }
 
 /// Removes the TOTP credential and the recovery codes with it.
-pub async fn delete_totp(h: &impl Handle, tenant: TenantId, user: UserId) -> Result<(), StoreError> {
+pub async fn delete_totp(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM totp_credentials WHERE tenant_id = ? AND user_id = ?",
         "DELETE FROM recovery_codes WHERE tenant_id = ? AND user_id = ?",

@@ -242,8 +242,10 @@ async fn query_one(
     values: Vec<Value>,
 ) -> Result<Option<QueryResult>, StoreError> {
     let c = h.conn();
-    Ok(c.query_one_raw(statement(c.get_database_backend(), sql, values))
-        .await?)
+    Ok(
+        c.query_one_raw(statement(c.get_database_backend(), sql, values))
+            .await?,
+    )
 }
 
 async fn query_all(
@@ -252,6 +254,8 @@ async fn query_all(
     values: Vec<Value>,
 ) -> Result<Vec<QueryResult>, StoreError> {
     let c = h.conn();
-    Ok(c.query_all_raw(statement(c.get_database_backend(), sql, values))
-        .await?)
+    Ok(
+        c.query_all_raw(statement(c.get_database_backend(), sql, values))
+            .await?,
+    )
 }

@@ -117,7 +117,9 @@ pub async fn profile_submit(web: Web, Form(f): Form<ProfileForm>) -> Result<Resp
     Ok(
         match flow::update_profile(&web.ctx(), &user, &name, &email).await? {
             ProfileOutcome::Saved => see_other("/account?saved=1"),
-            ProfileOutcome::Invalid(msg) => profile_page(&web, &user, &name, &email, None, Some(msg)),
+            ProfileOutcome::Invalid(msg) => {
+                profile_page(&web, &user, &name, &email, None, Some(msg))
+            }
             ProfileOutcome::EmailTaken => profile_page(
                 &web,
                 &user,
@@ -171,7 +173,9 @@ pub async fn password_submit(
     };
     Ok(
         match flow::change_password(&web.ctx(), &s, current, new).await? {
-            NewPassword::Done(_, token) => web.with_session(see_other("/account?changed=1"), &token),
+            NewPassword::Done(_, token) => {
+                web.with_session(see_other("/account?changed=1"), &token)
+            }
             NewPassword::Rejected(p) => rejected(p.iter().map(ToString::to_string).collect()),
             NewPassword::WrongCurrent => {
                 rejected(vec!["The current password is not right.".into()])
@@ -232,7 +236,15 @@ pub async fn mfa_enrol(web: Web, Form(f): Form<CsrfForm>) -> Result<Response, Ap
         return Ok(web.csrf_failed());
     }
     let (_, user) = viewer!(web);
-    enrol_page_for(&web, user.id, &user.username, false, "/account/mfa/confirm", None).await
+    enrol_page_for(
+        &web,
+        user.id,
+        &user.username,
+        false,
+        "/account/mfa/confirm",
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -378,13 +390,20 @@ fn view(s: &Session, current: &Session) -> SessionView {
             .as_deref()
             .map(|a| a.chars().take(100).collect())
             .unwrap_or_else(|| "Unknown browser".into()),
-        ip: s.source_ip.clone().unwrap_or_else(|| "unknown address".into()),
+        ip: s
+            .source_ip
+            .clone()
+            .unwrap_or_else(|| "unknown address".into()),
         signed_in: when(s.auth_time),
         last_seen: when(s.last_seen_at),
     }
 }
 
-async fn sessions_page(web: &Web, current: &Session, notice: Option<&str>) -> Result<Response, AppError> {
+async fn sessions_page(
+    web: &Web,
+    current: &Session,
+    notice: Option<&str>,
+) -> Result<Response, AppError> {
     let list = session::list(&web.state.svc.store, web.tenant.id, current.user).await?;
     let csrf = web.csrf();
     Ok(csrf.attach(SessionsPage {
@@ -431,8 +450,15 @@ pub async fn mfa_enrol_page(web: Web) -> Result<Response, AppError> {
     let (_, user) = viewer!(web);
     match flow::enrolment(&web.ctx(), user.id).await? {
         flow::Enrolment::Pending(_) => {
-            enrol_page_for(&web, user.id, &user.username, false, "/account/mfa/confirm", None)
-                .await
+            enrol_page_for(
+                &web,
+                user.id,
+                &user.username,
+                false,
+                "/account/mfa/confirm",
+                None,
+            )
+            .await
         }
         _ => Ok(see_other("/account/mfa")),
     }

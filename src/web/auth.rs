@@ -46,8 +46,7 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .last();
+            .rfind(|v| !v.is_empty());
         if let Some(ip) = forwarded.and_then(|v| v.parse::<IpAddr>().ok()) {
             return Some(ip);
         }
@@ -404,10 +403,8 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     }
     parts.extensions.insert(Arc::new(policy));
     let mut res = next.run(Request::from_parts(parts, body)).await;
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -440,7 +437,10 @@ mod tests {
     #[test]
     fn cookie_parsing() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; lk_session=tok; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lk_session=tok; b=2"),
+        );
         assert_eq!(cookie(&h, "lk_session"), Some("tok"));
         assert_eq!(cookie(&h, "missing"), None);
     }

@@ -113,13 +113,20 @@ pub struct LoginQuery {
 
 pub async fn login_page(web: Web, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
     // Already signed in: straight on.
-    if let Some(s) = web.session().await? {
-        if s.stage == Stage::Active {
-            let target = safe_return_to(&q.return_to).unwrap_or_else(|| "/account".into());
-            return Ok(see_other(&target));
-        }
+    if let Some(s) = web.session().await?
+        && s.stage == Stage::Active
+    {
+        let target = safe_return_to(&q.return_to).unwrap_or_else(|| "/account".into());
+        return Ok(see_other(&target));
     }
-    Ok(render_login(&web, &q.return_to, "", None, None, StatusCode::OK))
+    Ok(render_login(
+        &web,
+        &q.return_to,
+        "",
+        None,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 fn render_login(
@@ -373,7 +380,9 @@ pub async fn enrol_page_for(
     let uri = totp::otpauth_uri(&web.tenant.name, account, &seed);
     let svg = totp::qr_svg(&uri).unwrap_or_default();
     // Inline SVG: drop the XML declaration.
-    let svg = svg.find("<svg").map_or(svg.clone(), |i| svg[i..].to_owned());
+    let svg = svg
+        .find("<svg")
+        .map_or(svg.clone(), |i| svg[i..].to_owned());
     let csrf = web.csrf();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -412,10 +421,7 @@ pub async fn forced_enrol_page(web: Web) -> Result<Response, AppError> {
     enrol_page_for(&web, s.user, &name, true, "/login/enrol", None).await
 }
 
-pub async fn forced_enrol_submit(
-    web: Web,
-    Form(f): Form<CodeForm>,
-) -> Result<Response, AppError> {
+pub async fn forced_enrol_submit(web: Web, Form(f): Form<CodeForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -425,8 +431,7 @@ pub async fn forced_enrol_submit(
     };
     let Some(codes) = flow::confirm_enrolment(&web.ctx(), s.user, &f.code).await? else {
         let name = account_name(&web, s.user).await?;
-        return enrol_page_for(&web, s.user, &name, true, "/login/enrol", Some(CODE_FAILED))
-            .await;
+        return enrol_page_for(&web, s.user, &name, true, "/login/enrol", Some(CODE_FAILED)).await;
     };
     let (next, token) = flow::finish_enrol_stage(&web.ctx(), &s).await?;
     let page = RecoveryCodesPage {
@@ -530,10 +535,7 @@ pub async fn reset_page(web: Web, Query(q): Query<ResetQuery>) -> Result<Respons
     ))
 }
 
-pub async fn reset_submit(
-    web: Web,
-    Form(f): Form<NewPasswordForm>,
-) -> Result<Response, AppError> {
+pub async fn reset_submit(web: Web, Form(f): Form<NewPasswordForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -552,16 +554,18 @@ pub async fn reset_submit(
         Ok(p) => p,
         Err(problems) => return Ok(rejected(problems)),
     };
-    Ok(match flow::complete_reset(&web.ctx(), &f.token, new).await? {
-        ResetOutcome::Done => render_login(
-            &web,
-            "",
-            "",
-            None,
-            Some("Your password is changed. Sign in with the new one."),
-            StatusCode::OK,
-        ),
-        ResetOutcome::Invalid => reset_invalid(&web),
-        ResetOutcome::Rejected(p) => rejected(p.iter().map(ToString::to_string).collect()),
-    })
+    Ok(
+        match flow::complete_reset(&web.ctx(), &f.token, new).await? {
+            ResetOutcome::Done => render_login(
+                &web,
+                "",
+                "",
+                None,
+                Some("Your password is changed. Sign in with the new one."),
+                StatusCode::OK,
+            ),
+            ResetOutcome::Invalid => reset_invalid(&web),
+            ResetOutcome::Rejected(p) => rejected(p.iter().map(ToString::to_string).collect()),
+        },
+    )
 }

@@ -171,7 +171,7 @@ async fn rotate_master_rewraps_everything_for_the_new_key_only() {
 }
 
 /// Every byte the database holds, as text: the SQLite files, or every row of every table.
-async fn raw_dump(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn raw_dump(app: &TestApp) -> Vec<u8> {
     if app.db.is_postgres() {
         let db = Database::connect(&app.db.url).await.unwrap();
         let tables = db
@@ -214,11 +214,11 @@ async fn raw_dump(app: &TestApp) -> Vec<u8> {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

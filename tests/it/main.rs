@@ -1,12 +1,15 @@
 //! One integration-test binary: the real server on 127.0.0.1:0 with its own database per test
 //! (SQLite by default, PostgreSQL when LATCHKEY_TEST_DATABASE_URL is set).
 
+mod browser;
 mod harness;
 
+mod account;
 mod audit_chain;
 mod cli;
 mod http;
 mod key_custody;
+mod login;
 mod migrations;
 mod tenancy;
 mod tenant_isolation;

@@ -1,0 +1,259 @@
+//! A browser stand-in: one cookie jar per tenant host, forms parsed from the returned HTML
+//! (CSRF token included), redirects inspected and followed by hand.
+
+use std::sync::Arc;
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::harness::{LocalhostResolver, TestApp};
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
+    pub origin: String,
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of a hidden (or any) input by name.
+    pub fn field(&self, name: &str) -> Option<String> {
+        field(&self.body, name)
+    }
+
+    pub fn csrf(&self) -> String {
+        self.field("csrf").expect("the page has a CSRF token")
+    }
+
+    pub fn has(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+
+    /// The error or notice message shown, without markup.
+    pub fn alert(&self) -> Option<String> {
+        let at = self.body.find("role=\"alert\"")?;
+        let tag_start = self.body[..at].rfind('<')?;
+        let name: String = self.body[tag_start + 1..]
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        let rest = &self.body[at..];
+        let open = rest.find('>')? + 1;
+        let close = rest.find(&format!("</{name}>"))?;
+        Some(strip_tags(&rest[open..close]).trim().to_owned())
+    }
+
+    /// The body with the per-browser CSRF token removed, for comparing two responses.
+    pub fn without_csrf(&self) -> String {
+        let mut body = self.body.clone();
+        while let Some(token) = field(&body, "csrf") {
+            body = body.replace(&token, "");
+            if token.is_empty() {
+                break;
+            }
+        }
+        body
+    }
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub fn field(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\"");
+    let at = html.find(&needle)?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let v = tag.find("value=\"")? + 7;
+    let end = tag[v..].find('"')?;
+    Some(unescape(&tag[v..v + end]))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&#47;", "/")
+        .replace("&#61;", "=")
+        .replace("&#x3d;", "=")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+impl Browser {
+    pub fn new(app: &TestApp, slug: &str) -> Browser {
+        Browser::with_agent(app, slug, "TestBrowser/1.0")
+    }
+
+    pub fn with_agent(app: &TestApp, slug: &str, agent: &str) -> Browser {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(LocalhostResolver))
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .user_agent(agent)
+            .build()
+            .expect("client");
+        Browser {
+            client,
+            jar,
+            origin: app.url(slug, ""),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    async fn page(res: reqwest::Response) -> Page {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let location = headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let set_cookies = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        let body = res.text().await.expect("body");
+        Page {
+            status,
+            location,
+            set_cookies,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        Browser::page(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        Browser::page(
+            self.client
+                .post(self.url(path))
+                .form(fields)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// Loads `page_path`, then submits its form to `action` with the page's CSRF token.
+    pub async fn submit(&self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(page_path).await;
+        assert_eq!(page.status, 200, "GET {page_path}: {}", page.body);
+        let csrf = page.csrf();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    /// Follows redirects on this host, up to five.
+    pub async fn follow(&self, mut page: Page) -> Page {
+        for _ in 0..5 {
+            match (&page.status, &page.location) {
+                (301 | 302 | 303 | 307 | 308, Some(loc)) => {
+                    assert!(loc.starts_with('/'), "redirect off the host: {loc}");
+                    page = self.get(&loc.clone()).await;
+                }
+                _ => return page,
+            }
+        }
+        page
+    }
+
+    /// Signs in with a password; returns the response to the password step (not followed).
+    /// (A browser already signed in is sent on from `/login`; it signs in again with the
+    /// token of the page it lands on, like a stale login tab would.)
+    pub async fn login(&self, login: &str, password: &str) -> Page {
+        let page = self.follow(self.get("/login").await).await;
+        let csrf = page.csrf();
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("login", login), ("password", password)],
+        )
+        .await
+    }
+
+    /// The session cookie's value as the browser holds it.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = self.url("/").parse().expect("url");
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.ends_with("lk_session"))
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// A request carrying exactly the given Cookie header (no jar).
+    pub async fn get_with_cookie(app: &TestApp, slug: &str, path: &str, cookie: &str) -> Page {
+        let client = crate::harness::client();
+        Browser::page(
+            client
+                .get(app.url(slug, path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await
+    }
+}
+
+/// An independent RFC 6238 implementation (HMAC-SHA1, 6 digits, 30 s) for the tests.
+pub fn totp(base32_key: &str, unix: i64) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = data_encoding::BASE32_NOPAD
+        .decode(base32_key.replace(' ', "").as_bytes())
+        .expect("base32 key");
+    let counter = (unix / 30) as u64;
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(&counter.to_be_bytes());
+    let d = mac.finalize().into_bytes();
+    let o = (d[19] & 0xf) as usize;
+    let n = ((u32::from(d[o]) & 0x7f) << 24)
+        | (u32::from(d[o + 1]) << 16)
+        | (u32::from(d[o + 2]) << 8)
+        | u32::from(d[o + 3]);
+    format!("{:06}", n % 1_000_000)
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
