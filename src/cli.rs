@@ -55,6 +55,18 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Measure this machine's password-hashing rate (argon2id with the parameters sign-in
+    /// uses), to size a deployment: sign-ins per second cannot exceed it.
+    HashRate {
+        /// Parallel hashing threads (default: the number of CPUs).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// How long to measure.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -233,6 +245,29 @@ fn read_password_stdin() -> anyhow::Result<Password> {
     Ok(Password::new(line))
 }
 
+/// Hashes on `threads` threads for about `seconds`; returns (hashes, elapsed seconds).
+fn hash_rate(threads: usize, seconds: f64) -> (u64, f64) {
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs_f64(seconds);
+    let total: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || {
+                    let password = Password::generate();
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < deadline {
+                        let _ = crate::login::password::hash(&password);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    (total, started.elapsed().as_secs_f64())
+}
+
 /// Runs every command but `serve`.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
     let now = crate::now_ms();
@@ -251,6 +286,32 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 )
             };
             Ok(done(out.json, json!({ "applied": applied }), text))
+        }
+        Command::HashRate {
+            threads,
+            seconds,
+            out,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .clamp(1, 256);
+            let seconds = seconds.clamp(0.5, 600.0);
+            let (hashes, elapsed) =
+                tokio::task::spawn_blocking(move || hash_rate(threads, seconds)).await?;
+            let rate = hashes as f64 / elapsed;
+            Ok(done(
+                out.json,
+                json!({
+                    "threads": threads,
+                    "hashes": hashes,
+                    "seconds": elapsed,
+                    "hashes_per_second": rate,
+                    "parameters": format!("argon2id m={} t={} p={}", crate::login::password::M_COST_KIB, crate::login::password::T_COST, crate::login::password::P_COST),
+                }),
+                format!(
+                    "{rate:.1} argon2id hashes/s on {threads} thread(s) ({hashes} in {elapsed:.2} s)"
+                ),
+            ))
         }
         Command::Tenant(cmd) => {
             let svc = Services::open(&config).await?;

@@ -47,6 +47,8 @@ pub struct Tenant {
     pub name: String,
     pub status: TenantStatus,
     pub created_at: i64,
+    /// The tenant's data key, wrapped by the master key (opened by `Keyring::data_key_of`).
+    pub wrapped_dek: Vec<u8>,
 }
 
 /// Active users can log in; disabled users cannot; restricted users (GDPR Art. 18) are kept but

@@ -94,6 +94,19 @@ impl Keyring {
         Ok(DataKey::unwrap(&self.master, tenant, &wrapped)?)
     }
 
+    /// The data key of a tenant record already loaded (no query).
+    pub fn data_key_of(&self, tenant: &crate::directory::Tenant) -> Result<DataKey, KeyError> {
+        Ok(DataKey::unwrap(
+            &self.master,
+            tenant.id,
+            &tenant.wrapped_dek,
+        )?)
+    }
+
+    pub fn chain_key_of(&self, tenant: &crate::directory::Tenant) -> Result<ChainKey, KeyError> {
+        Ok(ChainKey::for_tenant(&self.data_key_of(tenant)?))
+    }
+
     pub async fn chain_key(&self, h: &impl Handle, tenant: TenantId) -> Result<ChainKey, KeyError> {
         Ok(ChainKey::for_tenant(&self.data_key(h, tenant).await?))
     }

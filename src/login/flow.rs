@@ -74,7 +74,7 @@ impl Ctx<'_> {
         outcome: Outcome,
         detail: Option<serde_json::Value>,
     ) -> Result<(), LoginError> {
-        let key = self.svc.keyring.chain_key(tx, self.tenant_id()).await?;
+        let key = self.svc.keyring.chain_key_of(self.tenant)?;
         audit::record(
             tx,
             &key,
@@ -182,12 +182,22 @@ async fn find_by_login(ctx: &Ctx<'_>, login: &str) -> Result<Option<User>, Login
     })
 }
 
+/// Who resets the failure counter after a success.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// `guarded` does, at once.
+    Now,
+    /// The caller does, in its own transaction (`credentials::record_login`).
+    Caller,
+}
+
 /// One guarded attempt at a secret the user knows or has: takes an attempt from the lockout
 /// allowance first, checks, then settles the counter. Returns whether it succeeded.
 async fn guarded<F, Fut>(
     ctx: &Ctx<'_>,
     user: &User,
     operation: &'static str,
+    settle: Settle,
     check: F,
 ) -> Result<bool, LoginError>
 where
@@ -207,7 +217,9 @@ where
     // A locked account still does the same work, so timing does not tell.
     let ok = check(reserved.is_some()).await? && reserved.is_some();
     if ok {
-        credentials::clear_failures(&ctx.svc.store, ctx.tenant_id(), user.id).await?;
+        if settle == Settle::Now {
+            credentials::clear_failures(&ctx.svc.store, ctx.tenant_id(), user.id).await?;
+        }
         return Ok(true);
     }
     count_ip_failure(ctx).await?;
@@ -287,6 +299,19 @@ async fn next_stage(
     Ok(Stage::Active)
 }
 
+/// [`next_stage`] right after the password, from what the password step already loaded.
+fn first_stage(ctx: &Ctx<'_>, user: &User, record: &credentials::LoginRecord) -> Stage {
+    if ctx.policy.mfa != MfaPolicy::Off && record.has_totp {
+        Stage::Mfa
+    } else if user.must_change_password || password_expired(ctx, record.password_changed_at) {
+        Stage::ChangePassword
+    } else if ctx.policy.mfa == MfaPolicy::Required && !record.has_totp {
+        Stage::EnrolMfa
+    } else {
+        Stage::Active
+    }
+}
+
 /// The password step. `previous` is the session the browser came with, if any: it is ended
 /// (a new login always starts a new session).
 pub async fn password_step(
@@ -319,16 +344,26 @@ pub async fn password_step(
         .await?;
         return Ok(Step::Failed);
     };
-    let hash = credentials::password_hash(&ctx.svc.store, ctx.tenant_id(), user.id).await?;
-    let ok = guarded(ctx, user, "login.password", |reserved| async move {
-        let hash = if reserved { hash } else { None };
-        Ok(password::verify_blocking(password, hash).await)
-    })
+    let Some(record) = credentials::login_record(&ctx.svc.store, ctx.tenant_id(), user.id).await?
+    else {
+        return Ok(Step::Failed);
+    };
+    let hash = record.password_hash.clone();
+    let ok = guarded(
+        ctx,
+        user,
+        "login.password",
+        Settle::Caller,
+        |reserved| async move {
+            let hash = if reserved { hash } else { None };
+            Ok(password::verify_blocking(password, hash).await)
+        },
+    )
     .await?;
     if !ok {
         return Ok(Step::Failed);
     }
-    let stage = next_stage(ctx, user.id, false, false).await?;
+    let stage = first_stage(ctx, user, &record);
     let tx = ctx.svc.store.begin().await?;
     if let Some(prev) = previous {
         session::end(&tx, prev).await?;
@@ -369,11 +404,7 @@ fn seal_context(tenant: TenantId, record: &str) -> SealContext<'_> {
 }
 
 async fn open_seed(ctx: &Ctx<'_>, user: UserId, sealed: &[u8]) -> Result<Seed, LoginError> {
-    let dek = ctx
-        .svc
-        .keyring
-        .data_key(&ctx.svc.store, ctx.tenant_id())
-        .await?;
+    let dek = ctx.svc.keyring.data_key_of(ctx.tenant)?;
     let record = user.to_string();
     Ok(Seed::from_bytes(
         dek.open(seal_context(ctx.tenant_id(), &record), sealed)?,
@@ -425,7 +456,7 @@ pub async fn mfa_step(ctx: &Ctx<'_>, s: &Session, code: &str) -> Result<Step, Lo
         return Ok(Step::Failed);
     };
     let mut method = None;
-    let ok = guarded(ctx, &user, "login.mfa", |reserved| {
+    let ok = guarded(ctx, &user, "login.mfa", Settle::Now, |reserved| {
         let method = &mut method;
         async move {
             if !reserved {
@@ -491,11 +522,7 @@ async fn vet_new_password(
             hashes.insert(0, current);
         }
         hashes.truncate(n);
-        let candidate = new.clone();
-        let reused = tokio::task::spawn_blocking(move || password::reused(&candidate, &hashes))
-            .await
-            .unwrap_or(true);
-        if reused {
+        if password::reused_blocking(new.clone(), hashes).await {
             problems.push(PolicyViolation::Reused);
         }
     }
@@ -590,10 +617,16 @@ pub async fn reauthenticate(
     password: Password,
 ) -> Result<bool, LoginError> {
     let hash = credentials::password_hash(&ctx.svc.store, ctx.tenant_id(), user.id).await?;
-    guarded(ctx, user, "login.reauthenticate", |reserved| async move {
-        let hash = if reserved { hash } else { None };
-        Ok(password::verify_blocking(password, hash).await)
-    })
+    guarded(
+        ctx,
+        user,
+        "login.reauthenticate",
+        Settle::Now,
+        |reserved| async move {
+            let hash = if reserved { hash } else { None };
+            Ok(password::verify_blocking(password, hash).await)
+        },
+    )
     .await
 }
 
@@ -623,11 +656,7 @@ pub async fn begin_enrolment(ctx: &Ctx<'_>, user: UserId) -> Result<Option<Seed>
         return Ok(None);
     }
     let seed = Seed::generate();
-    let dek = ctx
-        .svc
-        .keyring
-        .data_key(&ctx.svc.store, ctx.tenant_id())
-        .await?;
+    let dek = ctx.svc.keyring.data_key_of(ctx.tenant)?;
     let record = user.to_string();
     let sealed = dek.seal(seal_context(ctx.tenant_id(), &record), seed.as_bytes());
     credentials::put_pending_totp(&ctx.svc.store, ctx.tenant_id(), user, sealed, ctx.now).await?;

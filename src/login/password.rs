@@ -97,12 +97,28 @@ pub fn verify(password: &Password, phc: &str) -> bool {
     hasher().verify_password(password.0.as_bytes(), phc).is_ok()
 }
 
-/// [`hash`] on the blocking pool, so argon2 never stalls the async runtime.
-pub async fn hash_blocking(password: Password) -> String {
-    match tokio::task::spawn_blocking(move || hash(&password)).await {
-        Ok(h) => h,
+/// At most one argon2 computation per CPU at a time. More in parallel only thrash the caches
+/// (each takes 19 MiB) and, under a flood of sign-ins, would let memory grow without bound;
+/// the excess waits here, cheaply.
+fn argon2_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// Runs CPU-heavy argon2 work on the blocking pool within the per-CPU limit.
+async fn run_argon2<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let _slot = argon2_slots().acquire().await;
+    match tokio::task::spawn_blocking(work).await {
+        Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// [`hash`] on the blocking pool, so argon2 never stalls the async runtime.
+pub async fn hash_blocking(password: Password) -> String {
+    run_argon2(move || hash(&password)).await
 }
 
 /// Why a new password is refused by the tenant's policy (the messages are shown to the user).
@@ -186,6 +202,11 @@ pub fn check_policy(
     out
 }
 
+/// [`reused`] on the blocking pool within the argon2 limit.
+pub async fn reused_blocking(password: Password, hashes: Vec<String>) -> bool {
+    run_argon2(move || reused(&password, &hashes)).await
+}
+
 /// True when the password matches any of the given hashes. CPU-heavy (one argon2 per hash).
 pub fn reused(password: &Password, hashes: &[String]) -> bool {
     hashes.iter().any(|h| verify(password, h))
@@ -207,10 +228,7 @@ pub async fn verify_blocking(password: Password, phc: Option<String>) -> bool {
             false
         }
     };
-    match tokio::task::spawn_blocking(run).await {
-        Ok(ok) => ok,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    run_argon2(run).await
 }
 
 #[cfg(test)]

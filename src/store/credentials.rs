@@ -100,6 +100,7 @@ pub async fn clear_failures(
     Ok(())
 }
 
+/// A completed sign-in: the counter starts again and the time is kept.
 pub async fn record_login(
     h: &impl Handle,
     tenant: TenantId,
@@ -108,7 +109,8 @@ pub async fn record_login(
 ) -> Result<(), StoreError> {
     exec(
         h,
-        "UPDATE users SET last_login_at = ? WHERE tenant_id = ? AND id = ?",
+        "UPDATE users SET failed_logins = 0, locked_until = NULL, last_failed_at = NULL, \
+         last_login_at = ? WHERE tenant_id = ? AND id = ?",
         vec![
             now.into(),
             tenant.to_string().into(),
@@ -152,6 +154,39 @@ pub async fn unlock(h: &impl Handle, tenant: TenantId, user: UserId) -> Result<b
 }
 
 // ---- passwords ----
+
+/// What the password step needs beyond the user record, in one query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginRecord {
+    pub password_hash: Option<String>,
+    pub password_changed_at: Option<i64>,
+    pub has_totp: bool,
+}
+
+pub async fn login_record(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<Option<LoginRecord>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT u.password_hash, u.password_changed_at, \
+         CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE 1 END AS has_totp \
+         FROM users u LEFT JOIN totp_credentials t \
+         ON t.user_id = u.id AND t.tenant_id = u.tenant_id \
+         WHERE u.tenant_id = ? AND u.id = ?",
+        vec![tenant.to_string().into(), user.to_string().into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some(LoginRecord {
+            password_hash: r.try_get("", "password_hash")?,
+            password_changed_at: r.try_get("", "password_changed_at")?,
+            has_totp: r.try_get::<i32>("", "has_totp")? == 1,
+        }),
+        None => None,
+    })
+}
 
 pub async fn password_hash(
     h: &impl Handle,

@@ -23,6 +23,7 @@ fn to_record(m: tenant::Model) -> Result<Tenant, StoreError> {
         status: TenantStatus::parse(&m.status).ok_or_else(|| corrupt("status"))?,
         name: m.name,
         created_at: m.created_at,
+        wrapped_dek: m.wrapped_dek,
     })
 }
 
