@@ -758,3 +758,160 @@ async fn no_seed_recovery_code_reset_token_or_session_token_is_stored_in_plainte
         assert!(!contains(&dump, &needle), "{what} found in the database");
     }
 }
+
+/// A real SMTP server: Python's standard-library `smtpd` DebuggingServer, which prints every
+/// message it receives.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl SmtpServer {
+    fn start() -> SmtpServer {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-W",
+                "ignore",
+                "-m",
+                "smtpd",
+                "-n",
+                "-c",
+                "DebuggingServer",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 (installed by scripts/install-deps) runs the test SMTP server");
+        let stdout = child.stdout.take().unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut o = sink.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return SmtpServer {
+                    child,
+                    port,
+                    output,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the SMTP server did not start");
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn reset_mail_goes_through_smtp_when_configured() {
+    let smtp = SmtpServer::start();
+    let app = TestApp::spawn_with(crate::harness::Spawn {
+        extra_env: vec![
+            (
+                "LATCHKEY_SMTP_URL".into(),
+                format!("smtp://127.0.0.1:{}", smtp.port),
+            ),
+            ("LATCHKEY_MAIL_FROM".into(), "Acme IT <it@acme.test>".into()),
+        ],
+    })
+    .await;
+    app.create_tenant("acme");
+    app.create_user("acme", "alice", PW);
+    let b = Browser::new(&app, "acme");
+    b.submit("/forgot", "/forgot", &[("login", "alice")]).await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = smtp.output.lock().unwrap().clone();
+        if text.contains("reset?token=") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        text.contains("reset?token="),
+        "no mail reached the SMTP server: {text}"
+    );
+    assert!(
+        text.contains("From: \"Acme IT\" <it@acme.test>")
+            || text.contains("From: Acme IT <it@acme.test>"),
+        "{text}"
+    );
+    assert!(text.contains("alice@acme.test"));
+    assert_eq!(
+        outbox_len(&app),
+        0,
+        "nothing in the outbox when SMTP is configured"
+    );
+    // The link works.
+    // The server prints each line as a Python bytes literal; the body is quoted-printable.
+    let body: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("b'").and_then(|l| l.strip_suffix('\'')))
+        .collect();
+    let flat = body.join("\n").replace("=\n", "").replace("=3D", "=");
+    let start = flat.find("http://").unwrap();
+    let link: String = flat[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let path = link.strip_prefix(&app.url("acme", "")).unwrap();
+    assert_eq!(b.get(path).await.status, 200, "{text}");
+}
+
+#[tokio::test]
+async fn mail_settings_are_checked_at_start() {
+    let app = TestApp::spawn().await;
+    for (key, value) in [
+        ("LATCHKEY_SMTP_URL", "http://mail.example"),
+        ("LATCHKEY_MAIL_FROM", "not an address"),
+    ] {
+        let mut env = app.env.clone();
+        env.insert(key.into(), value.into());
+        let err = latchkey::config::Config::load(None, &env).unwrap_err();
+        let name = key.trim_start_matches("LATCHKEY_").to_ascii_lowercase();
+        assert!(err.to_string().contains(&name), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn with_mfa_off_no_code_is_asked_even_from_enrolled_users() {
+    let app = app_with_alice().await;
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    enrol(&b).await;
+    policy(&app, "acme", &["mfa=off"]);
+    let c = Browser::new(&app, "acme");
+    assert_eq!(
+        c.login("alice", PW).await.location.as_deref(),
+        Some("/account")
+    );
+    policy(&app, "acme", &["mfa=optional"]);
+    let d = Browser::new(&app, "acme");
+    assert_eq!(
+        d.login("alice", PW).await.location.as_deref(),
+        Some("/login/mfa")
+    );
+}

@@ -88,6 +88,17 @@ async fn password_login_happy_path_sets_a_safe_cookie_and_reaches_the_account() 
 
     let account = b.follow(res).await;
     assert_eq!(account.status, 200);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE operation = 'login.password' AND outcome = \
+             'success' AND source_ip = '127.0.0.1' AND user_agent = 'TestBrowser/1.0' \
+             AND route = '/login'"
+        )
+        .await,
+        1,
+        "the sign-in is audited with where it came from"
+    );
     assert!(account.has("id=\"username\">alice<"), "{}", account.body);
 
     // Login by e-mail works too.

@@ -135,3 +135,19 @@ async fn readyz_follows_the_database_away_and_back() {
     }
     assert_eq!(app.get("nobody", "/").await.status(), 404);
 }
+
+#[tokio::test]
+async fn the_login_migration_rolls_back_and_forward_keeping_the_directory() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    app.create_user("acme", "alice", crate::login::PW);
+    let db = sea_orm::Database::connect(&app.db.url).await.unwrap();
+    // Back to the foundation schema: the login tables go, users and tenants stay.
+    latchkey_migrations::Migrator::down(&db, Some(1))
+        .await
+        .unwrap();
+    latchkey_migrations::Migrator::up(&db, None).await.unwrap();
+    db.close().await.ok();
+    let b = crate::browser::Browser::new(&app, "acme");
+    assert_eq!(b.login("alice", crate::login::PW).await.status, 303);
+}
