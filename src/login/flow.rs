@@ -21,6 +21,9 @@ use crate::mail::Mail;
 use crate::services::Services;
 use crate::store::{StoreError, credentials, sessions, throttle, users};
 
+/// Least time between two reset mails to one account.
+pub const RESET_MAIL_INTERVAL_MS: i64 = 60_000;
+
 /// Longest login name accepted (an e-mail address is at most 254).
 pub const MAX_LOGIN_LEN: usize = 320;
 
@@ -793,6 +796,22 @@ pub async fn request_reset(ctx: &Ctx<'_>, login: &str) -> Result<(), LoginError>
         .await?;
         return Ok(());
     };
+    // One mail a minute per account at most: "forgot password" is not a way to flood an inbox.
+    if let Some(at) =
+        credentials::latest_reset_token_at(&ctx.svc.store, ctx.tenant_id(), user.id, ctx.now)
+            .await?
+        && at > ctx.now - RESET_MAIL_INTERVAL_MS
+    {
+        ctx.audit(
+            Actor::System,
+            Some(user.id),
+            "password.reset.request",
+            Outcome::Denied,
+            Some(json!({ "reason": "too_soon" })),
+        )
+        .await?;
+        return Ok(());
+    }
     let token = random_token();
     let minutes = ctx.policy.reset_link_minutes;
     let expires = ctx.now + i64::from(minutes) * 60_000;

@@ -541,6 +541,30 @@ pub async fn insert_reset_token(
     Ok(())
 }
 
+/// When the user's newest live (unused, unexpired) reset token was made, if any.
+pub async fn latest_reset_token_at(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: UserId,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT MAX(created_at) AS at FROM reset_tokens WHERE tenant_id = ? AND user_id = ? \
+         AND used_at IS NULL AND expires_at > ?",
+        vec![
+            tenant.to_string().into(),
+            user.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => r.try_get("", "at")?,
+        None => None,
+    })
+}
+
 /// The user a live (unused, unexpired) token belongs to, without using it.
 pub async fn peek_reset_token(
     h: &impl Handle,

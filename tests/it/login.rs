@@ -722,3 +722,76 @@ async fn login_pages_exist_only_on_tenant_hosts() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn over_https_cookies_are_host_prefixed_secure_and_survive_cross_site_posts() {
+    // TLS terminated at a proxy: the public URL is https, the node speaks plain HTTP.
+    let app = TestApp::spawn_with(Spawn {
+        extra_env: vec![("LATCHKEY_PUBLIC_URL".into(), "https://localhost".into())],
+    })
+    .await;
+    app.create_tenant("acme");
+    app.create_user("acme", "alice", PW);
+    let client = crate::harness::client();
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", app.port);
+    let page = client
+        .get(url("/login"))
+        .header("host", "acme.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(csrf_cookie.starts_with("__Host-lk_csrf="), "{csrf_cookie}");
+    assert!(
+        csrf_cookie.contains("; Secure") && csrf_cookie.contains("Path=/"),
+        "{csrf_cookie}"
+    );
+    assert!(!csrf_cookie.to_ascii_lowercase().contains("domain="));
+    let pair = csrf_cookie.split(';').next().unwrap().to_owned();
+    let body = page.text().await.unwrap();
+    let token = crate::browser::field(&body, "csrf").unwrap();
+    let res = client
+        .post(url("/login"))
+        .header("host", "acme.localhost")
+        .header("cookie", &pair)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("login", "alice"),
+            ("password", PW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let session = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(session.starts_with("__Host-lk_session="), "{session}");
+    for attr in ["Path=/", "HttpOnly", "Secure", "SameSite=None"] {
+        assert!(session.contains(attr), "{attr} missing: {session}");
+    }
+    // The plain-HTTP cookie name means nothing on an https deployment.
+    let value = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    let res = client
+        .get(url("/account"))
+        .header("host", "acme.localhost")
+        .header("cookie", format!("lk_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let res = client
+        .get(url("/account"))
+        .header("host", "acme.localhost")
+        .header("cookie", format!("__Host-lk_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
