@@ -121,9 +121,14 @@ pub enum UserCommand {
         email: String,
         #[arg(long)]
         display_name: Option<String>,
-        /// Read the password from standard input (first line).
+        /// Read the password from standard input (first line). Like a generated one, it must
+        /// be changed at first sign-in unless --no-change-required is given.
         #[arg(long)]
         password_stdin: bool,
+        /// The password given on stdin is the person's own (e.g. they chose it, or it comes
+        /// from the system being replaced): do not ask them to change it.
+        #[arg(long, requires = "password_stdin")]
+        no_change_required: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -479,6 +484,7 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
             email,
             display_name,
             password_stdin,
+            no_change_required,
             out,
         } => {
             let t = directory::find_tenant(svc, &tenant).await?;
@@ -495,6 +501,7 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                     email,
                     display_name,
                     password,
+                    must_change_password: !no_change_required,
                 },
                 &Origin::cli("user create"),
                 now,

@@ -355,6 +355,8 @@ pub struct NewUserInput {
     pub display_name: Option<String>,
     /// `None`: generate a one-time password that must be changed at first login.
     pub password: Option<Password>,
+    /// Ask for a new password at first sign-in (always so for a generated one).
+    pub must_change_password: bool,
 }
 
 pub struct CreatedUser {
@@ -413,7 +415,7 @@ pub async fn create_user(
             email: &email,
             display_name: &display_name,
             password_hash: Some(hash),
-            must_change_password: generated,
+            must_change_password: generated || input.must_change_password,
             admin_role: None,
         },
         origin,

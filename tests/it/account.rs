@@ -189,6 +189,30 @@ async fn forced_password_change_comes_before_anything_else() {
         b.login("admin", &otp2).await.location.as_deref(),
         Some("/login/password")
     );
+    // So does an initial password the operator typed in (unless it is the person's own).
+    let out = app.cli_with(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "bob",
+            "--email",
+            "bob@acme.test",
+            "--password-stdin",
+            "--json",
+        ],
+        &[],
+        Some(PW),
+    );
+    assert!(out.ok(), "{}", out.stderr);
+    assert_eq!(out.json()["must_change_password"], true);
+    let c = Browser::new(&app, "acme");
+    assert_eq!(
+        c.login("bob", PW).await.location.as_deref(),
+        Some("/login/password")
+    );
 }
 
 #[tokio::test]
@@ -785,42 +809,42 @@ impl SmtpServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = std::process::Command::new("python3")
-            .args([
-                "-u",
-                "-W",
-                "ignore",
-                "-m",
-                "smtpd",
-                "-n",
-                "-c",
-                "DebuggingServer",
-            ])
-            .arg(format!("127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 (installed by scripts/install-deps) runs the test SMTP server");
-        let stdout = child.stdout.take().unwrap();
         let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = output.clone();
+        // Owned by the guard at once: dropped (killed and reaped) on every path.
+        let mut server = SmtpServer {
+            child: std::process::Command::new("python3")
+                .args([
+                    "-u",
+                    "-W",
+                    "ignore",
+                    "-m",
+                    "smtpd",
+                    "-n",
+                    "-c",
+                    "DebuggingServer",
+                ])
+                .arg(format!("127.0.0.1:{port}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("python3 (installed by scripts/install-deps) runs the test SMTP server"),
+            port,
+            output: output.clone(),
+        };
+        let stdout = server.child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
             {
-                let mut o = sink.lock().unwrap();
+                let mut o = output.lock().unwrap();
                 o.push_str(&line);
                 o.push('\n');
             }
         });
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return SmtpServer {
-                    child,
-                    port,
-                    output,
-                };
+                return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

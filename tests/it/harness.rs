@@ -250,6 +250,7 @@ impl TestApp {
                 "--email",
                 &format!("{username}@{slug}.test"),
                 "--password-stdin",
+                "--no-change-required",
                 "--json",
             ],
             &[],
