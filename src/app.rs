@@ -109,5 +109,9 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
                 .layer(DefaultBodyLimit::max(config.max_body_bytes))
                 .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
         )
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            web::error::limit_pages,
+        ))
         .with_state(state)
 }

@@ -3,13 +3,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::auth::{Web, see_other};
+use super::auth::{Web, WebForm, see_other};
 use super::error::AppError;
 use super::login::{
     CsrfForm, NewPasswordForm, RecoveryCodesPage, enrol_page_for, set_password_page,
@@ -107,7 +106,10 @@ pub struct ProfileForm {
     email: String,
 }
 
-pub async fn profile_submit(web: Web, Form(f): Form<ProfileForm>) -> Result<Response, AppError> {
+pub async fn profile_submit(
+    web: Web,
+    WebForm(f): WebForm<ProfileForm>,
+) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -147,7 +149,7 @@ pub async fn password_page(web: Web) -> Result<Response, AppError> {
 
 pub async fn password_submit(
     web: Web,
-    Form(f): Form<NewPasswordForm>,
+    WebForm(f): WebForm<NewPasswordForm>,
 ) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
@@ -231,7 +233,7 @@ pub async fn mfa_page(web: Web) -> Result<Response, AppError> {
 }
 
 /// Starts enrolment (POST, so a link cannot create seeds) and shows the QR code.
-pub async fn mfa_enrol(web: Web, Form(f): Form<CsrfForm>) -> Result<Response, AppError> {
+pub async fn mfa_enrol(web: Web, WebForm(f): WebForm<CsrfForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -255,7 +257,7 @@ pub struct ConfirmForm {
     code: String,
 }
 
-pub async fn mfa_confirm(web: Web, Form(f): Form<ConfirmForm>) -> Result<Response, AppError> {
+pub async fn mfa_confirm(web: Web, WebForm(f): WebForm<ConfirmForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -306,7 +308,7 @@ const WRONG_PASSWORD: &str = "The password is not right.";
 
 pub async fn mfa_recovery_codes(
     web: Web,
-    Form(f): Form<PasswordConfirmForm>,
+    WebForm(f): WebForm<PasswordConfirmForm>,
 ) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
@@ -328,7 +330,7 @@ pub async fn mfa_recovery_codes(
 
 pub async fn mfa_remove(
     web: Web,
-    Form(f): Form<PasswordConfirmForm>,
+    WebForm(f): WebForm<PasswordConfirmForm>,
 ) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
@@ -431,7 +433,10 @@ pub struct EndSessionForm {
     id: String,
 }
 
-pub async fn end_session(web: Web, Form(f): Form<EndSessionForm>) -> Result<Response, AppError> {
+pub async fn end_session(
+    web: Web,
+    WebForm(f): WebForm<EndSessionForm>,
+) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }

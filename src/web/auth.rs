@@ -14,7 +14,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -336,6 +336,42 @@ impl Csrf {
             res.headers_mut().append(header::SET_COOKIE, c.clone());
         }
         res
+    }
+}
+
+/// A form body, refused with a page (not plain text) when it cannot be read: wrong content
+/// type, bad encoding or over the size limit. Nothing is changed then.
+pub struct WebForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for WebForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(WebForm(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "The form was too large to accept. Nothing was changed.".to_owned()
+                } else {
+                    "The form could not be read (it must be sent by the page it came from). \
+                     Nothing was changed. Go back, reload the page and try again."
+                        .to_owned()
+                };
+                Err((
+                    status,
+                    ErrorPage {
+                        title: "This form could not be accepted",
+                        message,
+                    },
+                )
+                    .into_response())
+            }
+        }
     }
 }
 

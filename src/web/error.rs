@@ -67,3 +67,35 @@ impl IntoResponse for AppError {
         }
     }
 }
+
+/// Outermost layer: the body-size limit answers before any handler runs, in plain text; give
+/// the browser a page that says what happened instead.
+pub async fn limit_pages(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    res: Response,
+) -> Response {
+    let plain = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| !v.as_bytes().starts_with(b"text/html"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && plain {
+        let mut page = (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorPage {
+                title: "This form could not be accepted",
+                message: "The form was too large to accept. Nothing was changed.".into(),
+            },
+        )
+            .into_response();
+        // Keep the security headers and request id set by the inner layers.
+        for (name, value) in res.headers() {
+            if name != axum::http::header::CONTENT_TYPE
+                && name != axum::http::header::CONTENT_LENGTH
+            {
+                page.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        return page;
+    }
+    res
+}

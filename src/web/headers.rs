@@ -13,7 +13,12 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
 
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    let h = res.headers_mut();
+    apply(res.headers_mut(), state.config.public_url.is_https());
+    res
+}
+
+/// Sets the security headers on a response (keeping a CSP the handler chose).
+pub fn apply(h: &mut axum::http::HeaderMap, https: bool) {
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -37,11 +42,10 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
     );
-    if state.config.public_url.is_https() {
+    if https {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         );
     }
-    res
 }

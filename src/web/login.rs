@@ -4,13 +4,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::auth::{Web, safe_return_to, see_other};
+use super::auth::{Web, WebForm, safe_return_to, see_other};
 use super::error::AppError;
 use crate::login::flow::{self, Enrolment, NewPassword, ResetOutcome, Step};
 use crate::login::password::Password;
@@ -163,7 +162,7 @@ pub struct LoginForm {
     return_to: String,
 }
 
-pub async fn login_submit(web: Web, Form(f): Form<LoginForm>) -> Result<Response, AppError> {
+pub async fn login_submit(web: Web, WebForm(f): WebForm<LoginForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -234,7 +233,7 @@ pub struct CodeForm {
     code: String,
 }
 
-pub async fn mfa_submit(web: Web, Form(f): Form<CodeForm>) -> Result<Response, AppError> {
+pub async fn mfa_submit(web: Web, WebForm(f): WebForm<CodeForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -329,7 +328,7 @@ impl NewPasswordForm {
 
 pub async fn forced_change_submit(
     web: Web,
-    Form(f): Form<NewPasswordForm>,
+    WebForm(f): WebForm<NewPasswordForm>,
 ) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
@@ -421,7 +420,10 @@ pub async fn forced_enrol_page(web: Web) -> Result<Response, AppError> {
     enrol_page_for(&web, s.user, &name, true, "/login/enrol", None).await
 }
 
-pub async fn forced_enrol_submit(web: Web, Form(f): Form<CodeForm>) -> Result<Response, AppError> {
+pub async fn forced_enrol_submit(
+    web: Web,
+    WebForm(f): WebForm<CodeForm>,
+) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -448,7 +450,7 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-pub async fn logout(web: Web, Form(f): Form<CsrfForm>) -> Result<Response, AppError> {
+pub async fn logout(web: Web, WebForm(f): WebForm<CsrfForm>) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -484,7 +486,10 @@ pub struct ForgotForm {
     login: String,
 }
 
-pub async fn forgot_submit(web: Web, Form(f): Form<ForgotForm>) -> Result<Response, AppError> {
+pub async fn forgot_submit(
+    web: Web,
+    WebForm(f): WebForm<ForgotForm>,
+) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }
@@ -535,7 +540,10 @@ pub async fn reset_page(web: Web, Query(q): Query<ResetQuery>) -> Result<Respons
     ))
 }
 
-pub async fn reset_submit(web: Web, Form(f): Form<NewPasswordForm>) -> Result<Response, AppError> {
+pub async fn reset_submit(
+    web: Web,
+    WebForm(f): WebForm<NewPasswordForm>,
+) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }

@@ -706,6 +706,22 @@ async fn oversized_and_malformed_input_gets_a_clear_answer() {
         )
         .await;
     assert_eq!(res.status, 413);
+    assert!(
+        res.has("too large"),
+        "a page that says what is wrong: {}",
+        res.body
+    );
+    // Not a form at all.
+    let res = b
+        .client
+        .post(b.url("/login"))
+        .header("content-type", "text/plain")
+        .body("login=alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    assert!(res.text().await.unwrap().contains("could not be accepted"));
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 0);
 }
 
