@@ -87,7 +87,7 @@ pub async fn limit_pages(
             },
         )
             .into_response();
-        // Keep the security headers and request id set by the inner layers.
+        // Keep the request id (and whatever inner layers set); make sure of the security headers.
         for (name, value) in res.headers() {
             if name != axum::http::header::CONTENT_TYPE
                 && name != axum::http::header::CONTENT_LENGTH
@@ -95,6 +95,7 @@ pub async fn limit_pages(
                 page.headers_mut().insert(name.clone(), value.clone());
             }
         }
+        super::headers::apply(page.headers_mut(), state.config.public_url.is_https());
         return page;
     }
     res
