@@ -19,6 +19,8 @@ use crate::web::{self, AppState};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
+    // Keeps this node's caches in step with changes made anywhere (stops with the services).
+    tokio::spawn(crate::cache::poll(Arc::downgrade(&svc)));
     let state = AppState {
         svc,
         config: config.clone(),
@@ -79,9 +81,15 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route("/account/sessions/end", post(web::account::end_session))
         .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
 
+    // The OpenID Provider's public documents (no policy gate: relying parties fetch them).
+    let oidc = Router::new()
+        .route(crate::oidc::paths::DISCOVERY, get(web::oidc::discovery))
+        .route(crate::oidc::paths::JWKS, get(web::oidc::jwks));
+
     // Everything else is resolved to a site (base domain or tenant) first.
     let sites = Router::new()
         .merge(login)
+        .merge(oidc)
         .route("/", get(web::landing::home))
         .route("/static/latchkey.css", get(web::landing::stylesheet))
         .fallback(|| async { web::error::not_found_page() })

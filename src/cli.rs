@@ -16,6 +16,7 @@ use crate::directory::{
 use crate::keys;
 use crate::login::admin;
 use crate::login::password::Password;
+use crate::oidc::clients as oidc_clients;
 use crate::services::Services;
 use crate::store::{Store, tenants, users};
 
@@ -49,6 +50,9 @@ pub enum Command {
     /// Manage users of a tenant.
     #[command(subcommand)]
     User(UserCommand),
+    /// OpenID Connect clients of a tenant.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Key custody.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -169,6 +173,81 @@ pub enum UserCommand {
         #[arg(long)]
         tenant: String,
         username: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// A public client (SPA, native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Exact post-logout redirect URI (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Allowed grant types, comma-separated.
+        #[arg(
+            long,
+            default_value = "authorization_code,refresh_token",
+            value_delimiter = ','
+        )]
+        grant_types: Vec<String>,
+        /// Allowed scopes, comma-separated.
+        #[arg(
+            long,
+            default_value = "openid,profile,email,offline_access",
+            value_delimiter = ','
+        )]
+        scopes: Vec<String>,
+        /// Ask the user for consent (off for first-party apps).
+        #[arg(long)]
+        consent: bool,
+        #[arg(long, default_value_t = 300)]
+        access_token_seconds: u32,
+        #[arg(long, default_value_t = 2_592_000)]
+        refresh_token_seconds: u32,
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    Show {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// A new secret; the old one keeps working for the overlap.
+    RotateSecret {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        #[arg(long, default_value_t = 86_400)]
+        overlap_seconds: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -322,6 +401,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             let svc = Services::open(&config).await?;
             tenant_command(&svc, cmd, now).await
         }
+        Command::Client(cmd) => {
+            let svc = Services::open(&config).await?;
+            client_command(&svc, cmd, now).await
+        }
         Command::User(cmd) => {
             let svc = Services::open(&config).await?;
             user_command(&svc, cmd, now).await
@@ -464,6 +547,156 @@ async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow:
                     .join(", ")
             );
             Ok(done(out.json, value, text))
+        }
+    }
+}
+
+fn client_json(c: &oidc_clients::Client, now: i64) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "kind": c.kind.as_str(),
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types,
+        "scopes": c.scopes,
+        "require_consent": c.require_consent,
+        "access_token_seconds": c.access_token_seconds,
+        "refresh_token_seconds": c.refresh_token_seconds,
+        "id_token_alg": c.id_token_alg,
+        "previous_secret_valid_until": c.previous_secret_until(now),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow::Result<Outcome> {
+    match cmd {
+        ClientCommand::Create {
+            tenant,
+            name,
+            public,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            consent,
+            access_token_seconds,
+            refresh_token_seconds,
+            id_token_alg,
+            out,
+        } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let (client, secret) = oidc_clients::create(
+                svc,
+                &t,
+                oidc_clients::NewClient {
+                    name,
+                    kind: if public {
+                        oidc_clients::ClientKind::Public
+                    } else {
+                        oidc_clients::ClientKind::Confidential
+                    },
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    grant_types,
+                    scopes,
+                    access_token_seconds,
+                    refresh_token_seconds,
+                    require_consent: consent,
+                    id_token_alg,
+                },
+                &Origin::cli("client create"),
+                now,
+            )
+            .await?;
+            let mut value = client_json(&client, now);
+            let mut text = format!(
+                "created {} client `{}` in `{}`\nclient_id: {}",
+                client.kind.as_str(),
+                client.name,
+                t.slug,
+                client.client_id
+            );
+            if let Some(s) = &secret {
+                value["client_secret"] = json!(s.0);
+                text.push_str(&format!("\nclient_secret: {}  (shown once)", s.0));
+            }
+            Ok(done(out.json, value, text))
+        }
+        ClientCommand::List { tenant, out } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let list = oidc_clients::list(svc, &t).await?;
+            let text = list
+                .iter()
+                .map(|c| format!("{}\t{}\t{}", c.client_id, c.kind.as_str(), c.name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(done(
+                out.json,
+                json!({ "clients": list.iter().map(|c| client_json(c, now)).collect::<Vec<_>>() }),
+                text,
+            ))
+        }
+        ClientCommand::Show {
+            tenant,
+            client_id,
+            out,
+        } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let c = oidc_clients::find(svc, &t, client_id.trim())
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("there is no client `{client_id}` in `{}`", t.slug)
+                })?;
+            let value = client_json(&c, now);
+            let text = serde_json::to_string_pretty(&value)?;
+            Ok(done(out.json, value, text))
+        }
+        ClientCommand::RotateSecret {
+            tenant,
+            client_id,
+            overlap_seconds,
+            out,
+        } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            let (secret, until) = oidc_clients::rotate_secret(
+                svc,
+                &t,
+                client_id.trim(),
+                overlap_seconds,
+                &Origin::cli("client rotate-secret"),
+                now,
+            )
+            .await?;
+            Ok(done(
+                out.json,
+                json!({ "client_id": client_id.trim(), "client_secret": secret.0, "previous_secret_valid_until": until }),
+                format!(
+                    "new client_secret: {}  (shown once; the previous one works for {overlap_seconds} s more)",
+                    secret.0
+                ),
+            ))
+        }
+        ClientCommand::Delete {
+            tenant,
+            client_id,
+            out,
+        } => {
+            let t = directory::find_tenant(svc, &tenant).await?;
+            oidc_clients::delete(
+                svc,
+                &t,
+                client_id.trim(),
+                &Origin::cli("client delete"),
+                now,
+            )
+            .await?;
+            Ok(done(
+                out.json,
+                json!({ "deleted": client_id.trim() }),
+                format!("deleted client `{}`", client_id.trim()),
+            ))
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod keys;
 pub mod login;
 pub mod mail;
+pub mod oidc;
 pub mod server;
 pub mod services;
 pub mod store;

@@ -11,6 +11,7 @@ pub struct Services {
     pub keyring: Keyring,
     pub public_url: PublicUrl,
     pub mailer: std::sync::Arc<Mailer>,
+    pub caches: crate::cache::Caches,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,7 @@ impl Services {
             keyring: Keyring::new(loaded.key),
             public_url: config.public_url.clone(),
             mailer: std::sync::Arc::new(Mailer::from_config(config)?),
+            caches: crate::cache::Caches::default(),
         })
     }
 }

@@ -270,6 +270,7 @@ pub async fn create_tenant(
         now_ms,
     )
     .await?;
+    crate::store::epoch::bump(&tx).await?;
     tx.commit().await?;
 
     let tenant = tenants::find(&svc.store, tenant_id)

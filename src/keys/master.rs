@@ -149,6 +149,7 @@ pub async fn rotate_master(
         .await?;
     }
     settings::put(&tx, settings::KEY_CHECK, new.key_check()).await?;
+    crate::store::epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok(count)
 }

@@ -190,6 +190,7 @@ pub async fn set_policy(
         Some(json!({ "changed": settings.iter().map(|(k, _)| k).collect::<Vec<_>>() })),
     )
     .await?;
+    crate::store::epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok(policy)
 }

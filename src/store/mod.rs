@@ -6,8 +6,10 @@
 //! `BEGIN IMMEDIATE` on SQLite so two writers queue instead of failing on lock upgrade.
 
 pub mod audit;
+pub mod clients;
 pub mod credentials;
 mod entities;
+pub mod epoch;
 mod migrate;
 pub mod policies;
 pub mod sessions;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod landing;
 pub mod login;
 pub mod metrics;
+pub mod oidc;
 pub mod tenant;
 
 use std::sync::Arc;

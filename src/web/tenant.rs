@@ -15,7 +15,6 @@ use super::AppState;
 use super::error::{AppError, not_found_page};
 use crate::config::{PublicUrl, Scheme};
 use crate::directory::{Slug, Tenant, TenantStatus};
-use crate::store::tenants;
 
 /// What the Host header names.
 #[derive(Debug, PartialEq, Eq)]
@@ -114,8 +113,13 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         HostMatch::Foreign => return not_found_page(),
         HostMatch::Base => Site::Base,
         HostMatch::Tenant(slug) => {
-            match tenants::find_by_slug(&state.svc.store, slug.as_str()).await {
-                Ok(Some(t)) if t.status == TenantStatus::Active => Site::Tenant(Arc::new(t)),
+            match state
+                .svc
+                .caches
+                .tenant(&state.svc.store, slug.as_str())
+                .await
+            {
+                Ok(Some(t)) if t.status == TenantStatus::Active => Site::Tenant(t),
                 Ok(_) => return not_found_page(),
                 Err(e) => return AppError::Internal(e.to_string()).into_response(),
             }

@@ -11,5 +11,6 @@ mod http;
 mod key_custody;
 mod login;
 mod migrations;
+mod oidc;
 mod tenancy;
 mod tenant_isolation;

@@ -137,7 +137,7 @@ async fn readyz_follows_the_database_away_and_back() {
 }
 
 #[tokio::test]
-async fn the_login_migration_rolls_back_and_forward_keeping_the_directory() {
+async fn later_migrations_roll_back_and_forward_keeping_the_directory() {
     let app = TestApp::spawn().await;
     app.create_tenant("acme");
     app.create_user("acme", "alice", crate::login::PW);

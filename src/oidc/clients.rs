@@ -1,0 +1,540 @@
+//! OpenID Connect clients: registration checks, secrets (shown once, stored as SHA-256, rotated
+//! with an overlap), lookup within the tenant and client authentication.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::audit::{self, Actor, Event, Origin, Outcome};
+use crate::crypto::{random_bytes, random_token};
+use crate::directory::Tenant;
+use crate::keys::KeyError;
+use crate::login::totp::hex;
+use crate::services::Services;
+use crate::store::clients::{self, ClientRow};
+use crate::store::{StoreError, epoch};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Holds a secret (server-side apps): client_secret_basic or client_secret_post.
+    Confidential,
+    /// Cannot hold a secret (SPAs, native apps): `none`, PKCE required.
+    Public,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Confidential => "confidential",
+            ClientKind::Public => "public",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ClientKind> {
+        match s {
+            "confidential" => Some(ClientKind::Confidential),
+            "public" => Some(ClientKind::Public),
+            _ => None,
+        }
+    }
+}
+
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
+/// ES256 comes with EC tenant keys (rest of the OIDC issue).
+pub const ID_TOKEN_ALGS: [&str; 1] = ["RS256"];
+const MAX_URIS: usize = 20;
+const MAX_URI_LEN: usize = 2048;
+
+/// A registered client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_token_seconds: u32,
+    pub refresh_token_seconds: u32,
+    pub require_consent: bool,
+    pub id_token_alg: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    secret_hash: Option<String>,
+    previous_secret_hash: Option<String>,
+    previous_secret_until: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("there is no client `{0}` in this tenant")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+fn invalid(msg: impl Into<String>) -> ClientError {
+    ClientError::Invalid(msg.into())
+}
+
+/// What `client create` asks for, unchecked.
+pub struct NewClient {
+    pub name: String,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_token_seconds: u32,
+    pub refresh_token_seconds: u32,
+    pub require_consent: bool,
+    pub id_token_alg: String,
+}
+
+/// A redirect URI we accept at registration (RFC 9700 §2.1, RFC 8252 §7): `https` anywhere;
+/// `http` only on a loopback host; a private-use scheme (reverse domain, with a dot) for native
+/// apps. Never a fragment, never userinfo, never a wildcard.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "redirect URI `{}`: {why}",
+            uri.chars().take(100).collect::<String>()
+        ))
+    };
+    if uri.len() > MAX_URI_LEN || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("too long or contains spaces or control characters");
+    }
+    if uri.contains('#') {
+        return bad("must not contain a fragment");
+    }
+    if uri.contains('*') {
+        return bad("wildcards are not allowed; register each URI exactly");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("must be an absolute URI");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "https" | "http" => {
+            let Some(rest) = rest.strip_prefix("//") else {
+                return bad("must be an absolute URI");
+            };
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            if authority.is_empty() || authority.contains('@') {
+                return bad("needs a host and no user information");
+            }
+            let host = if authority.starts_with('[') {
+                authority
+                    .split(']')
+                    .next()
+                    .map(|h| format!("{h}]"))
+                    .unwrap_or_default()
+            } else {
+                authority
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            };
+            if scheme == "http" && !matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+                return bad(
+                    "plain http is allowed only for loopback (localhost, 127.0.0.1, [::1])",
+                );
+            }
+            Ok(())
+        }
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" => bad("scheme not allowed"),
+        s if s.contains('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+')) =>
+        {
+            Ok(())
+        }
+        _ => bad("use https, loopback http, or a reverse-domain private-use scheme"),
+    }
+}
+
+fn check_list(what: &str, values: &[String], allowed: &[&str]) -> Result<Vec<String>, ClientError> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        if !allowed.contains(&v) {
+            return Err(invalid(format!(
+                "{what} `{v}` is not one of: {}",
+                allowed.join(", ")
+            )));
+        }
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn check_uris(what: &str, uris: &[String]) -> Result<Vec<String>, ClientError> {
+    if uris.len() > MAX_URIS {
+        return Err(invalid(format!("at most {MAX_URIS} {what}s")));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for u in uris.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        check_redirect_uri(u).map_err(|e| invalid(e.replacen("redirect URI", what, 1)))?;
+        if !out.iter().any(|o| o == u) {
+            out.push(u.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+impl NewClient {
+    fn validate(self) -> Result<NewClient, ClientError> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(invalid("the client name must be 1 to 200 characters"));
+        }
+        let redirect_uris = check_uris("redirect URI", &self.redirect_uris)?;
+        let post_logout_redirect_uris =
+            check_uris("post-logout redirect URI", &self.post_logout_redirect_uris)?;
+        let grant_types = check_list("grant type", &self.grant_types, &GRANT_TYPES)?;
+        if grant_types.is_empty() {
+            return Err(invalid("at least one grant type is needed"));
+        }
+        if self.kind == ClientKind::Public && grant_types.iter().any(|g| g == "client_credentials")
+        {
+            return Err(invalid("a public client cannot use client_credentials"));
+        }
+        if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+            return Err(invalid(
+                "authorization_code needs at least one redirect URI",
+            ));
+        }
+        if grant_types.iter().any(|g| g == "refresh_token")
+            && !grant_types.iter().any(|g| g == "authorization_code")
+        {
+            return Err(invalid("refresh_token comes with authorization_code"));
+        }
+        let scopes = check_list("scope", &self.scopes, &SCOPES)?;
+        if !ID_TOKEN_ALGS.contains(&self.id_token_alg.as_str()) {
+            return Err(invalid(format!(
+                "ID-token algorithm `{}` is not one of: {}",
+                self.id_token_alg,
+                ID_TOKEN_ALGS.join(", ")
+            )));
+        }
+        if !(60..=86_400).contains(&self.access_token_seconds) {
+            return Err(invalid("access-token lifetime must be 60 to 86400 seconds"));
+        }
+        if !(300..=31_536_000).contains(&self.refresh_token_seconds) {
+            return Err(invalid(
+                "refresh-token lifetime must be 300 to 31536000 seconds",
+            ));
+        }
+        Ok(NewClient {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            ..self
+        })
+    }
+}
+
+/// A client secret: 256 random bits, shown once.
+pub struct ClientSecret(pub String);
+
+fn secret_hash(secret: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"latchkey/v1/client-secret/");
+    h.update(secret.as_bytes());
+    hex(&h.finalize())
+}
+
+fn new_client_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
+fn to_client(row: ClientRow) -> Result<Client, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: bad {what}", row.id));
+    let list = |text: &str, what: &str| {
+        serde_json::from_str::<Vec<String>>(text).map_err(|_| corrupt(what))
+    };
+    Ok(Client {
+        kind: ClientKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+        redirect_uris: list(&row.redirect_uris, "redirect uris")?,
+        post_logout_redirect_uris: list(&row.post_logout_redirect_uris, "logout uris")?,
+        grant_types: list(&row.grant_types, "grant types")?,
+        scopes: list(&row.scopes, "scopes")?,
+        access_token_seconds: u32::try_from(row.access_token_seconds)
+            .map_err(|_| corrupt("access token lifetime"))?,
+        refresh_token_seconds: u32::try_from(row.refresh_token_seconds)
+            .map_err(|_| corrupt("refresh token lifetime"))?,
+        id: row.id,
+        client_id: row.client_id,
+        name: row.name,
+        require_consent: row.require_consent,
+        id_token_alg: row.id_token_alg,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        secret_hash: row.secret_hash,
+        previous_secret_hash: row.previous_secret_hash,
+        previous_secret_until: row.previous_secret_until,
+    })
+}
+
+impl Client {
+    /// Whether `secret` is this client's current secret, or its previous one within the
+    /// overlap. Constant-time comparison of hashes.
+    pub fn secret_matches(&self, secret: &str, now: i64) -> bool {
+        if self.kind != ClientKind::Confidential || secret.is_empty() || secret.len() > 256 {
+            return false;
+        }
+        let given = secret_hash(secret);
+        let eq = |h: &Option<String>| {
+            h.as_ref()
+                .is_some_and(|h| bool::from(h.as_bytes().ct_eq(given.as_bytes())))
+        };
+        let current = eq(&self.secret_hash);
+        let previous = eq(&self.previous_secret_hash)
+            && self.previous_secret_until.is_some_and(|until| now < until);
+        current | previous
+    }
+
+    /// When the previous secret stops working, if one is still in its overlap.
+    pub fn previous_secret_until(&self, now: i64) -> Option<i64> {
+        self.previous_secret_until.filter(|until| *until > now)
+    }
+
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+}
+
+async fn audit_client(
+    svc: &Services,
+    tx: &crate::store::Tx,
+    tenant: &Tenant,
+    operation: &'static str,
+    client_id: &str,
+    origin: &Origin,
+    now: i64,
+) -> Result<(), ClientError> {
+    let key = svc.keyring.chain_key_of(tenant)?;
+    audit::record(
+        tx,
+        &key,
+        tenant.id,
+        Event {
+            actor: Actor::Operator,
+            subject: Some(format!("client:{client_id}")),
+            operation,
+            outcome: Outcome::Success,
+            origin,
+            detail: Some(json!({ "client_id": client_id })),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Registers a client. Confidential clients get a secret, returned here and never again.
+pub async fn create(
+    svc: &Services,
+    tenant: &Tenant,
+    new: NewClient,
+    origin: &Origin,
+    now: i64,
+) -> Result<(Client, Option<ClientSecret>), ClientError> {
+    let new = new.validate()?;
+    let secret = (new.kind == ClientKind::Confidential).then(|| ClientSecret(random_token()));
+    let row = ClientRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.id.to_string(),
+        client_id: new_client_id(),
+        name: new.name,
+        kind: new.kind.as_str().to_owned(),
+        secret_hash: secret.as_ref().map(|s| secret_hash(&s.0)),
+        previous_secret_hash: None,
+        previous_secret_until: None,
+        redirect_uris: json!(new.redirect_uris).to_string(),
+        post_logout_redirect_uris: json!(new.post_logout_redirect_uris).to_string(),
+        grant_types: json!(new.grant_types).to_string(),
+        scopes: json!(new.scopes).to_string(),
+        access_token_seconds: i32::try_from(new.access_token_seconds).unwrap_or(300),
+        refresh_token_seconds: i32::try_from(new.refresh_token_seconds).unwrap_or(2_592_000),
+        require_consent: new.require_consent,
+        id_token_alg: new.id_token_alg,
+        created_at: now,
+        updated_at: now,
+    };
+    let tx = svc.store.begin().await?;
+    clients::insert(&tx, &row).await?;
+    audit_client(
+        svc,
+        &tx,
+        tenant,
+        "client.create",
+        &row.client_id,
+        origin,
+        now,
+    )
+    .await?;
+    epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok((to_client(row)?, secret))
+}
+
+pub async fn find(
+    svc: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<Option<Client>, ClientError> {
+    if client_id.is_empty() || client_id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(clients::find(&svc.store, tenant.id, client_id)
+        .await?
+        .map(to_client)
+        .transpose()?)
+}
+
+pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<Client>, ClientError> {
+    Ok(clients::list(&svc.store, tenant.id)
+        .await?
+        .into_iter()
+        .map(to_client)
+        .collect::<Result<_, _>>()?)
+}
+
+/// A new secret; the old one keeps working for `overlap_seconds` so apps can be redeployed.
+pub async fn rotate_secret(
+    svc: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    overlap_seconds: u32,
+    origin: &Origin,
+    now: i64,
+) -> Result<(ClientSecret, i64), ClientError> {
+    let client = find(svc, tenant, client_id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(client_id.chars().take(64).collect()))?;
+    if client.kind != ClientKind::Confidential {
+        return Err(invalid("a public client has no secret"));
+    }
+    if overlap_seconds > 30 * 86_400 {
+        return Err(invalid("the overlap may be at most 30 days"));
+    }
+    let secret = ClientSecret(random_token());
+    let until = now + i64::from(overlap_seconds) * 1000;
+    let tx = svc.store.begin().await?;
+    clients::rotate_secret(
+        &tx,
+        tenant.id,
+        client_id,
+        &secret_hash(&secret.0),
+        until,
+        now,
+    )
+    .await?;
+    audit_client(
+        svc,
+        &tx,
+        tenant,
+        "client.rotate_secret",
+        client_id,
+        origin,
+        now,
+    )
+    .await?;
+    epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok((secret, until))
+}
+
+pub async fn delete(
+    svc: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    origin: &Origin,
+    now: i64,
+) -> Result<(), ClientError> {
+    let tx = svc.store.begin().await?;
+    if !clients::delete(&tx, tenant.id, client_id).await? {
+        return Err(ClientError::NotFound(client_id.chars().take(64).collect()));
+    }
+    audit_client(svc, &tx, tenant, "client.delete", client_id, origin, now).await?;
+    epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example.com/callback",
+            "https://app.example.com:8443/cb?x=1",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:9000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "https://*.example.com/cb",
+            "https://user@app.example.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "myapp:/cb",
+            "/relative",
+            "https:///nohost",
+            "https://app.example.com/a b",
+            "http://localhost.evil.com/cb",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_match_current_and_previous_within_overlap() {
+        let mut c = Client {
+            id: "x".into(),
+            client_id: "c".into(),
+            name: "n".into(),
+            kind: ClientKind::Confidential,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
+            access_token_seconds: 300,
+            refresh_token_seconds: 3600,
+            require_consent: false,
+            id_token_alg: "RS256".into(),
+            created_at: 0,
+            updated_at: 0,
+            secret_hash: Some(secret_hash("new")),
+            previous_secret_hash: Some(secret_hash("old")),
+            previous_secret_until: Some(1000),
+        };
+        assert!(c.secret_matches("new", 5000));
+        assert!(c.secret_matches("old", 999));
+        assert!(!c.secret_matches("old", 1000));
+        assert!(!c.secret_matches("other", 0));
+        assert!(!c.secret_matches("", 0));
+        c.kind = ClientKind::Public;
+        assert!(!c.secret_matches("new", 0));
+    }
+}

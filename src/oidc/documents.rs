@@ -1,0 +1,221 @@
+//! The OP's public documents: discovery metadata (OpenID Connect Discovery 1.0, with RFC 8414 /
+//! RFC 7636 / RFC 7009 / RFC 7662 / RP-Initiated Logout additions) and the JWKS (the tenant's
+//! next, active and previous public keys, each with `kid`, `alg` and `use`).
+//!
+//! Both are built once per change epoch and served from memory with an ETag.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::paths;
+use crate::cache::{Document, DocumentKind};
+use crate::directory::Tenant;
+use crate::keys::{self, KeyError, KeyState};
+use crate::login::totp::hex;
+use crate::services::Services;
+
+/// Metadata the `openidconnect` crate has no field for.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ExtraMetadata {
+    pub end_session_endpoint: String,
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub code_challenge_methods_supported: Vec<String>,
+}
+
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+pub type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot build the document: {0}")]
+    Build(String),
+}
+
+fn build_err(e: impl std::fmt::Display) -> DocumentError {
+    DocumentError::Build(e.to_string())
+}
+
+/// The discovery document of a tenant.
+pub fn discovery(issuer: &str) -> Result<Metadata, DocumentError> {
+    let url = |path: &str| format!("{issuer}{path}");
+    let auth_methods = vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::None,
+    ];
+    let metadata = Metadata::new(
+        IssuerUrl::new(issuer.to_owned()).map_err(build_err)?,
+        AuthUrl::new(url(paths::AUTHORIZE)).map_err(build_err)?,
+        JsonWebKeySetUrl::new(url(paths::JWKS)).map_err(build_err)?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        ExtraMetadata {
+            end_session_endpoint: url(paths::END_SESSION),
+            revocation_endpoint: url(paths::REVOKE),
+            revocation_endpoint_auth_methods_supported: vec![
+                "client_secret_basic".into(),
+                "client_secret_post".into(),
+                "none".into(),
+            ],
+            introspection_endpoint: url(paths::INTROSPECT),
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_basic".into(),
+                "client_secret_post".into(),
+            ],
+            code_challenge_methods_supported: vec!["S256".into()],
+        },
+    )
+    .set_token_endpoint(Some(TokenUrl::new(url(paths::TOKEN)).map_err(build_err)?))
+    .set_userinfo_endpoint(Some(
+        UserInfoUrl::new(url(paths::USERINFO)).map_err(build_err)?,
+    ))
+    .set_scopes_supported(Some(
+        super::clients::SCOPES
+            .iter()
+            .map(|s| Scope::new((*s).to_owned()))
+            .collect(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(vec![
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+    ]))
+    .set_token_endpoint_auth_methods_supported(Some(auth_methods))
+    .set_claims_supported(Some(
+        [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "at_hash",
+            "name",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "groups",
+        ]
+        .iter()
+        .map(|c| CoreClaimName::new((*c).to_owned()))
+        .collect(),
+    ))
+    .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
+    .set_claims_parameter_supported(Some(false))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false))
+    .set_require_request_uri_registration(Some(false));
+    Ok(metadata)
+}
+
+/// One JWK as we publish it: unlike the `openidconnect` type it carries `alg`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct PublishedJwk {
+    pub kty: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub alg: String,
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct PublishedJwks {
+    pub keys: Vec<PublishedJwk>,
+}
+
+/// The keys whose signatures may be met: next (about to sign), active, previous (tokens it
+/// signed may still be live). Retired keys are gone.
+pub async fn jwks(svc: &Services, tenant: &Tenant) -> Result<PublishedJwks, DocumentError> {
+    let mut keys = Vec::new();
+    for k in keys::list(&svc.store, tenant.id).await? {
+        if !matches!(
+            k.state,
+            KeyState::Next | KeyState::Active | KeyState::Previous
+        ) {
+            continue;
+        }
+        let rsa = openssl::rsa::Rsa::public_key_from_pem(k.public_key_pem.as_bytes())
+            .or_else(|_| {
+                openssl::pkey::PKey::public_key_from_pem(k.public_key_pem.as_bytes())
+                    .and_then(|p| p.rsa())
+            })
+            .map_err(build_err)?;
+        keys.push(PublishedJwk {
+            kty: "RSA".into(),
+            use_: "sig".into(),
+            alg: k.algorithm.clone(),
+            kid: k.kid.clone(),
+            n: URL_SAFE_NO_PAD.encode(rsa.n().to_vec()),
+            e: URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
+        });
+    }
+    Ok(PublishedJwks { keys })
+}
+
+fn document(body: String) -> Arc<Document> {
+    let etag = format!("\"{}\"", &hex(&Sha256::digest(body.as_bytes()))[..32]);
+    Arc::new(Document { body, etag })
+}
+
+/// A tenant's document from the cache, built on a miss.
+pub async fn cached(
+    svc: &Services,
+    tenant: &Tenant,
+    kind: DocumentKind,
+) -> Result<Arc<Document>, DocumentError> {
+    if let Some(doc) = svc.caches.document(tenant.id, kind) {
+        return Ok(doc);
+    }
+    let epoch = svc.caches.epoch();
+    let body = match kind {
+        DocumentKind::Discovery => {
+            let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
+            serde_json::to_string(&discovery(&issuer)?).map_err(build_err)?
+        }
+        DocumentKind::Jwks => {
+            serde_json::to_string(&jwks(svc, tenant).await?).map_err(build_err)?
+        }
+    };
+    let doc = document(body);
+    svc.caches.put_document(tenant.id, kind, doc.clone(), epoch);
+    Ok(doc)
+}

@@ -1,0 +1,23 @@
+//! OpenID Connect provider. Each tenant is its own OP, issuer = the tenant's origin.
+//!
+//! Landed so far: clients (registration, secrets, authentication) and the public documents —
+//! discovery and JWKS — served from the in-memory cache. Authorize, token, userinfo,
+//! revocation, introspection and logout are the rest of the OIDC issue.
+//!
+//! May use: `store`, `keys`, `audit`, `directory`, `cache`. Metadata types come from the
+//! `openidconnect` crate.
+
+pub mod clients;
+pub mod documents;
+
+/// Where the endpoints live on a tenant host.
+pub mod paths {
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    pub const JWKS: &str = "/.well-known/jwks.json";
+    pub const AUTHORIZE: &str = "/oauth2/authorize";
+    pub const TOKEN: &str = "/oauth2/token";
+    pub const USERINFO: &str = "/oauth2/userinfo";
+    pub const REVOKE: &str = "/oauth2/revoke";
+    pub const INTROSPECT: &str = "/oauth2/introspect";
+    pub const END_SESSION: &str = "/oauth2/logout";
+}

@@ -1,0 +1,417 @@
+//! The OpenID Provider so far: clients (CLI), discovery and JWKS judged by the `openidconnect`
+//! crate as a relying party, caching with cross-node invalidation, tenant isolation.
+
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::{IssuerUrl, JsonWebKey};
+
+use crate::harness::TestApp;
+use crate::key_custody::contains;
+use crate::login::count;
+
+fn issuer(app: &TestApp, slug: &str) -> String {
+    app.url(slug, "")
+}
+
+#[tokio::test]
+async fn discovery_is_accepted_by_an_independent_relying_party() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    let http = crate::harness::client();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer(&app, "acme")).unwrap(), &http)
+            .await
+            .expect("openidconnect discovers and validates our metadata and JWKS");
+    let iss = issuer(&app, "acme");
+    assert_eq!(metadata.issuer().as_str(), iss);
+    assert_eq!(
+        metadata.authorization_endpoint().as_str(),
+        format!("{iss}/oauth2/authorize")
+    );
+    assert_eq!(
+        metadata.token_endpoint().unwrap().as_str(),
+        format!("{iss}/oauth2/token")
+    );
+    assert_eq!(
+        metadata.jwks().keys().len(),
+        1,
+        "the active key is published"
+    );
+    let key = &metadata.jwks().keys()[0];
+    assert!(key.key_id().is_some());
+
+    // What the crate has no field for, read raw.
+    let raw: serde_json::Value = http
+        .get(format!("{iss}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(raw["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(raw["end_session_endpoint"], format!("{iss}/oauth2/logout"));
+    assert_eq!(raw["revocation_endpoint"], format!("{iss}/oauth2/revoke"));
+    assert_eq!(
+        raw["introspection_endpoint"],
+        format!("{iss}/oauth2/introspect")
+    );
+    assert_eq!(raw["request_uri_parameter_supported"], false);
+    assert_eq!(
+        raw["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    assert_eq!(
+        raw["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    let grants = raw["grant_types_supported"].as_array().unwrap();
+    assert!(!grants.iter().any(|g| g == "implicit" || g == "password"));
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_tenant_key_with_kid_alg_and_use() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    let http = crate::harness::client();
+    let res = http
+        .get(app.url("acme", "/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(
+        res.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let body = res.text().await.unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let jwk = &raw["keys"][0];
+    assert_eq!(jwk["kty"], "RSA");
+    assert_eq!(jwk["use"], "sig");
+    assert_eq!(jwk["alg"], "RS256");
+    let shown = app.cli(&["tenant", "show", "acme", "--json"]).json();
+    let active_kid = shown["signing_keys"][0]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(jwk["kid"], active_kid.as_str());
+    // The modulus is the one of the certificate the tenant holds.
+    let tenant = latchkey::directory::find_tenant(&app.svc, "acme")
+        .await
+        .unwrap();
+    let keys = latchkey::keys::list(&app.svc.store, tenant.id)
+        .await
+        .unwrap();
+    let cert = openssl::x509::X509::from_pem(keys[0].certificate_pem.as_bytes()).unwrap();
+    let n = cert.public_key().unwrap().rsa().unwrap().n().to_vec();
+    use base64::Engine;
+    assert_eq!(
+        jwk["n"].as_str().unwrap(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n)
+    );
+    // An independent parser reads it too.
+    let set: CoreJsonWebKeySet = serde_json::from_str(&body).unwrap();
+    assert_eq!(set.keys().len(), 1);
+
+    // Conditional GET.
+    let res = http
+        .get(app.url("acme", "/.well-known/jwks.json"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+}
+
+#[tokio::test]
+async fn documents_come_from_memory_and_follow_changes_made_by_another_node() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    let http = crate::harness::client();
+    let jwks = || async {
+        http.get(app.url("acme", "/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 1);
+    // Change the keys behind the server's back (no epoch bump): the cached document stays.
+    app.sql("UPDATE signing_keys SET state = 'retired'").await;
+    assert_eq!(
+        jwks().await["keys"].as_array().unwrap().len(),
+        1,
+        "served from memory, not from the database"
+    );
+    // A change made through the product by another process bumps the epoch; within about a
+    // second every node has dropped its copy.
+    let out = app.cli(&[
+        "tenant",
+        "policy",
+        "acme",
+        "--set",
+        "password.min_length=13",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let mut seen = usize::MAX;
+    for _ in 0..40 {
+        seen = jwks().await["keys"].as_array().unwrap().len();
+        if seen == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen, 0,
+        "the retired key left the JWKS after the epoch moved"
+    );
+}
+
+#[tokio::test]
+async fn each_tenant_is_its_own_issuer() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    app.create_tenant("globex");
+    let http = crate::harness::client();
+    let get = |slug: &'static str, path: &'static str| {
+        let url = app.url(slug, path);
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let a: serde_json::Value = get("acme", "/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let g: serde_json::Value = get("globex", "/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["issuer"], issuer(&app, "acme"));
+    assert_eq!(g["issuer"], issuer(&app, "globex"));
+    let ak: serde_json::Value = get("acme", "/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gk: serde_json::Value = get("globex", "/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(ak["keys"][0]["kid"], gk["keys"][0]["kid"]);
+    assert_eq!(
+        get("nosuch", "/.well-known/openid-configuration")
+            .await
+            .status(),
+        404
+    );
+    let base = http
+        .get(app.base_url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(base.status(), 404, "the bare domain is no issuer");
+}
+
+#[tokio::test]
+async fn clients_are_managed_from_the_cli_with_secrets_shown_once() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    app.create_tenant("globex");
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "Wiki",
+        "--redirect-uri",
+        "https://wiki.acme.test/callback",
+        "--post-logout-redirect-uri",
+        "https://wiki.acme.test/",
+        "--json",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let created = out.json();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43, "256-bit secret");
+    assert_eq!(created["kind"], "confidential");
+    assert_eq!(
+        created["redirect_uris"],
+        serde_json::json!(["https://wiki.acme.test/callback"])
+    );
+
+    // Shown once: neither `show` nor the database has it.
+    let shown = app.cli(&["client", "show", "--tenant", "acme", &client_id, "--json"]);
+    assert!(shown.ok());
+    assert!(!shown.stdout.contains(&secret));
+    let dump = crate::key_custody::raw_dump(&app).await;
+    assert!(
+        !contains(&dump, secret.as_bytes()),
+        "client secret stored in plaintext"
+    );
+
+    // Authentication with the secret, and rotation with overlap.
+    let tenant = latchkey::directory::find_tenant(&app.svc, "acme")
+        .await
+        .unwrap();
+    let find = || async {
+        latchkey::oidc::clients::find(&app.svc, &tenant, &client_id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let now = latchkey::now_ms();
+    assert!(find().await.secret_matches(&secret, now));
+    assert!(!find().await.secret_matches("wrong", now));
+    let rotated = app.cli(&[
+        "client",
+        "rotate-secret",
+        "--tenant",
+        "acme",
+        &client_id,
+        "--overlap-seconds",
+        "60",
+        "--json",
+    ]);
+    assert!(rotated.ok(), "{}", rotated.stderr);
+    let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    let c = find().await;
+    assert!(c.secret_matches(&new_secret, now));
+    assert!(
+        c.secret_matches(&secret, now),
+        "the old secret works during the overlap"
+    );
+    assert!(!c.secret_matches(&secret, now + 61_000), "and not after it");
+
+    // A public client has no secret.
+    let public = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "http://localhost:5173/cb",
+        "--json",
+    ]);
+    assert!(public.ok(), "{}", public.stderr);
+    assert!(public.json().get("client_secret").is_none());
+    let public_id = public.json()["client_id"].as_str().unwrap().to_owned();
+    assert!(
+        !app.cli(&["client", "rotate-secret", "--tenant", "acme", &public_id])
+            .ok()
+    );
+
+    // Another tenant cannot see or touch acme's client.
+    assert!(
+        !app.cli(&["client", "show", "--tenant", "globex", &client_id])
+            .ok()
+    );
+    assert!(
+        !app.cli(&["client", "delete", "--tenant", "globex", &client_id])
+            .ok()
+    );
+    let list = app
+        .cli(&["client", "list", "--tenant", "globex", "--json"])
+        .json();
+    assert_eq!(list["clients"].as_array().unwrap().len(), 0);
+    let list = app
+        .cli(&["client", "list", "--tenant", "acme", "--json"])
+        .json();
+    assert_eq!(list["clients"].as_array().unwrap().len(), 2);
+
+    assert!(
+        app.cli(&["client", "delete", "--tenant", "acme", &client_id])
+            .ok()
+    );
+    assert!(
+        !app.cli(&["client", "show", "--tenant", "acme", &client_id])
+            .ok()
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE operation LIKE 'client.%'"
+        )
+        .await,
+        4,
+        "create ×2, rotate, delete are audited"
+    );
+}
+
+#[tokio::test]
+async fn bad_client_registrations_are_refused_with_the_reason() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    for (extra, expect) in [
+        (
+            vec!["--redirect-uri", "http://wiki.acme.test/cb"],
+            "loopback",
+        ),
+        (
+            vec!["--redirect-uri", "https://wiki.acme.test/cb#x"],
+            "fragment",
+        ),
+        (vec!["--redirect-uri", "https://*.acme.test/cb"], "wildcard"),
+        (vec!["--redirect-uri", "javascript:alert(1)"], "not allowed"),
+        (vec![], "at least one redirect URI"),
+        (
+            vec![
+                "--redirect-uri",
+                "https://a.test/cb",
+                "--grant-types",
+                "implicit",
+            ],
+            "not one of",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://a.test/cb",
+                "--scopes",
+                "openid,admin",
+            ],
+            "not one of",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://a.test/cb",
+                "--id-token-alg",
+                "none",
+            ],
+            "not one of",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://a.test/cb",
+                "--public",
+                "--grant-types",
+                "client_credentials",
+            ],
+            "public client",
+        ),
+    ] {
+        let mut args = vec!["client", "create", "--tenant", "acme", "--name", "X"];
+        args.extend(extra.iter().copied());
+        let out = app.cli(&args);
+        assert!(!out.ok(), "{extra:?} accepted");
+        assert!(out.stderr.contains(expect), "{extra:?}: {}", out.stderr);
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
+}
