@@ -48,12 +48,18 @@ impl Services {
         tokio::task::spawn_blocking(|| {
             let _ = crate::login::password::dummy_hash();
         });
+        let caches = crate::cache::Caches::default();
+        caches.observe(
+            crate::store::epoch::current(&store)
+                .await
+                .map_err(StartupError::Database)?,
+        );
         Ok(Services {
             store,
             keyring: Keyring::new(loaded.key),
             public_url: config.public_url.clone(),
             mailer: std::sync::Arc::new(Mailer::from_config(config)?),
-            caches: crate::cache::Caches::default(),
+            caches,
         })
     }
 }

@@ -143,6 +143,21 @@ async fn documents_come_from_memory_and_follow_changes_made_by_another_node() {
             .await
             .unwrap()
     };
+    // Let this node catch up with the tenant creation (another process) first.
+    let db_epoch = latchkey::store::epoch::current(&app.svc.store)
+        .await
+        .unwrap();
+    for _ in 0..40 {
+        if app.svc.caches.epoch() == db_epoch {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.svc.caches.epoch(),
+        db_epoch,
+        "the poller follows the epoch"
+    );
     assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 1);
     // Change the keys behind the server's back (no epoch bump): the cached document stays.
     app.sql("UPDATE signing_keys SET state = 'retired'").await;
