@@ -255,6 +255,28 @@ pub enum ClientCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
+    /// One phase of signing-key rotation: publish a `next` key, or (when one is published)
+    /// make it active and keep the old one published as `previous`.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Stop publishing `previous` keys (when no token they signed can still be live).
+    RetirePrevious {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// The tenant's signing keys and their states.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Re-wrap every tenant data key under a new master key, atomically.
     RotateMaster {
         /// The new key (base64, mode 0600); created when the file does not exist.
@@ -408,6 +430,83 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::User(cmd) => {
             let svc = Services::open(&config).await?;
             user_command(&svc, cmd, now).await
+        }
+        Command::Keys(KeysCommand::Rotate { tenant, out }) => {
+            let svc = Services::open(&config).await?;
+            let t = directory::find_tenant(&svc, &tenant).await?;
+            let url = svc.public_url.tenant_origin(t.slug.as_str());
+            let step = keys::rotate(
+                &svc.store,
+                &svc.keyring,
+                &t,
+                url,
+                &Origin::cli("keys rotate"),
+                now,
+            )
+            .await?;
+            Ok(match step {
+                keys::Rotation::Published { next } => done(
+                    out.json,
+                    json!({ "published": next }),
+                    format!(
+                        "published key {next} as next (in the JWKS, not signing yet); run \
+                         `keys rotate` again once clients have refreshed their JWKS caches"
+                    ),
+                ),
+                keys::Rotation::Promoted {
+                    active,
+                    previous,
+                    retired,
+                } => done(
+                    out.json,
+                    json!({ "active": active, "previous": previous, "retired": retired }),
+                    format!(
+                        "key {active} now signs; previous: {}; retired: {}",
+                        previous.as_deref().unwrap_or("-"),
+                        if retired.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            retired.join(", ")
+                        }
+                    ),
+                ),
+            })
+        }
+        Command::Keys(KeysCommand::RetirePrevious { tenant, out }) => {
+            let svc = Services::open(&config).await?;
+            let t = directory::find_tenant(&svc, &tenant).await?;
+            let retired = keys::retire_previous(
+                &svc.store,
+                &svc.keyring,
+                &t,
+                &Origin::cli("keys retire-previous"),
+                now,
+            )
+            .await?;
+            let text = format!(
+                "retired: {}",
+                if retired.is_empty() {
+                    "-".to_owned()
+                } else {
+                    retired.join(", ")
+                }
+            );
+            Ok(done(out.json, json!({ "retired": retired }), text))
+        }
+        Command::Keys(KeysCommand::List { tenant, out }) => {
+            let svc = Services::open(&config).await?;
+            let t = directory::find_tenant(&svc, &tenant).await?;
+            let list = keys::list(&svc.store, t.id).await?;
+            let text = list
+                .iter()
+                .map(|k| format!("{}\t{}\t{}", k.kid, k.algorithm, k.state.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(done(
+                out.json,
+                json!({ "keys": list.iter().map(|k| json!({ "kid": k.kid, "algorithm": k.algorithm, "state": k.state.as_str(), "not_after": k.not_after, "created_at": k.created_at })).collect::<Vec<_>>() }),
+                text,
+            ))
         }
         Command::Keys(KeysCommand::RotateMaster { new_key_file, out }) => {
             let svc = Services::open(&config).await?;

@@ -202,3 +202,169 @@ pub async fn active_private_key(
     let pkey = signing::parse_private_pem(&pem)?;
     Ok((key, pkey))
 }
+
+/// What one `keys rotate` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// A new key is published as `next` (in the JWKS, not yet signing).
+    Published { next: String },
+    /// `next` now signs; the old active key is `previous` (still published); older previous
+    /// keys are retired (gone from the JWKS).
+    Promoted {
+        active: String,
+        previous: Option<String>,
+        retired: Vec<String>,
+    },
+}
+
+/// One phase of the key cycle (DESIGN.md): without a `next` key, publish one; with one,
+/// promote it. Run it twice, some time apart (longer than clients cache the JWKS), to rotate.
+pub async fn rotate(
+    store: &crate::store::Store,
+    keyring: &Keyring,
+    tenant: &crate::directory::Tenant,
+    origin_url: String,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<Rotation, KeyError> {
+    let keys = list(store, tenant.id).await?;
+    let dek = keyring.data_key_of(tenant)?;
+    let chain = ChainKey::for_tenant(&dek);
+    let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) else {
+        let generated = generate(origin_url, now_ms).await?;
+        let tx = store.begin().await?;
+        store_new(
+            &tx,
+            &dek,
+            &chain,
+            &generated,
+            KeyState::Next,
+            origin,
+            now_ms,
+        )
+        .await?;
+        crate::store::epoch::bump(&tx).await?;
+        tx.commit().await?;
+        return Ok(Rotation::Published {
+            next: generated.kid,
+        });
+    };
+    let tx = store.begin().await?;
+    let mut retired = Vec::new();
+    for k in keys.iter().filter(|k| k.state == KeyState::Previous) {
+        if store_keys::set_state(
+            &tx,
+            tenant.id,
+            k.id,
+            KeyState::Previous,
+            KeyState::Retired,
+            now_ms,
+        )
+        .await?
+        {
+            retired.push(k.kid.clone());
+        }
+    }
+    let mut previous = None;
+    for k in keys.iter().filter(|k| k.state == KeyState::Active) {
+        if store_keys::set_state(
+            &tx,
+            tenant.id,
+            k.id,
+            KeyState::Active,
+            KeyState::Previous,
+            now_ms,
+        )
+        .await?
+        {
+            previous = Some(k.kid.clone());
+        }
+    }
+    if !store_keys::set_state(
+        &tx,
+        tenant.id,
+        next.id,
+        KeyState::Next,
+        KeyState::Active,
+        now_ms,
+    )
+    .await?
+    {
+        // Someone else rotated concurrently: nothing of ours is committed.
+        return Err(KeyError::Store(crate::store::StoreError::Conflict(
+            "signing_keys.state",
+        )));
+    }
+    audit::record(
+        &tx,
+        &chain,
+        tenant.id,
+        Event {
+            actor: Actor::Operator,
+            subject: Some(format!("key:{}", next.id)),
+            operation: "key.rotate",
+            outcome: Outcome::Success,
+            origin,
+            detail: Some(serde_json::json!({
+                "active": next.kid, "previous": previous, "retired": retired,
+            })),
+        },
+        now_ms,
+    )
+    .await?;
+    crate::store::epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok(Rotation::Promoted {
+        active: next.kid.clone(),
+        previous,
+        retired,
+    })
+}
+
+/// Retires every `previous` key at once (when no token it signed can still be live).
+pub async fn retire_previous(
+    store: &crate::store::Store,
+    keyring: &Keyring,
+    tenant: &crate::directory::Tenant,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<Vec<String>, KeyError> {
+    let keys = list(store, tenant.id).await?;
+    let chain = keyring.chain_key_of(tenant)?;
+    let tx = store.begin().await?;
+    let mut retired = Vec::new();
+    for k in keys.iter().filter(|k| k.state == KeyState::Previous) {
+        if store_keys::set_state(
+            &tx,
+            tenant.id,
+            k.id,
+            KeyState::Previous,
+            KeyState::Retired,
+            now_ms,
+        )
+        .await?
+        {
+            retired.push(k.kid.clone());
+        }
+    }
+    if !retired.is_empty() {
+        audit::record(
+            &tx,
+            &chain,
+            tenant.id,
+            Event {
+                actor: Actor::Operator,
+                subject: None,
+                operation: "key.retire",
+                outcome: Outcome::Success,
+                origin,
+                detail: Some(serde_json::json!({ "retired": retired })),
+            },
+            now_ms,
+        )
+        .await?;
+        crate::store::epoch::bump(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(retired)
+}

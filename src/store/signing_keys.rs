@@ -71,3 +71,33 @@ pub async fn list(
         .map(to_record)
         .collect()
 }
+
+/// Moves one key from `from` to `to` (a conditional update: true only if it was in `from`).
+pub async fn set_state(
+    tx: &Tx,
+    tenant: TenantId,
+    id: SigningKeyId,
+    from: KeyState,
+    to: KeyState,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = super::exec(
+        tx,
+        "UPDATE signing_keys SET state = ?, \
+         activated_at = CASE WHEN ? = 'active' THEN ? ELSE activated_at END, \
+         retired_at = CASE WHEN ? = 'retired' THEN ? ELSE retired_at END \
+         WHERE tenant_id = ? AND id = ? AND state = ?",
+        vec![
+            to.as_str().to_owned().into(),
+            to.as_str().to_owned().into(),
+            now.into(),
+            to.as_str().to_owned().into(),
+            now.into(),
+            tenant.to_string().into(),
+            id.to_string().into(),
+            from.as_str().to_owned().into(),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}

@@ -430,3 +430,123 @@ async fn bad_client_registrations_are_refused_with_the_reason() {
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
 }
+
+async fn published_kids(app: &TestApp, want: &[&str]) -> Vec<String> {
+    let http = crate::harness::client();
+    let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    let mut kids = Vec::new();
+    for _ in 0..40 {
+        let jwks: serde_json::Value = http
+            .get(app.url("acme", "/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        kids = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        kids.sort();
+        if kids == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    kids
+}
+
+#[tokio::test]
+async fn key_rotation_moves_through_next_active_previous_retired() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    let rotate = || {
+        let out = app.cli(&["keys", "rotate", "--tenant", "acme", "--json"]);
+        assert!(out.ok(), "{}", out.stderr);
+        out.json()
+    };
+    let states = || {
+        let out = app
+            .cli(&["keys", "list", "--tenant", "acme", "--json"])
+            .json();
+        out["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["kid"].as_str().unwrap().to_owned(),
+                    k["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let signing_kid = || async {
+        let t = latchkey::directory::find_tenant(&app.svc, "acme")
+            .await
+            .unwrap();
+        latchkey::keys::active_private_key(&app.svc.store, &app.svc.keyring, t.id)
+            .await
+            .unwrap()
+            .0
+            .kid
+    };
+    let k0 = states().into_keys().next().unwrap();
+
+    let k1 = rotate()["published"].as_str().unwrap().to_owned();
+    assert_eq!(states()[&k1], "next");
+    assert_eq!(
+        published_kids(&app, &[&k0, &k1]).await,
+        sorted(&[&k0, &k1]),
+        "next is published early"
+    );
+    assert_eq!(signing_kid().await, k0, "but does not sign yet");
+
+    let step = rotate();
+    assert_eq!(step["active"], k1.as_str());
+    assert_eq!(step["previous"], k0.as_str());
+    assert_eq!(signing_kid().await, k1);
+    assert_eq!(
+        published_kids(&app, &[&k0, &k1]).await,
+        sorted(&[&k0, &k1]),
+        "previous stays published"
+    );
+
+    let k2 = rotate()["published"].as_str().unwrap().to_owned();
+    let step = rotate();
+    assert_eq!(step["active"], k2.as_str());
+    assert_eq!(step["retired"], serde_json::json!([k0]));
+    assert_eq!(
+        published_kids(&app, &[&k1, &k2]).await,
+        sorted(&[&k1, &k2]),
+        "retired keys leave"
+    );
+
+    let out = app.cli(&["keys", "retire-previous", "--tenant", "acme", "--json"]);
+    assert_eq!(out.json()["retired"], serde_json::json!([k1]));
+    assert_eq!(published_kids(&app, &[&k2]).await, vec![k2.clone()]);
+    let s = states();
+    assert_eq!(
+        (s[&k0].as_str(), s[&k1].as_str(), s[&k2].as_str()),
+        ("retired", "retired", "active")
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE operation IN ('key.rotate', 'key.retire')"
+        )
+        .await,
+        3
+    );
+    assert!(app.cli(&["audit", "verify", "--tenant", "acme"]).ok());
+}
+
+fn sorted(kids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = kids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
