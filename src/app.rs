@@ -84,7 +84,8 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
     // The OpenID Provider's public documents (no policy gate: relying parties fetch them).
     let oidc = Router::new()
         .route(crate::oidc::paths::DISCOVERY, get(web::oidc::discovery))
-        .route(crate::oidc::paths::JWKS, get(web::oidc::jwks));
+        .route(crate::oidc::paths::JWKS, get(web::oidc::jwks))
+        .route(crate::oidc::paths::TOKEN, post(web::oidc::token));
 
     // Everything else is resolved to a site (base domain or tenant) first.
     let sites = Router::new()

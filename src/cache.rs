@@ -1,6 +1,7 @@
 //! In-memory caches for the hot read paths (tenant by host, discovery and JWKS documents), kept
 //! correct across nodes by the change epoch: every change they depend on bumps a counter in the
-//! database, each node polls it every second and drops everything when it moves. A change
+//! database, each node polls it every second and drops everything when it moves. Opened
+//! signing keys are cached the same way. A change
 //! therefore reaches every node within about a second, and the hot path never touches the
 //! database. Only found tenants are cached, so a new tenant is served at once.
 
@@ -37,6 +38,7 @@ pub struct Caches {
     epoch: AtomicI64,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     documents: RwLock<HashMap<(TenantId, DocumentKind), Arc<Document>>>,
+    signers: RwLock<HashMap<TenantId, Arc<crate::oidc::jwt::Signer>>>,
 }
 
 impl Caches {
@@ -46,6 +48,33 @@ impl Caches {
         }
         if let Ok(mut d) = self.documents.write() {
             d.clear();
+        }
+        if let Ok(mut s) = self.signers.write() {
+            s.clear();
+        }
+    }
+
+    pub fn signer(&self, tenant: TenantId) -> Option<Arc<crate::oidc::jwt::Signer>> {
+        self.signers
+            .read()
+            .ok()
+            .and_then(|m| m.get(&tenant).cloned())
+    }
+
+    /// Remembers a tenant's opened signing key, built while the epoch was `epoch_before`.
+    pub fn put_signer(
+        &self,
+        tenant: TenantId,
+        signer: Arc<crate::oidc::jwt::Signer>,
+        epoch_before: i64,
+    ) {
+        if self.epoch.load(Ordering::Acquire) == epoch_before
+            && let Ok(mut m) = self.signers.write()
+        {
+            if m.len() >= MAX_TENANTS {
+                m.clear();
+            }
+            m.insert(tenant, signer);
         }
     }
 

@@ -9,6 +9,8 @@
 
 pub mod clients;
 pub mod documents;
+pub mod jwt;
+pub mod token;
 
 /// Where the endpoints live on a tenant host.
 pub mod paths {

@@ -9,7 +9,7 @@ use super::AppState;
 use super::error::AppError;
 use super::tenant::CurrentTenant;
 use crate::cache::DocumentKind;
-use crate::oidc::documents;
+use crate::oidc::{documents, token};
 
 async fn serve(
     state: &AppState,
@@ -67,4 +67,83 @@ pub async fn jwks(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     serve(&state, &tenant, DocumentKind::Jwks, &headers).await
+}
+
+/// The most form fields a token request may carry (each at most once, RFC 6749 §3.2).
+const MAX_TOKEN_FIELDS: usize = 16;
+
+fn oauth_error(e: &token::OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::json!({ "error": e.error, "error_description": e.description });
+    let mut res = (status, no_store(), axum::Json(body)).into_response();
+    if e.error == "invalid_client" {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"token\", charset=\"UTF-8\""),
+        );
+    }
+    res
+}
+
+fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// `POST /oauth2/token`. Errors are RFC 6749 JSON, never pages.
+pub async fn token(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return oauth_error(&token::OAuthError::new(
+            400,
+            "invalid_request",
+            "send the request as application/x-www-form-urlencoded",
+        ));
+    }
+    let mut params = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        if params.len() >= MAX_TOKEN_FIELDS || v.len() > 4096 {
+            return oauth_error(&token::OAuthError::new(
+                400,
+                "invalid_request",
+                "too many or too long parameters",
+            ));
+        }
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+            return oauth_error(&token::OAuthError::new(
+                400,
+                "invalid_request",
+                "a parameter was sent more than once",
+            ));
+        }
+    }
+    let basic = match headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        Some(h) => match token::parse_basic(h) {
+            Ok(pair) => Some(pair),
+            Err(e) => return oauth_error(&e),
+        },
+        None => None,
+    };
+    let presented = token::Presented {
+        basic,
+        form_id: params.get("client_id").cloned(),
+        form_secret: params.get("client_secret").cloned(),
+    };
+    match token::token(&state.svc, &tenant, presented, &params, crate::now_ms()).await {
+        Ok(response) => (no_store(), axum::Json(response)).into_response(),
+        Err(e) => oauth_error(&e),
+    }
 }

@@ -550,3 +550,260 @@ fn sorted(kids: &[&str]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Verifies a compact RS256 JWS against the tenant's published JWKS with OpenSSL (not our
+/// code); returns (header, claims).
+async fn verify_jwt(
+    app: &TestApp,
+    slug: &str,
+    jwt: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "compact JWS");
+    let header: serde_json::Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap()).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    let jwks: serde_json::Value = crate::harness::client()
+        .get(app.url(slug, "/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap_or_else(|| panic!("kid {} not in the JWKS of {slug}", header["kid"]))
+        .clone();
+    let n =
+        openssl::bn::BigNum::from_slice(&b64.decode(jwk["n"].as_str().unwrap()).unwrap()).unwrap();
+    let e =
+        openssl::bn::BigNum::from_slice(&b64.decode(jwk["e"].as_str().unwrap()).unwrap()).unwrap();
+    let key =
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e).unwrap())
+            .unwrap();
+    let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    v.update(format!("{}.{}", parts[0], parts[1]).as_bytes())
+        .unwrap();
+    assert!(
+        v.verify(&b64.decode(parts[2]).unwrap()).unwrap(),
+        "signature verifies"
+    );
+    (header, claims)
+}
+
+fn cc_client(app: &TestApp, slug: &str) -> (String, String) {
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        slug,
+        "--name",
+        "Batch job",
+        "--grant-types",
+        "client_credentials",
+        "--scopes",
+        "profile,groups",
+        "--json",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let j = out.json();
+    (
+        j["client_id"].as_str().unwrap().to_owned(),
+        j["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_are_rfc9068_jwts_an_independent_client_accepts() {
+    use openidconnect::core::CoreClient;
+    use openidconnect::{ClientId, ClientSecret, OAuth2TokenResponse, Scope};
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    let (id, secret) = cc_client(&app, "acme");
+    let http = crate::harness::client();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer(&app, "acme")).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(id.clone()),
+        Some(ClientSecret::new(secret.clone())),
+    );
+    let response = client
+        .exchange_client_credentials()
+        .unwrap()
+        .add_scope(Scope::new("groups".into()))
+        .request_async(&http)
+        .await
+        .expect("the openidconnect client gets a token (client_secret_basic)");
+    assert_eq!(
+        response.expires_in(),
+        Some(std::time::Duration::from_secs(300))
+    );
+    let (header, claims) = verify_jwt(&app, "acme", response.access_token().secret()).await;
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["iss"], issuer(&app, "acme"));
+    assert_eq!(claims["client_id"], id.as_str());
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["scope"], "groups");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert!(claims["jti"].as_str().is_some());
+
+    // client_secret_post works too; the response is not cacheable.
+    let res = http
+        .post(app.url("acme", "/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body.get("scope").is_none(), "no scope asked, none granted");
+
+    // Tokens signed before a key rotation still verify after it.
+    let before = body["access_token"].as_str().unwrap().to_owned();
+    assert!(app.cli(&["keys", "rotate", "--tenant", "acme"]).ok());
+    assert!(app.cli(&["keys", "rotate", "--tenant", "acme"]).ok());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after: serde_json::Value = http
+        .post(app.url("acme", "/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (h_old, _) = verify_jwt(&app, "acme", &before).await;
+    let (h_new, _) = verify_jwt(&app, "acme", after["access_token"].as_str().unwrap()).await;
+    assert_ne!(h_old["kid"], h_new["kid"], "the new key signs now");
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_follow_rfc6749() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    app.create_tenant("globex");
+    let (id, secret) = cc_client(&app, "acme");
+    let http = crate::harness::client();
+    let post =
+        |slug: &'static str, form: Vec<(&'static str, String)>, basic: Option<(String, String)>| {
+            let mut req = http.post(app.url(slug, "/oauth2/token")).form(&form);
+            if let Some((u, p)) = basic {
+                req = req.basic_auth(u, Some(p));
+            }
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status().as_u16();
+                let www = res
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let body: serde_json::Value = res.json().await.unwrap();
+                (status, body["error"].as_str().unwrap_or("").to_owned(), www)
+            }
+        };
+    let cc = || vec![("grant_type", "client_credentials".to_owned())];
+
+    let (s, e, www) = post("acme", cc(), Some((id.clone(), "wrong".into()))).await;
+    assert_eq!((s, e.as_str()), (401, "invalid_client"));
+    assert!(www.unwrap().starts_with("Basic"));
+    let (s, e, _) = post("acme", cc(), Some(("nosuch".into(), secret.clone()))).await;
+    assert_eq!((s, e.as_str()), (401, "invalid_client"));
+    // The client of another tenant does not exist here.
+    let (s, e, _) = post("globex", cc(), Some((id.clone(), secret.clone()))).await;
+    assert_eq!((s, e.as_str()), (401, "invalid_client"));
+    // Two authentication methods at once.
+    let mut both = cc();
+    both.push(("client_secret", secret.clone()));
+    let (s, e, _) = post("acme", both, Some((id.clone(), secret.clone()))).await;
+    assert_eq!((s, e.as_str()), (400, "invalid_request"));
+    // Scope the client may not have, or that makes no sense here.
+    for scope in ["admin", "openid", "email"] {
+        let mut f = cc();
+        f.push(("scope", scope.into()));
+        let (s, e, _) = post("acme", f, Some((id.clone(), secret.clone()))).await;
+        assert_eq!((s, e.as_str()), (400, "invalid_scope"), "{scope}");
+    }
+    // Grants: implicit and password do not exist; a client without the grant is refused.
+    for g in [
+        "password",
+        "implicit",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ] {
+        let (s, e, _) = post(
+            "acme",
+            vec![("grant_type", g.into())],
+            Some((id.clone(), secret.clone())),
+        )
+        .await;
+        assert_eq!((s, e.as_str()), (400, "unsupported_grant_type"), "{g}");
+    }
+    let web = app
+        .cli(&[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "Web",
+            "--redirect-uri",
+            "https://w.test/cb",
+            "--json",
+        ])
+        .json();
+    let (s, e, _) = post(
+        "acme",
+        cc(),
+        Some((
+            web["client_id"].as_str().unwrap().into(),
+            web["client_secret"].as_str().unwrap().into(),
+        )),
+    )
+    .await;
+    assert_eq!((s, e.as_str()), (400, "unauthorized_client"));
+    // Missing grant_type, repeated parameters, wrong content type.
+    let (s, e, _) = post("acme", vec![], Some((id.clone(), secret.clone()))).await;
+    assert_eq!((s, e.as_str()), (400, "invalid_request"));
+    let res = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .json(&serde_json::json!({ "grant_type": "client_credentials" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+}
