@@ -39,6 +39,7 @@ pub struct Caches {
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     documents: RwLock<HashMap<(TenantId, DocumentKind), Arc<Document>>>,
     signers: RwLock<HashMap<TenantId, Arc<crate::oidc::jwt::Signer>>>,
+    clients: RwLock<HashMap<(TenantId, String), Arc<crate::oidc::clients::Client>>>,
 }
 
 impl Caches {
@@ -51,6 +52,37 @@ impl Caches {
         }
         if let Ok(mut s) = self.signers.write() {
             s.clear();
+        }
+        if let Ok(mut c) = self.clients.write() {
+            c.clear();
+        }
+    }
+
+    pub fn client(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Option<Arc<crate::oidc::clients::Client>> {
+        self.clients
+            .read()
+            .ok()
+            .and_then(|m| m.get(&(tenant, client_id.to_owned())).cloned())
+    }
+
+    /// Remembers a registered client, read while the epoch was `epoch_before`.
+    pub fn put_client(
+        &self,
+        tenant: TenantId,
+        client: Arc<crate::oidc::clients::Client>,
+        epoch_before: i64,
+    ) {
+        if self.epoch.load(Ordering::Acquire) == epoch_before
+            && let Ok(mut m) = self.clients.write()
+        {
+            if m.len() >= MAX_TENANTS {
+                m.clear();
+            }
+            m.insert((tenant, client.client_id.clone()), client);
         }
     }
 

@@ -71,6 +71,17 @@ pub enum Command {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Measure this machine's RS256 signing rate (OpenSSL, RSA-2048, as tokens are signed):
+    /// token issuance per second cannot exceed it.
+    SignRate {
+        /// Parallel signing threads (default: the number of CPUs).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -374,6 +385,37 @@ fn hash_rate(threads: usize, seconds: f64) -> (u64, f64) {
     (total, started.elapsed().as_secs_f64())
 }
 
+/// Signs a token-sized message on `threads` threads for about `seconds`.
+fn sign_rate(threads: usize, seconds: f64) -> anyhow::Result<(u64, f64)> {
+    use openssl::hash::MessageDigest;
+    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048)?)?;
+    let message = [b'x'; 600];
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs_f64(seconds);
+    let total: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let key = &key;
+                scope.spawn(move || -> Result<u64, openssl::error::ErrorStack> {
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < deadline {
+                        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), key)?;
+                        signer.update(&message)?;
+                        let _ = signer.sign_to_vec()?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(Ok(0)).unwrap_or(0))
+            .sum()
+    });
+    Ok((total, started.elapsed().as_secs_f64()))
+}
+
 /// Runs every command but `serve`.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
     let now = crate::now_ms();
@@ -417,6 +459,30 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 format!(
                     "{rate:.1} argon2id hashes/s on {threads} thread(s) ({hashes} in {elapsed:.2} s)"
                 ),
+            ))
+        }
+        Command::SignRate {
+            threads,
+            seconds,
+            out,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .clamp(1, 256);
+            let seconds = seconds.clamp(0.5, 600.0);
+            let (signatures, elapsed) =
+                tokio::task::spawn_blocking(move || sign_rate(threads, seconds)).await??;
+            let rate = signatures as f64 / elapsed;
+            Ok(done(
+                out.json,
+                json!({
+                    "threads": threads,
+                    "signatures": signatures,
+                    "seconds": elapsed,
+                    "signatures_per_second": rate,
+                    "algorithm": "RS256 (RSA-2048, OpenSSL)",
+                }),
+                format!("{rate:.0} RS256 signatures/s on {threads} thread(s)"),
             ))
         }
         Command::Tenant(cmd) => {

@@ -405,6 +405,24 @@ pub async fn find(
         .transpose()?)
 }
 
+/// [`find`] through the node's cache (client changes move the change epoch).
+pub async fn find_cached(
+    svc: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<Option<std::sync::Arc<Client>>, ClientError> {
+    if let Some(c) = svc.caches.client(tenant.id, client_id) {
+        return Ok(Some(c));
+    }
+    let epoch = svc.caches.epoch();
+    let Some(client) = find(svc, tenant, client_id).await? else {
+        return Ok(None);
+    };
+    let client = std::sync::Arc::new(client);
+    svc.caches.put_client(tenant.id, client.clone(), epoch);
+    Ok(Some(client))
+}
+
 pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<Client>, ClientError> {
     Ok(clients::list(&svc.store, tenant.id)
         .await?

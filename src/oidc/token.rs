@@ -117,13 +117,15 @@ pub async fn authenticate(
         (None, Some(id), secret) => (id.clone(), secret.clone()),
         (None, None, _) => return Err(OAuthError::invalid_client()),
     };
-    let client = clients::find(svc, tenant, &id)
+    let client = clients::find_cached(svc, tenant, &id)
         .await
         .map_err(OAuthError::server_error)?
         .ok_or_else(OAuthError::invalid_client)?;
     match (client.kind, secret) {
-        (ClientKind::Confidential, Some(s)) if client.secret_matches(&s, now) => Ok(client),
-        (ClientKind::Public, None) => Ok(client),
+        (ClientKind::Confidential, Some(s)) if client.secret_matches(&s, now) => {
+            Ok((*client).clone())
+        }
+        (ClientKind::Public, None) => Ok((*client).clone()),
         _ => Err(OAuthError::invalid_client()),
     }
 }
