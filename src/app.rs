@@ -79,6 +79,10 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route("/account/mfa/remove", post(web::account::mfa_remove))
         .route("/account/sessions", get(web::account::sessions))
         .route("/account/sessions/end", post(web::account::end_session))
+        .route(
+            crate::oidc::paths::AUTHORIZE,
+            get(web::oidc::authorize).post(web::oidc::authorize),
+        )
         .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
 
     // The OpenID Provider's public documents (no policy gate: relying parties fetch them).

@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_foundation;
 mod m20261123_000002_login;
 mod m20261123_000003_oidc_clients;
+mod m20261123_000004_oidc_grants;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_login::Migration),
             Box::new(m20261123_000003_oidc_clients::Migration),
+            Box::new(m20261123_000004_oidc_grants::Migration),
         ]
     }
 }

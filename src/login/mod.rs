@@ -20,5 +20,6 @@ pub async fn sweep(store: &crate::store::Store, now: i64) -> Result<u64, crate::
     let mut n = sessions::delete_expired(store, now - idle, now - absolute).await?;
     n += credentials::delete_expired_reset_tokens(store, now - day).await?;
     n += throttle::delete_stale(store, now - day).await?;
+    n += crate::store::grants::delete_expired(store, now - day).await?;
     Ok(n)
 }

@@ -36,6 +36,8 @@ pub struct ExtraMetadata {
     pub introspection_endpoint: String,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -96,6 +98,7 @@ pub fn discovery(issuer: &str) -> Result<Metadata, DocumentError> {
                 "client_secret_post".into(),
             ],
             code_challenge_methods_supported: vec!["S256".into()],
+            authorization_response_iss_parameter_supported: true,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url(paths::TOKEN)).map_err(build_err)?))

@@ -7,6 +7,7 @@
 //! May use: `store`, `keys`, `audit`, `directory`, `cache`. Metadata types come from the
 //! `openidconnect` crate.
 
+pub mod authorize;
 pub mod clients;
 pub mod documents;
 pub mod jwt;

@@ -10,6 +10,7 @@ use super::clients::{self, Client, ClientKind};
 use super::jwt;
 use crate::directory::Tenant;
 use crate::services::Services;
+use crate::store::grants;
 
 /// How the client presented itself.
 #[derive(Debug, Default)]
@@ -137,6 +138,10 @@ pub struct TokenResponse {
     pub expires_in: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// RFC 9068 claims of an access token.
@@ -151,6 +156,341 @@ struct AccessClaims<'a> {
     jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+}
+
+/// OIDC Core §2 ID-token claims, plus the profile/email claims the scopes allow.
+#[derive(Debug, Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    azp: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    acr: &'a str,
+    amr: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(400, "invalid_grant", description)
+}
+
+fn refresh_hash(token: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"latchkey/v1/refresh-token/");
+    h.update(token.as_bytes());
+    crate::login::totp::hex(&h.finalize())
+}
+
+/// What a user grant issues from: who, for which scopes, how they signed in.
+struct UserGrant<'a> {
+    user: crate::ids::UserId,
+    scope: &'a str,
+    auth_time: i64,
+    amr: &'a str,
+    nonce: Option<&'a str>,
+}
+
+/// Access token, ID token (with `openid`) and the signer's work for a user grant.
+async fn user_tokens(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    grant: &UserGrant<'_>,
+    now_ms: i64,
+) -> Result<(TokenResponse, String, i64), OAuthError> {
+    let user = crate::store::users::find(&svc.store, tenant.id, grant.user)
+        .await
+        .map_err(OAuthError::server_error)?
+        .filter(|u| u.status == crate::directory::UserStatus::Active)
+        .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
+    let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
+    let now = now_ms.div_euclid(1000);
+    let exp = now + i64::from(client.access_token_seconds);
+    let sub = user.id.to_string();
+    let jti = uuid::Uuid::new_v4().to_string();
+    let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
+    let auth_time = grant.auth_time.div_euclid(1000);
+    let signer = jwt::signer(svc, tenant)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let access_token = signer
+        .sign(
+            "at+jwt",
+            &AccessClaims {
+                iss: &issuer,
+                sub: &sub,
+                aud: &client.client_id,
+                client_id: &client.client_id,
+                iat: now,
+                exp,
+                jti: jti.clone(),
+                scope: scope.as_deref(),
+                auth_time: Some(auth_time),
+            },
+        )
+        .map_err(OAuthError::server_error)?;
+    let id_token = if scopes.contains(&"openid") {
+        // at_hash: the left half of SHA-256 of the access token (RS256), base64url.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(access_token.as_bytes());
+        let at_hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+        let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
+        let acr = if amr.contains(&"mfa") {
+            "urn:latchkey:acr:mfa"
+        } else {
+            "urn:latchkey:acr:pwd"
+        };
+        let profile = scopes.contains(&"profile");
+        let email = scopes.contains(&"email");
+        Some(
+            signer
+                .sign(
+                    "JWT",
+                    &IdClaims {
+                        iss: &issuer,
+                        sub: &sub,
+                        aud: &client.client_id,
+                        azp: &client.client_id,
+                        exp,
+                        iat: now,
+                        auth_time,
+                        nonce: grant.nonce,
+                        at_hash,
+                        acr,
+                        amr,
+                        name: profile.then_some(user.display_name.as_str()),
+                        preferred_username: profile.then_some(user.username.as_str()),
+                        email: email.then_some(user.email.as_str()),
+                        email_verified: email.then_some(false),
+                    },
+                )
+                .map_err(OAuthError::server_error)?,
+        )
+    } else {
+        None
+    };
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: client.access_token_seconds,
+            scope,
+            id_token,
+            refresh_token: None,
+        },
+        jti,
+        exp * 1000,
+    ))
+}
+
+/// A new refresh token in `family` (rotation keeps the family's absolute expiry).
+async fn new_refresh(
+    svc: &Services,
+    tenant: &Tenant,
+    row: &grants::RefreshRow,
+    now_ms: i64,
+) -> Result<String, OAuthError> {
+    let token = crate::crypto::random_token();
+    grants::insert_refresh(&svc.store, tenant.id, &refresh_hash(&token), row, now_ms)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(token)
+}
+
+fn wants_refresh(client: &Client, scope: &str) -> bool {
+    client.allows_grant("refresh_token") && scope.split(' ').any(|s| s == "offline_access")
+}
+
+fn pkce_verifier_ok(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+async fn code_grant(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    params: &std::collections::HashMap<String, String>,
+    now_ms: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant("authorization_code") {
+        return Err(OAuthError::new(
+            400,
+            "unauthorized_client",
+            "this client may not use authorization_code",
+        ));
+    }
+    let code = params
+        .get("code")
+        .filter(|c| !c.is_empty() && c.len() <= 128)
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let hash = super::authorize::code_hash(code);
+    let Some(row) = grants::consume_code(&svc.store, tenant.id, &hash, now_ms)
+        .await
+        .map_err(OAuthError::server_error)?
+    else {
+        // A second use: revoke what the first one issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
+        if let Some((family, jti)) = grants::used_code(&svc.store, tenant.id, &hash)
+            .await
+            .map_err(OAuthError::server_error)?
+        {
+            if let Some(f) = family {
+                grants::revoke_family(&svc.store, tenant.id, &f, now_ms)
+                    .await
+                    .map_err(OAuthError::server_error)?;
+            }
+            if let Some(j) = jti {
+                grants::revoke_jti(&svc.store, tenant.id, &j, now_ms + 86_400_000)
+                    .await
+                    .map_err(OAuthError::server_error)?;
+            }
+            tracing::warn!(tenant = %tenant.slug, client = %client.client_id, "authorization code replayed; its tokens are revoked");
+        }
+        return Err(invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    };
+    if row.client_id != client.client_id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if params.get("redirect_uri").map(String::as_str) != Some(row.redirect_uri.as_str()) {
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let verifier = params
+        .get("code_verifier")
+        .filter(|v| pkce_verifier_ok(v))
+        .ok_or_else(|| invalid_grant("a valid code_verifier is required"))?;
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        computed.as_bytes(),
+        row.code_challenge.as_bytes(),
+    )) {
+        return Err(invalid_grant("code_verifier does not match"));
+    }
+    let user: crate::ids::UserId = row
+        .user_id
+        .parse()
+        .map_err(|_| OAuthError::server_error("bad user id in code"))?;
+    let grant = UserGrant {
+        user,
+        scope: &row.scope,
+        auth_time: row.auth_time,
+        amr: &row.amr,
+        nonce: row.nonce.as_deref(),
+    };
+    let (mut response, jti, _) = user_tokens(svc, tenant, client, &grant, now_ms).await?;
+    let mut family = None;
+    if wants_refresh(client, &row.scope) {
+        let family_id = uuid::Uuid::new_v4().to_string();
+        let refresh = grants::RefreshRow {
+            family_id: family_id.clone(),
+            client_id: client.client_id.clone(),
+            user_id: row.user_id.clone(),
+            scope: row.scope.clone(),
+            auth_time: row.auth_time,
+            amr: row.amr.clone(),
+            expires_at: now_ms + i64::from(client.refresh_token_seconds) * 1000,
+        };
+        response.refresh_token = Some(new_refresh(svc, tenant, &refresh, now_ms).await?);
+        family = Some(family_id);
+    }
+    grants::record_issued(&svc.store, tenant.id, &hash, family.as_deref(), &jti)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(response)
+}
+
+async fn refresh_grant(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    params: &std::collections::HashMap<String, String>,
+    now_ms: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant("refresh_token") {
+        return Err(OAuthError::new(
+            400,
+            "unauthorized_client",
+            "this client may not use refresh_token",
+        ));
+    }
+    let token = params
+        .get("refresh_token")
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let hash = refresh_hash(token);
+    let Some(row) =
+        grants::consume_refresh(&svc.store, tenant.id, &client.client_id, &hash, now_ms)
+            .await
+            .map_err(OAuthError::server_error)?
+    else {
+        // Reuse of a rotated token: the whole family is revoked (RFC 9700 §4.14.2).
+        if let Some(family) = grants::used_refresh_family(&svc.store, tenant.id, &hash)
+            .await
+            .map_err(OAuthError::server_error)?
+        {
+            grants::revoke_family(&svc.store, tenant.id, &family, now_ms)
+                .await
+                .map_err(OAuthError::server_error)?;
+            tracing::warn!(tenant = %tenant.slug, client = %client.client_id, "refresh token reused; its family is revoked");
+        }
+        return Err(invalid_grant(
+            "the refresh token is invalid, expired, revoked or already used",
+        ));
+    };
+    // A narrower scope may be asked for, never a wider one.
+    let scope = match params.get("scope").filter(|s| !s.is_empty()) {
+        None => row.scope.clone(),
+        Some(asked) => {
+            let granted: Vec<&str> = row.scope.split(' ').collect();
+            if asked
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .any(|s| !granted.contains(&s))
+            {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_scope",
+                    "the scope exceeds the original grant",
+                ));
+            }
+            asked.clone()
+        }
+    };
+    let user: crate::ids::UserId = row
+        .user_id
+        .parse()
+        .map_err(|_| OAuthError::server_error("bad user id in refresh token"))?;
+    let grant = UserGrant {
+        user,
+        scope: &scope,
+        auth_time: row.auth_time,
+        amr: &row.amr,
+        nonce: None,
+    };
+    let (mut response, _, _) = user_tokens(svc, tenant, client, &grant, now_ms).await?;
+    response.refresh_token = Some(new_refresh(svc, tenant, &row, now_ms).await?);
+    Ok(response)
 }
 
 /// The scopes asked for, checked against what the client may have. `allowed` filters out
@@ -216,6 +556,7 @@ pub async fn token(
                 exp: now + i64::from(client.access_token_seconds),
                 jti: uuid::Uuid::new_v4().to_string(),
                 scope: scope.as_deref(),
+                auth_time: None,
             };
             let signer = jwt::signer(svc, tenant)
                 .await
@@ -228,13 +569,12 @@ pub async fn token(
                 token_type: "Bearer",
                 expires_in: client.access_token_seconds,
                 scope,
+                id_token: None,
+                refresh_token: None,
             })
         }
-        "authorization_code" | "refresh_token" => Err(OAuthError::new(
-            400,
-            "unsupported_grant_type",
-            "this grant is not available yet on this server",
-        )),
+        "authorization_code" => code_grant(svc, tenant, &client, params, now_ms).await,
+        "refresh_token" => refresh_grant(svc, tenant, &client, params, now_ms).await,
         _ => Err(OAuthError::new(
             400,
             "unsupported_grant_type",

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod credentials;
 mod entities;
 pub mod epoch;
+pub mod grants;
 mod migrate;
 pub mod policies;
 pub mod sessions;

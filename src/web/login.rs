@@ -108,12 +108,17 @@ fn password_field(text: String) -> Option<Password> {
 pub struct LoginQuery {
     #[serde(default)]
     return_to: String,
+    /// An application asked for a fresh sign-in (`prompt=login`, `max_age`): show the form
+    /// even to a signed-in browser.
+    #[serde(default)]
+    reauth: Option<String>,
 }
 
 pub async fn login_page(web: Web, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
     // Already signed in: straight on.
     if let Some(s) = web.session().await?
         && s.stage == Stage::Active
+        && q.reauth.is_none()
     {
         let target = safe_return_to(&q.return_to).unwrap_or_else(|| "/account".into());
         return Ok(see_other(&target));

@@ -147,3 +147,71 @@ pub async fn token(
         Err(e) => oauth_error(&e),
     }
 }
+
+/// `GET|POST /oauth2/authorize` (behind the login gate: tenant policy and IP rules apply).
+pub async fn authorize(
+    web: super::auth::Web,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::oidc::authorize::{self as az, Answer};
+    let page = |message: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            super::error::ErrorPage {
+                title: "This sign-in request cannot be completed",
+                message,
+            },
+        )
+            .into_response()
+    };
+    let raw: Vec<u8> = if method == axum::http::Method::POST {
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return page("The request must be a form or a link.".into());
+        }
+        body.to_vec()
+    } else {
+        web.here
+            .split_once('?')
+            .map(|(_, q)| q.as_bytes().to_vec())
+            .unwrap_or_default()
+    };
+    let mut params = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&raw) {
+        if params.len() >= 32 || v.len() > 4096 {
+            return page("The request has too many or too long parameters.".into());
+        }
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+            return page("A parameter was sent more than once.".into());
+        }
+    }
+    let session = match web.session().await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    match az::authorize(
+        &web.state.svc,
+        &web.tenant,
+        &params,
+        session.as_ref(),
+        web.now,
+    )
+    .await
+    {
+        Answer::ErrorPage(message) => page(message),
+        Answer::Redirect(url) => super::auth::see_other(&url),
+        Answer::Login { return_to, reauth } => {
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            s.append_pair("return_to", &return_to);
+            if reauth {
+                s.append_pair("reauth", "1");
+            }
+            super::auth::see_other(&format!("/login?{}", s.finish()))
+        }
+    }
+}

@@ -12,5 +12,6 @@ mod key_custody;
 mod login;
 mod migrations;
 mod oidc;
+mod oidc_flow;
 mod tenancy;
 mod tenant_isolation;

@@ -1,0 +1,265 @@
+//! The authorization endpoint (OIDC Core §3.1.2, RFC 6749 §4.1, RFC 7636, RFC 9207). Until the
+//! client and its exact redirect URI are verified, every error is a page and never a redirect;
+//! after that, errors go back to the client with `state` and `iss`.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use super::clients::{self, Client};
+use crate::crypto::random_token;
+use crate::directory::{Tenant, UserStatus};
+use crate::login::session::{Session, Stage};
+use crate::login::totp::hex;
+use crate::services::Services;
+use crate::store::{grants, users};
+
+/// How long a code lives.
+pub const CODE_TTL_MS: i64 = 60_000;
+/// The internal parameter that turns `prompt=login` / `max_age` into "signed in after T".
+pub const AFTER_PARAM: &str = "lk_after";
+
+/// What the endpoint answers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The request cannot be trusted to redirect anywhere: show this message.
+    ErrorPage(String),
+    /// Go back to the client (a code, or an error) at this URL.
+    Redirect(String),
+    /// Sign in first, then come back to `return_to`.
+    Login { return_to: String, reauth: bool },
+}
+
+pub fn code_hash(code: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"latchkey/v1/authorization-code/");
+    h.update(code.as_bytes());
+    hex(&h.finalize())
+}
+
+fn pkce_challenge_ok(c: &str) -> bool {
+    (43..=128).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// `redirect_uri` with the response parameters added to its query.
+fn back_to(redirect_uri: &str, params: &[(&str, &str)]) -> Option<String> {
+    let mut url = url::Url::parse(redirect_uri).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    Some(url.to_string())
+}
+
+/// The authorize URL to come back to after signing in (with `replace` applied).
+fn return_path(params: &HashMap<String, String>, drop: &[&str], add: &[(&str, String)]) -> String {
+    let mut keys: Vec<&String> = params.keys().collect();
+    keys.sort();
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for k in keys {
+        if !drop.contains(&k.as_str()) {
+            s.append_pair(k, &params[k]);
+        }
+    }
+    for (k, v) in add {
+        s.append_pair(k, v);
+    }
+    format!("{}?{}", super::paths::AUTHORIZE, s.finish())
+}
+
+/// One authorization request. `session` is the browser's live session on this tenant, if any.
+pub async fn authorize(
+    svc: &Services,
+    tenant: &Tenant,
+    params: &HashMap<String, String>,
+    session: Option<&Session>,
+    now: i64,
+) -> Answer {
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // 1. The client and its exact redirect URI; until both check out, a page.
+    let Some(client_id) = get("client_id") else {
+        return Answer::ErrorPage(
+            "The request names no application (client_id is missing).".into(),
+        );
+    };
+    let client: Client = match clients::find_cached(svc, tenant, client_id).await {
+        Ok(Some(c)) => (*c).clone(),
+        Ok(None) => {
+            return Answer::ErrorPage(
+                "The application that sent you here is not registered with this sign-in service."
+                    .into(),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "authorize: client lookup");
+            return Answer::ErrorPage(
+                "The sign-in service could not check the application.".into(),
+            );
+        }
+    };
+    let Some(redirect_uri) = get("redirect_uri") else {
+        return Answer::ErrorPage("The request has no redirect_uri.".into());
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Answer::ErrorPage(
+            "The application asked to send you to an address it has not registered. For your \
+             safety you were not sent there."
+                .into(),
+        );
+    }
+    let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
+    let state = get("state");
+    let error = |code: &str, description: &str| {
+        let mut p = vec![("error", code), ("error_description", description)];
+        if let Some(s) = state {
+            p.push(("state", s));
+        }
+        p.push(("iss", issuer.as_str()));
+        match back_to(redirect_uri, &p) {
+            Some(url) => Answer::Redirect(url),
+            None => Answer::ErrorPage("The registered redirect URI is not a valid URL.".into()),
+        }
+    };
+
+    // 2. The request itself.
+    match get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return error(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+        None => return error("invalid_request", "response_type is missing"),
+    }
+    if !client.allows_grant("authorization_code") {
+        return error(
+            "unauthorized_client",
+            "this client may not use the code flow",
+        );
+    }
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return error("request_not_supported", "request objects are not supported");
+    }
+    if state.is_some_and(|s| s.len() > 1024) || get("nonce").is_some_and(|n| n.len() > 512) {
+        return error("invalid_request", "state or nonce is too long");
+    }
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        if !client.scopes.iter().any(|c| c == s) {
+            return error(
+                "invalid_scope",
+                "a requested scope is not available to this client",
+            );
+        }
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    // PKCE S256 for every client: public ones must, confidential ones get it by default.
+    let Some(challenge) = get("code_challenge") else {
+        return error("invalid_request", "code_challenge (PKCE, S256) is required");
+    };
+    if get("code_challenge_method") != Some("S256") {
+        return error("invalid_request", "code_challenge_method must be S256");
+    }
+    if !pkce_challenge_ok(challenge) {
+        return error("invalid_request", "code_challenge is malformed");
+    }
+    let prompts: Vec<&str> = get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return error("invalid_request", "prompt=none cannot be combined");
+    }
+    let max_age: Option<i64> = match get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => return error("invalid_request", "max_age must be a number of seconds"),
+        },
+    };
+    if client.require_consent {
+        // The consent page is part of the rest of the OIDC issue; never skip it silently.
+        return error(
+            "consent_required",
+            "this client requires consent, which this server cannot ask for yet",
+        );
+    }
+
+    // 3. Who is signing in.
+    let session = session.filter(|s| s.stage == Stage::Active);
+    let after: Option<i64> = get(AFTER_PARAM).and_then(|v| v.parse().ok());
+    let Some(session) = session else {
+        if prompts.contains(&"none") {
+            return error("login_required", "the user is not signed in");
+        }
+        return Answer::Login {
+            return_to: return_path(params, &["prompt"], &[]),
+            reauth: false,
+        };
+    };
+    let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
+    let reauth_asked = prompts.contains(&"login") && after.is_none();
+    let before_after = after.is_some_and(|a| session.auth_time < a * 1000);
+    if too_old || reauth_asked || before_after {
+        if prompts.contains(&"none") {
+            return error("login_required", "a fresh sign-in is needed");
+        }
+        let since = after.unwrap_or(now.div_euclid(1000));
+        return Answer::Login {
+            return_to: return_path(
+                params,
+                &["prompt", "max_age", AFTER_PARAM],
+                &[(AFTER_PARAM, since.to_string())],
+            ),
+            reauth: true,
+        };
+    }
+    match users::find(&svc.store, tenant.id, session.user).await {
+        Ok(Some(u)) if u.status == UserStatus::Active => {}
+        Ok(_) => return error("access_denied", "this account cannot sign in"),
+        Err(e) => {
+            tracing::error!(error = %e, "authorize: user lookup");
+            return error("server_error", "the server could not complete the request");
+        }
+    }
+
+    // 4. The code.
+    let code = random_token();
+    let row = grants::CodeRow {
+        client_id: client.client_id.clone(),
+        user_id: session.user.to_string(),
+        session_id: session.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope: scopes.join(" "),
+        nonce: get("nonce").map(str::to_owned),
+        code_challenge: challenge.to_owned(),
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+        expires_at: now + CODE_TTL_MS,
+    };
+    if let Err(e) = grants::insert_code(&svc.store, tenant.id, &code_hash(&code), &row, now).await {
+        tracing::error!(error = %e, "authorize: storing the code");
+        return error("server_error", "the server could not complete the request");
+    }
+    let mut p = vec![("code", code.as_str())];
+    if let Some(s) = state {
+        p.push(("state", s));
+    }
+    p.push(("iss", issuer.as_str()));
+    match back_to(redirect_uri, &p) {
+        Some(url) => Answer::Redirect(url),
+        None => Answer::ErrorPage("The registered redirect URI is not a valid URL.".into()),
+    }
+}

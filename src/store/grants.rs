@@ -1,0 +1,293 @@
+//! Authorization codes and refresh tokens, stored only as hashes and consumed with one
+//! conditional `UPDATE … RETURNING` (never read-then-write), and revoked access-token ids.
+
+use sea_orm::QueryResult;
+
+use super::{Handle, StoreError, exec, query_one};
+use crate::ids::TenantId;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRow {
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub expires_at: i64,
+}
+
+pub async fn insert_code(
+    h: &impl Handle,
+    tenant: TenantId,
+    code_hash: &str,
+    c: &CodeRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    exec(
+        h,
+        "INSERT INTO oidc_codes (code_hash, tenant_id, client_id, user_id, session_id, \
+         redirect_uri, scope, nonce, code_challenge, auth_time, amr, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            code_hash.to_owned().into(),
+            tenant.to_string().into(),
+            c.client_id.clone().into(),
+            c.user_id.clone().into(),
+            c.session_id.clone().into(),
+            c.redirect_uri.clone().into(),
+            c.scope.clone().into(),
+            c.nonce.clone().into(),
+            c.code_challenge.clone().into(),
+            c.auth_time.into(),
+            c.amr.clone().into(),
+            now.into(),
+            c.expires_at.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn code_from(r: &QueryResult) -> Result<CodeRow, StoreError> {
+    Ok(CodeRow {
+        client_id: r.try_get("", "client_id")?,
+        user_id: r.try_get("", "user_id")?,
+        session_id: r.try_get("", "session_id")?,
+        redirect_uri: r.try_get("", "redirect_uri")?,
+        scope: r.try_get("", "scope")?,
+        nonce: r.try_get("", "nonce")?,
+        code_challenge: r.try_get("", "code_challenge")?,
+        auth_time: r.try_get("", "auth_time")?,
+        amr: r.try_get("", "amr")?,
+        expires_at: r.try_get("", "expires_at")?,
+    })
+}
+
+/// Uses a code up: its row the first time, before it expires; `None` otherwise.
+pub async fn consume_code(
+    h: &impl Handle,
+    tenant: TenantId,
+    code_hash: &str,
+    now: i64,
+) -> Result<Option<CodeRow>, StoreError> {
+    query_one(
+        h,
+        "UPDATE oidc_codes SET used_at = ? WHERE code_hash = ? AND tenant_id = ? \
+         AND used_at IS NULL AND expires_at > ? \
+         RETURNING client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge, \
+         auth_time, amr, expires_at",
+        vec![
+            now.into(),
+            code_hash.to_owned().into(),
+            tenant.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?
+    .as_ref()
+    .map(code_from)
+    .transpose()
+}
+
+/// A code that was already used: what it issued (refresh family, access-token id).
+pub async fn used_code(
+    h: &impl Handle,
+    tenant: TenantId,
+    code_hash: &str,
+) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT family_id, access_jti FROM oidc_codes WHERE code_hash = ? AND tenant_id = ? \
+         AND used_at IS NOT NULL",
+        vec![code_hash.to_owned().into(), tenant.to_string().into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("", "family_id")?, r.try_get("", "access_jti")?)),
+        None => None,
+    })
+}
+
+/// Records what a code issued, so a replay can revoke it.
+pub async fn record_issued(
+    h: &impl Handle,
+    tenant: TenantId,
+    code_hash: &str,
+    family_id: Option<&str>,
+    access_jti: &str,
+) -> Result<(), StoreError> {
+    exec(
+        h,
+        "UPDATE oidc_codes SET family_id = ?, access_jti = ? WHERE code_hash = ? AND tenant_id = ?",
+        vec![
+            family_id.map(str::to_owned).into(),
+            access_jti.to_owned().into(),
+            code_hash.to_owned().into(),
+            tenant.to_string().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRow {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub expires_at: i64,
+}
+
+pub async fn insert_refresh(
+    h: &impl Handle,
+    tenant: TenantId,
+    token_hash: &str,
+    r: &RefreshRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    exec(
+        h,
+        "INSERT INTO oidc_refresh_tokens (token_hash, family_id, tenant_id, client_id, user_id, \
+         scope, auth_time, amr, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            token_hash.to_owned().into(),
+            r.family_id.clone().into(),
+            tenant.to_string().into(),
+            r.client_id.clone().into(),
+            r.user_id.clone().into(),
+            r.scope.clone().into(),
+            r.auth_time.into(),
+            r.amr.clone().into(),
+            now.into(),
+            r.expires_at.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Uses a refresh token up (rotation): its row the first time, for this client, while its
+/// family is not revoked and it has not expired.
+pub async fn consume_refresh(
+    h: &impl Handle,
+    tenant: TenantId,
+    client_id: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<RefreshRow>, StoreError> {
+    let row = query_one(
+        h,
+        "UPDATE oidc_refresh_tokens SET used_at = ? WHERE token_hash = ? AND tenant_id = ? \
+         AND client_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
+         RETURNING family_id, client_id, user_id, scope, auth_time, amr, expires_at",
+        vec![
+            now.into(),
+            token_hash.to_owned().into(),
+            tenant.to_string().into(),
+            client_id.to_owned().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some(RefreshRow {
+            family_id: r.try_get("", "family_id")?,
+            client_id: r.try_get("", "client_id")?,
+            user_id: r.try_get("", "user_id")?,
+            scope: r.try_get("", "scope")?,
+            auth_time: r.try_get("", "auth_time")?,
+            amr: r.try_get("", "amr")?,
+            expires_at: r.try_get("", "expires_at")?,
+        }),
+        None => None,
+    })
+}
+
+/// The family of a refresh token that was already used (a reuse), if it was.
+pub async fn used_refresh_family(
+    h: &impl Handle,
+    tenant: TenantId,
+    token_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT family_id FROM oidc_refresh_tokens WHERE token_hash = ? AND tenant_id = ? \
+         AND used_at IS NOT NULL",
+        vec![token_hash.to_owned().into(), tenant.to_string().into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("", "family_id")?),
+        None => None,
+    })
+}
+
+/// Revokes every token of a family. Returns how many were still live.
+pub async fn revoke_family(
+    h: &impl Handle,
+    tenant: TenantId,
+    family_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE family_id = ? AND tenant_id = ? \
+         AND revoked_at IS NULL",
+        vec![
+            now.into(),
+            family_id.to_owned().into(),
+            tenant.to_string().into(),
+        ],
+    )
+    .await
+}
+
+pub async fn revoke_jti(
+    h: &impl Handle,
+    tenant: TenantId,
+    jti: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    exec(
+        h,
+        "INSERT INTO oidc_revoked_jtis (jti, tenant_id, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (jti) DO NOTHING",
+        vec![
+            jti.to_owned().into(),
+            tenant.to_string().into(),
+            expires_at.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn jti_revoked(h: &impl Handle, tenant: TenantId, jti: &str) -> Result<bool, StoreError> {
+    Ok(query_one(
+        h,
+        "SELECT jti FROM oidc_revoked_jtis WHERE jti = ? AND tenant_id = ?",
+        vec![jti.to_owned().into(), tenant.to_string().into()],
+    )
+    .await?
+    .is_some())
+}
+
+/// Housekeeping: codes, refresh tokens and revoked ids past their lifetime.
+pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM oidc_codes WHERE expires_at < ?",
+        "DELETE FROM oidc_refresh_tokens WHERE expires_at < ?",
+        "DELETE FROM oidc_revoked_jtis WHERE expires_at < ?",
+    ] {
+        n += exec(h, sql, vec![before.into()]).await?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,639 @@
+//! The authorization-code flow end to end with the `openidconnect` crate as the relying party,
+//! and its negative cases.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthenticationMethodReference, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+
+use crate::browser::{Browser, Page};
+use crate::harness::TestApp;
+use crate::login::{PW, app_with_alice};
+
+const CALLBACK: &str = "https://app.acme.test/callback";
+
+fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "client",
+        "create",
+        "--tenant",
+        slug,
+        "--name",
+        "App",
+        "--redirect-uri",
+        CALLBACK,
+        "--scopes",
+        "openid,profile,email,offline_access",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = app.cli(&args);
+    assert!(out.ok(), "{}", out.stderr);
+    let j = out.json();
+    (
+        j["client_id"].as_str().unwrap().to_owned(),
+        j["client_secret"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn path_of(app: &TestApp, slug: &str, url: &str) -> String {
+    url.strip_prefix(&app.url(slug, ""))
+        .unwrap_or(url)
+        .to_owned()
+}
+
+/// Follows the browser through authorize → login (if needed) → authorize → callback.
+async fn sign_in_through(b: &Browser, app: &TestApp, auth_url: &str) -> Page {
+    let mut page = b.get(&path_of(app, "acme", auth_url)).await;
+    for _ in 0..6 {
+        let Some(loc) = page.location.clone() else {
+            return page;
+        };
+        if loc.starts_with(CALLBACK) {
+            return page;
+        }
+        if loc.starts_with("/login") {
+            let form = b.get(&loc).await;
+            let return_to = form.field("return_to").unwrap();
+            page = b
+                .post(
+                    "/login",
+                    &[
+                        ("csrf", &form.csrf()),
+                        ("login", "alice"),
+                        ("password", PW),
+                        ("return_to", &return_to),
+                    ],
+                )
+                .await;
+            continue;
+        }
+        page = b.get(&loc).await;
+    }
+    page
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_is_accepted_by_an_independent_relying_party() {
+    let app = app_with_alice().await;
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let http = crate::harness::client();
+    let issuer = app.url("acme", "");
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(id.clone()),
+        Some(ClientSecret::new(secret)),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let b = Browser::new(&app, "acme");
+    let done = sign_in_through(&b, &app, auth_url.as_str()).await;
+    let loc = done.location.clone().unwrap_or_else(|| {
+        panic!(
+            "not redirected back: {} {}",
+            done.status,
+            done.alert()
+                .unwrap_or_else(|| done.body.chars().skip(300).take(700).collect())
+        )
+    });
+    assert!(loc.starts_with(CALLBACK), "{loc}");
+    let q = query_of(&loc);
+    assert_eq!(q["state"], *state.secret());
+    assert_eq!(q["iss"], issuer, "RFC 9207 iss");
+    let code = q["code"].clone();
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the ID token verifies: signature against our JWKS, iss, aud, exp, nonce");
+    assert_eq!(claims.preferred_username().unwrap().as_str(), "alice");
+    assert_eq!(claims.email().unwrap().as_str(), "alice@acme.test");
+    assert!(claims.auth_time().is_some());
+    assert_eq!(
+        claims.auth_method_refs().unwrap(),
+        &vec![AuthenticationMethodReference::new("pwd".into())]
+    );
+    // at_hash matches the access token.
+    let expected = openidconnect::AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&client.id_token_verifier()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+
+    // Refresh rotates; reusing the old refresh token revokes the family.
+    let first = tokens
+        .refresh_token()
+        .expect("offline_access gives a refresh token")
+        .clone();
+    let refreshed = client
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    let second = refreshed.refresh_token().unwrap().clone();
+    assert_ne!(first.secret(), second.secret());
+    let reuse = client
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(reuse.is_err(), "a rotated refresh token is refused");
+    let after_reuse = client
+        .exchange_refresh_token(&second)
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(after_reuse.is_err(), "and its whole family is revoked");
+
+    // The code works once; replaying it fails (and revokes what it issued).
+    let replay = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(openidconnect::PkceCodeVerifier::new("x".repeat(43)))
+        .request_async(&http)
+        .await;
+    assert!(replay.is_err());
+}
+
+async fn token_call(app: &TestApp, form: &[(&str, &str)], id: &str, secret: &str) -> (u16, String) {
+    let res = crate::harness::client()
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    (status, body["error"].as_str().unwrap_or("").to_owned())
+}
+
+fn auth_path(id: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("client_id", id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "st4te");
+    for (k, v) in extra {
+        s.append_pair(k, v);
+    }
+    format!("/oauth2/authorize?{}", s.finish())
+}
+
+const CHALLENGE: &str = "y8qyPmbiGTAv0RgPPCeySZqd992G-Xc0KAkJ4ZZQAdE"; // base64url(SHA-256(VERIFIER))
+const VERIFIER: &str = "latchkey-test-verifier-0123456789-abcdefghijklmnop";
+
+#[tokio::test]
+async fn bad_redirect_uris_get_a_page_never_a_redirect() {
+    let app = app_with_alice().await;
+    let (id, _) = web_client(&app, "acme", &[]);
+    app.create_tenant("globex");
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    for redirect in [
+        "https://app.acme.test/callback/",
+        "https://app.acme.test/callbac",
+        "https://app.acme.test/callback?x=1",
+        "https://APP.acme.test/callback",
+        "https://evil.test/callback",
+        "",
+    ] {
+        let page = b.get(&auth_path(&id, redirect, &pkce)).await;
+        assert_eq!(page.status, 400, "{redirect:?}");
+        assert!(page.location.is_none(), "{redirect:?} redirected");
+    }
+    // Unknown client, and acme's client at globex.
+    assert_eq!(
+        b.get(&auth_path("nosuch", CALLBACK, &pkce)).await.status,
+        400
+    );
+    let at_globex = Browser::new(&app, "globex")
+        .get(&auth_path(&id, CALLBACK, &pkce))
+        .await;
+    assert_eq!(at_globex.status, 400);
+    assert!(at_globex.location.is_none());
+}
+
+#[tokio::test]
+async fn verified_requests_get_spec_errors_at_the_client() {
+    let app = app_with_alice().await;
+    let (id, _) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    let err = |page: &Page| {
+        let q = query_of(page.location.as_deref().expect("a redirect"));
+        assert_eq!(q["state"], "st4te");
+        q["error"].clone()
+    };
+    // prompt=none without a session.
+    let p = b
+        .get(&auth_path(
+            &id,
+            CALLBACK,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("prompt", "none"),
+            ],
+        ))
+        .await;
+    assert_eq!(err(&p), "login_required");
+    b.login("alice", PW).await;
+    // Implicit and hybrid are refused.
+    for rt in ["token", "id_token", "code id_token"] {
+        let p = b
+            .get(
+                &auth_path(
+                    &id,
+                    CALLBACK,
+                    &[
+                        ("code_challenge", CHALLENGE),
+                        ("code_challenge_method", "S256"),
+                    ],
+                )
+                .replace(
+                    "response_type=code",
+                    &format!("response_type={}", rt.replace(' ', "+")),
+                ),
+            )
+            .await;
+        assert_eq!(err(&p), "unsupported_response_type", "{rt}");
+    }
+    // PKCE missing, plain, malformed.
+    let p = b.get(&auth_path(&id, CALLBACK, &[])).await;
+    assert_eq!(err(&p), "invalid_request");
+    let p = b
+        .get(&auth_path(
+            &id,
+            CALLBACK,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "plain"),
+            ],
+        ))
+        .await;
+    assert_eq!(err(&p), "invalid_request");
+    let p = b
+        .get(&auth_path(&id, CALLBACK, &[("code_challenge", CHALLENGE)]))
+        .await;
+    assert_eq!(err(&p), "invalid_request", "no method means plain");
+    let p = b
+        .get(&auth_path(
+            &id,
+            CALLBACK,
+            &[
+                ("code_challenge", "short"),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .await;
+    assert_eq!(err(&p), "invalid_request");
+    // A scope the client may not have.
+    let p = b
+        .get(
+            &auth_path(
+                &id,
+                CALLBACK,
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                    ("scope", "openid groups"),
+                ],
+            )
+            .replace("scope=openid&", ""),
+        )
+        .await;
+    assert_eq!(err(&p), "invalid_scope");
+}
+
+/// A code for alice, with the test challenge.
+async fn code_for(app: &TestApp, b: &Browser, id: &str) -> String {
+    let p = b
+        .get(&auth_path(
+            id,
+            CALLBACK,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .await;
+    let loc = p
+        .location
+        .unwrap_or_else(|| panic!("no redirect: {}", p.body));
+    let _ = app;
+    query_of(&loc)["code"].clone()
+}
+
+#[tokio::test]
+async fn code_exchange_checks_pkce_redirect_client_expiry_and_single_use() {
+    let app = app_with_alice().await;
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let (other, other_secret) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let exchange = |code: String, verifier: Option<&'static str>, redirect: &'static str| {
+        let mut f = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", redirect.to_owned()),
+        ];
+        if let Some(v) = verifier {
+            f.push(("code_verifier", v.to_owned()));
+        }
+        f
+    };
+    let call = |f: Vec<(&'static str, String)>, id: String, secret: String| {
+        let app = &app;
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token_call(app, &pairs, &id, &secret).await
+        }
+    };
+    // PKCE downgrade: challenge at authorize, no verifier at token.
+    let code = code_for(&app, &b, &id).await;
+    assert_eq!(
+        call(exchange(code, None, CALLBACK), id.clone(), secret.clone()).await,
+        (400, "invalid_grant".into())
+    );
+    // Wrong verifier.
+    let code = code_for(&app, &b, &id).await;
+    assert_eq!(
+        call(
+            exchange(
+                code,
+                Some("x123456789x123456789x123456789x123456789x123"),
+                CALLBACK
+            ),
+            id.clone(),
+            secret.clone()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    // Redirect URI differs from the request's.
+    let code = code_for(&app, &b, &id).await;
+    assert_eq!(
+        call(
+            exchange(code, Some(VERIFIER), "https://app.acme.test/other"),
+            id.clone(),
+            secret.clone()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    // Another client of the same tenant cannot redeem it.
+    let code = code_for(&app, &b, &id).await;
+    assert_eq!(
+        call(
+            exchange(code, Some(VERIFIER), CALLBACK),
+            other.clone(),
+            other_secret.clone()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    // Expired.
+    let code = code_for(&app, &b, &id).await;
+    app.sql("UPDATE oidc_codes SET expires_at = 1 WHERE used_at IS NULL")
+        .await;
+    assert_eq!(
+        call(
+            exchange(code, Some(VERIFIER), CALLBACK),
+            id.clone(),
+            secret.clone()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    // Good once, then never again; the replay revokes the refresh family it issued.
+    let code = code_for(&app, &b, &id).await;
+    let res = crate::harness::client()
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["id_token"].is_string());
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no offline_access asked"
+    );
+    assert_eq!(
+        call(
+            exchange(code, Some(VERIFIER), CALLBACK),
+            id.clone(),
+            secret.clone()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    // Wrong client secret on an otherwise good exchange.
+    let code = code_for(&app, &b, &id).await;
+    assert_eq!(
+        call(
+            exchange(code, Some(VERIFIER), CALLBACK),
+            id.clone(),
+            "wrong".into()
+        )
+        .await,
+        (401, "invalid_client".into())
+    );
+}
+
+#[tokio::test]
+async fn replaying_a_code_revokes_the_refresh_tokens_it_issued() {
+    let app = app_with_alice().await;
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let p = b
+        .get(
+            &auth_path(
+                &id,
+                CALLBACK,
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                    ("scope", "openid offline_access"),
+                ],
+            )
+            .replace("scope=openid&", ""),
+        )
+        .await;
+    let code = query_of(&p.location.unwrap())["code"].clone();
+    let http = crate::harness::client();
+    let exchange = || {
+        http.post(app.url("acme", "/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+    };
+    let first: serde_json::Value = exchange().await.unwrap().json().await.unwrap();
+    let refresh = first["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    assert_eq!(exchange().await.unwrap().status(), 400, "replay refused");
+    let (s, e) = token_call(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        &id,
+        &secret,
+    )
+    .await;
+    assert_eq!(
+        (s, e.as_str()),
+        (400, "invalid_grant"),
+        "the refresh token from the replayed code is revoked"
+    );
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
+    let app = app_with_alice().await;
+    let (id, _) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    // With a session, no prompt: straight back with a code.
+    let p = b.get(&auth_path(&id, CALLBACK, &pkce)).await;
+    assert!(p.location.unwrap().starts_with(CALLBACK));
+    // prompt=login: to the login form even though signed in, then back with a code.
+    let mut extra = pkce.to_vec();
+    extra.push(("prompt", "login"));
+    let p = b.get(&auth_path(&id, CALLBACK, &extra)).await;
+    let loc = p.location.unwrap();
+    assert!(
+        loc.starts_with("/login?") && loc.contains("reauth=1"),
+        "{loc}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let done = sign_in_through(
+        &b,
+        &app,
+        &format!(
+            "{}{}",
+            app.url("acme", ""),
+            auth_path(&id, CALLBACK, &extra)
+        ),
+    )
+    .await;
+    assert!(done.location.unwrap().starts_with(CALLBACK));
+    // max_age=0 likewise; prompt=none with a stale sign-in is login_required.
+    let mut stale = pkce.to_vec();
+    stale.push(("max_age", "0"));
+    stale.push(("prompt", "none"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let p = b.get(&auth_path(&id, CALLBACK, &stale)).await;
+    assert_eq!(query_of(&p.location.unwrap())["error"], "login_required");
+}
+
+#[tokio::test]
+async fn public_clients_use_pkce_without_a_secret() {
+    let app = app_with_alice().await;
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        CALLBACK,
+        "--scopes",
+        "openid",
+        "--json",
+    ]);
+    let id = out.json()["client_id"].as_str().unwrap().to_owned();
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let code = code_for(&app, &b, &id).await;
+    let res = crate::harness::client()
+        .post(app.url("acme", "/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &id),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    assert_eq!(status, 200, "{}", res.text().await.unwrap());
+    // A public client presenting a secret is not a public client.
+    let code = code_for(&app, &b, &id).await;
+    let (s, e) = token_call(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+        &id,
+        "anything",
+    )
+    .await;
+    assert_eq!((s, e.as_str()), (401, "invalid_client"));
+    let _ = RefreshToken::new(String::new());
+}
