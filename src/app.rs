@@ -89,7 +89,11 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
     let oidc = Router::new()
         .route(crate::oidc::paths::DISCOVERY, get(web::oidc::discovery))
         .route(crate::oidc::paths::JWKS, get(web::oidc::jwks))
-        .route(crate::oidc::paths::TOKEN, post(web::oidc::token));
+        .route(crate::oidc::paths::TOKEN, post(web::oidc::token))
+        .route(
+            crate::oidc::paths::USERINFO,
+            get(web::oidc::userinfo).post(web::oidc::userinfo),
+        );
 
     // Everything else is resolved to a site (base domain or tenant) first.
     let sites = Router::new()

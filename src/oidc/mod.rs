@@ -12,6 +12,7 @@ pub mod clients;
 pub mod documents;
 pub mod jwt;
 pub mod token;
+pub mod verify;
 
 /// Where the endpoints live on a tenant host.
 pub mod paths {

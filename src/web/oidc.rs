@@ -215,3 +215,82 @@ pub async fn authorize(
         }
     }
 }
+
+fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let challenge = format!("Bearer error=\"{error}\", error_description=\"{description}\"");
+    let mut res = (
+        status,
+        no_store(),
+        axum::Json(serde_json::json!({ "error": error, "error_description": description })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// `GET|POST /oauth2/userinfo` with a Bearer access token (OIDC Core §5.3): the claims the
+/// token's scopes allow, for an active user.
+pub async fn userinfo(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        let mut res = (StatusCode::UNAUTHORIZED, no_store()).into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"userinfo\""),
+        );
+        return res;
+    };
+    let now = crate::now_ms();
+    let Some(claims) = crate::oidc::verify::access_token(&state.svc, &tenant, token, now).await
+    else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is invalid, expired or revoked",
+        );
+    };
+    if !claims.has_scope("openid") {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the token was not issued with the openid scope",
+        );
+    }
+    let user = match claims.sub.parse::<crate::ids::UserId>() {
+        Ok(id) => crate::store::users::find(&state.svc.store, tenant.id, id)
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
+    let Some(user) = user.filter(|u| u.status == crate::directory::UserStatus::Active) else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the token's user cannot be served",
+        );
+    };
+    let mut body = serde_json::json!({ "sub": user.id.to_string() });
+    if claims.has_scope("profile") {
+        body["name"] = serde_json::json!(user.display_name);
+        body["preferred_username"] = serde_json::json!(user.username);
+    }
+    if claims.has_scope("email") {
+        body["email"] = serde_json::json!(user.email);
+        body["email_verified"] = serde_json::json!(false);
+    }
+    (no_store(), axum::Json(body)).into_response()
+}

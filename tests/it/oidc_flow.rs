@@ -637,3 +637,212 @@ async fn public_clients_use_pkce_without_a_secret() {
     assert_eq!((s, e.as_str()), (401, "invalid_client"));
     let _ = RefreshToken::new(String::new());
 }
+
+#[tokio::test]
+async fn userinfo_serves_claims_by_scope_and_refuses_anything_else() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = app_with_alice().await;
+    app.create_tenant("globex");
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let http = crate::harness::client();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.url("acme", "")).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(id.clone()),
+        Some(ClientSecret::new(secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let b = Browser::new(&app, "acme");
+    let done = sign_in_through(&b, &app, auth_url.as_str()).await;
+    let code = query_of(&done.location.unwrap())["code"].clone();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&client.id_token_verifier(), &nonce)
+        .unwrap();
+    let info: openidconnect::core::CoreUserInfoClaims = client
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo accepted by the relying party (sub matches the ID token)");
+    assert_eq!(info.email().unwrap().as_str(), "alice@acme.test");
+    assert!(
+        info.preferred_username().is_none(),
+        "no profile scope, no profile claims"
+    );
+
+    let at = tokens.access_token().secret().clone();
+    let call = |slug: &'static str, auth: Option<String>| {
+        let mut req = http.get(app.url(slug, "/oauth2/userinfo"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let www = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (res.status().as_u16(), www.unwrap_or_default())
+        }
+    };
+    let (s, www) = call("acme", None).await;
+    assert_eq!(s, 401);
+    assert!(www.starts_with("Bearer"));
+    assert_eq!(call("acme", Some("Bearer garbage".into())).await.0, 401);
+    // Another tenant does not accept acme's token.
+    let (s, www) = call("globex", Some(format!("Bearer {at}"))).await;
+    assert_eq!(s, 401);
+    assert!(www.contains("invalid_token"));
+    // Tampered payload; alg=none; an ID token instead of an access token.
+    let parts: Vec<&str> = at.split('.').collect();
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    payload["sub"] = serde_json::json!("someone-else");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(payload.to_string()),
+        parts[2]
+    );
+    assert_eq!(call("acme", Some(format!("Bearer {forged}"))).await.0, 401);
+    let none_header = b64.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
+    assert_eq!(
+        call("acme", Some(format!("Bearer {none_header}.{}.", parts[1])))
+            .await
+            .0,
+        401
+    );
+    let id_token = tokens.id_token().unwrap().to_string();
+    assert_eq!(
+        call("acme", Some(format!("Bearer {id_token}"))).await.0,
+        401
+    );
+    // A client_credentials token has no user and no openid scope.
+    let cc = app
+        .cli(&[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "Job",
+            "--grant-types",
+            "client_credentials",
+            "--json",
+        ])
+        .json();
+    let cc_token: serde_json::Value = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(
+            cc["client_id"].as_str().unwrap(),
+            cc["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (s, www) = call(
+        "acme",
+        Some(format!(
+            "Bearer {}",
+            cc_token["access_token"].as_str().unwrap()
+        )),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(www.contains("insufficient_scope"));
+    // Still good…
+    assert_eq!(call("acme", Some(format!("Bearer {at}"))).await.0, 200);
+    // …until the code is replayed: the access token it issued is revoked.
+    let replay = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", "x".repeat(43).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(
+        call("acme", Some(format!("Bearer {at}"))).await.0,
+        401,
+        "revoked by the replay"
+    );
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_disabled_user() {
+    let app = app_with_alice().await;
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let code = code_for(&app, &b, &id).await;
+    let http = crate::harness::client();
+    let tokens: serde_json::Value = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
+    let get = || {
+        http.get(app.url("acme", "/oauth2/userinfo"))
+            .bearer_auth(&at)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert!(
+        app.cli(&[
+            "user",
+            "set-status",
+            "--tenant",
+            "acme",
+            "alice",
+            "disabled"
+        ])
+        .ok()
+    );
+    assert_eq!(get().await.unwrap().status(), 401);
+}
