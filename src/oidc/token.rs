@@ -189,7 +189,7 @@ fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(400, "invalid_grant", description)
 }
 
-fn refresh_hash(token: &str) -> String {
+pub(crate) fn refresh_hash(token: &str) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(b"latchkey/v1/refresh-token/");
@@ -581,6 +581,57 @@ pub async fn token(
             "the grant type is not supported",
         )),
     }
+}
+
+/// Token revocation (RFC 7009): the client must own the token. Unknown or already invalid
+/// tokens are answered like revoked ones (200), so the endpoint reveals nothing.
+pub async fn revoke(
+    svc: &Services,
+    tenant: &Tenant,
+    presented: Presented,
+    params: &std::collections::HashMap<String, String>,
+    now_ms: i64,
+) -> Result<(), OAuthError> {
+    let client = authenticate(svc, tenant, &presented, now_ms).await?;
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    if token.len() > 8192 {
+        return Ok(());
+    }
+    // A refresh token: revoke its whole family.
+    if let Some((family, owner, _)) =
+        grants::refresh_owner(&svc.store, tenant.id, &refresh_hash(token))
+            .await
+            .map_err(OAuthError::server_error)?
+    {
+        if owner != client.client_id {
+            return Err(OAuthError::new(
+                400,
+                "unauthorized_client",
+                "the token was issued to another client",
+            ));
+        }
+        grants::revoke_family(&svc.store, tenant.id, &family, now_ms)
+            .await
+            .map_err(OAuthError::server_error)?;
+        return Ok(());
+    }
+    // An access token of ours: remember its id until it expires.
+    if let Some(at) = super::verify::access_token(svc, tenant, token, now_ms).await {
+        if at.client_id != client.client_id {
+            return Err(OAuthError::new(
+                400,
+                "unauthorized_client",
+                "the token was issued to another client",
+            ));
+        }
+        grants::revoke_jti(&svc.store, tenant.id, &at.jti, at.exp * 1000)
+            .await
+            .map_err(OAuthError::server_error)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

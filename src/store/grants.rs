@@ -291,3 +291,26 @@ pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreEr
     }
     Ok(n)
 }
+
+/// The family, client and expiry of a refresh token (any state), for revocation.
+pub async fn refresh_owner(
+    h: &impl Handle,
+    tenant: TenantId,
+    token_hash: &str,
+) -> Result<Option<(String, String, i64)>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT family_id, client_id, expires_at FROM oidc_refresh_tokens \
+         WHERE token_hash = ? AND tenant_id = ?",
+        vec![token_hash.to_owned().into(), tenant.to_string().into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some((
+            r.try_get("", "family_id")?,
+            r.try_get("", "client_id")?,
+            r.try_get("", "expires_at")?,
+        )),
+        None => None,
+    })
+}

@@ -92,35 +92,32 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// `POST /oauth2/token`. Errors are RFC 6749 JSON, never pages.
-pub async fn token(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+/// The form fields (each at most once) and the client credentials of a back-channel request.
+type BackChannel = (std::collections::HashMap<String, String>, token::Presented);
+
+fn back_channel(headers: &HeaderMap, body: &[u8]) -> Result<BackChannel, token::OAuthError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !form_type {
-        return oauth_error(&token::OAuthError::new(
+        return Err(token::OAuthError::new(
             400,
             "invalid_request",
             "send the request as application/x-www-form-urlencoded",
         ));
     }
     let mut params = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        if params.len() >= MAX_TOKEN_FIELDS || v.len() > 4096 {
-            return oauth_error(&token::OAuthError::new(
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if params.len() >= MAX_TOKEN_FIELDS || v.len() > 8192 {
+            return Err(token::OAuthError::new(
                 400,
                 "invalid_request",
                 "too many or too long parameters",
             ));
         }
         if params.insert(k.into_owned(), v.into_owned()).is_some() {
-            return oauth_error(&token::OAuthError::new(
+            return Err(token::OAuthError::new(
                 400,
                 "invalid_request",
                 "a parameter was sent more than once",
@@ -131,16 +128,44 @@ pub async fn token(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""))
     {
-        Some(h) => match token::parse_basic(h) {
-            Ok(pair) => Some(pair),
-            Err(e) => return oauth_error(&e),
-        },
+        Some(h) => Some(token::parse_basic(h)?),
         None => None,
     };
     let presented = token::Presented {
         basic,
         form_id: params.get("client_id").cloned(),
         form_secret: params.get("client_secret").cloned(),
+    };
+    Ok((params, presented))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009).
+pub async fn revoke(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (params, presented) = match back_channel(&headers, &body) {
+        Ok(v) => v,
+        Err(e) => return oauth_error(&e),
+    };
+    match token::revoke(&state.svc, &tenant, presented, &params, crate::now_ms()).await {
+        Ok(()) => (StatusCode::OK, no_store()).into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// `POST /oauth2/token`. Errors are RFC 6749 JSON, never pages.
+pub async fn token(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (params, presented) = match back_channel(&headers, &body) {
+        Ok(v) => v,
+        Err(e) => return oauth_error(&e),
     };
     match token::token(&state.svc, &tenant, presented, &params, crate::now_ms()).await {
         Ok(response) => (no_store(), axum::Json(response)).into_response(),

@@ -846,3 +846,105 @@ async fn userinfo_refuses_a_disabled_user() {
     );
     assert_eq!(get().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn revocation_ends_refresh_families_and_access_tokens_of_the_client_only() {
+    let app = app_with_alice().await;
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let (other, other_secret) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let p = b
+        .get(
+            &auth_path(
+                &id,
+                CALLBACK,
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                    ("scope", "openid offline_access"),
+                ],
+            )
+            .replace("scope=openid&", ""),
+        )
+        .await;
+    let code = query_of(&p.location.unwrap())["code"].clone();
+    let http = crate::harness::client();
+    let tokens: serde_json::Value = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
+    let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let revoke = |token: String, who: (String, String)| {
+        let req = http
+            .post(app.url("acme", "/oauth2/revoke"))
+            .basic_auth(who.0, Some(who.1))
+            .form(&[("token", token)]);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            (status, body)
+        }
+    };
+    let userinfo = || {
+        http.get(app.url("acme", "/oauth2/userinfo"))
+            .bearer_auth(&at)
+            .send()
+    };
+    // Another client cannot revoke them.
+    assert_eq!(
+        revoke(at.clone(), (other.clone(), other_secret.clone()))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        revoke(rt.clone(), (other.clone(), other_secret.clone()))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(userinfo().await.unwrap().status(), 200);
+    // Unknown tokens are answered like revoked ones; no client authentication is refused.
+    assert_eq!(
+        revoke("nonsense".into(), (id.clone(), secret.clone()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        revoke(at.clone(), (id.clone(), "wrong".into())).await.0,
+        401
+    );
+    // The owner revokes: the access token stops working at userinfo, the refresh token too.
+    assert_eq!(
+        revoke(at.clone(), (id.clone(), secret.clone())).await.0,
+        200
+    );
+    assert_eq!(userinfo().await.unwrap().status(), 401);
+    assert_eq!(
+        revoke(rt.clone(), (id.clone(), secret.clone())).await.0,
+        200
+    );
+    let (s, e) = token_call(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        &id,
+        &secret,
+    )
+    .await;
+    assert_eq!((s, e.as_str()), (400, "invalid_grant"));
+}
