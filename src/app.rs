@@ -91,6 +91,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route(crate::oidc::paths::JWKS, get(web::oidc::jwks))
         .route(crate::oidc::paths::TOKEN, post(web::oidc::token))
         .route(crate::oidc::paths::REVOKE, post(web::oidc::revoke))
+        .route(crate::oidc::paths::INTROSPECT, post(web::oidc::introspect))
         .route(
             crate::oidc::paths::USERINFO,
             get(web::oidc::userinfo).post(web::oidc::userinfo),

@@ -634,6 +634,58 @@ pub async fn revoke(
     Ok(())
 }
 
+/// Token introspection (RFC 7662) for confidential clients of this tenant (resource servers).
+/// Anything not live here, including tokens of other tenants, is `{"active": false}`.
+pub async fn introspect(
+    svc: &Services,
+    tenant: &Tenant,
+    presented: Presented,
+    params: &std::collections::HashMap<String, String>,
+    now_ms: i64,
+) -> Result<serde_json::Value, OAuthError> {
+    let client = authenticate(svc, tenant, &presented, now_ms).await?;
+    if client.kind != ClientKind::Confidential {
+        return Err(OAuthError::invalid_client());
+    }
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
+    if let Some(at) = super::verify::access_token(svc, tenant, token, now_ms).await {
+        let mut out = serde_json::json!({
+            "active": true,
+            "token_type": "access_token",
+            "client_id": at.client_id,
+            "sub": at.sub,
+            "iss": at.iss,
+            "exp": at.exp,
+            "iat": at.iat,
+            "jti": at.jti,
+        });
+        if let Some(scope) = at.scope {
+            out["scope"] = serde_json::json!(scope);
+        }
+        return Ok(out);
+    }
+    if token.len() <= 128
+        && let Some(rt) = grants::live_refresh(&svc.store, tenant.id, &refresh_hash(token), now_ms)
+            .await
+            .map_err(OAuthError::server_error)?
+    {
+        return Ok(serde_json::json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": rt.client_id,
+            "sub": rt.user_id,
+            "iss": issuer,
+            "exp": rt.expires_at.div_euclid(1000),
+            "scope": rt.scope,
+        }));
+    }
+    Ok(serde_json::json!({ "active": false }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -314,3 +314,36 @@ pub async fn refresh_owner(
         None => None,
     })
 }
+
+/// A refresh token that is live (unused, unrevoked, unexpired): its row, for introspection.
+pub async fn live_refresh(
+    h: &impl Handle,
+    tenant: TenantId,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<RefreshRow>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT family_id, client_id, user_id, scope, auth_time, amr, expires_at \
+         FROM oidc_refresh_tokens WHERE token_hash = ? AND tenant_id = ? AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > ?",
+        vec![
+            token_hash.to_owned().into(),
+            tenant.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some(RefreshRow {
+            family_id: r.try_get("", "family_id")?,
+            client_id: r.try_get("", "client_id")?,
+            user_id: r.try_get("", "user_id")?,
+            scope: r.try_get("", "scope")?,
+            auth_time: r.try_get("", "auth_time")?,
+            amr: r.try_get("", "amr")?,
+            expires_at: r.try_get("", "expires_at")?,
+        }),
+        None => None,
+    })
+}

@@ -156,6 +156,23 @@ pub async fn revoke(
     }
 }
 
+/// `POST /oauth2/introspect` (RFC 7662).
+pub async fn introspect(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (params, presented) = match back_channel(&headers, &body) {
+        Ok(v) => v,
+        Err(e) => return oauth_error(&e),
+    };
+    match token::introspect(&state.svc, &tenant, presented, &params, crate::now_ms()).await {
+        Ok(body) => (no_store(), axum::Json(body)).into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
 /// `POST /oauth2/token`. Errors are RFC 6749 JSON, never pages.
 pub async fn token(
     State(state): State<AppState>,

@@ -948,3 +948,152 @@ async fn revocation_ends_refresh_families_and_access_tokens_of_the_client_only()
     .await;
     assert_eq!((s, e.as_str()), (400, "invalid_grant"));
 }
+
+#[tokio::test]
+async fn introspection_is_for_confidential_clients_of_the_same_tenant() {
+    let app = app_with_alice().await;
+    app.create_tenant("globex");
+    let (id, secret) = web_client(&app, "acme", &[]);
+    let (rs, rs_secret) = web_client(&app, "acme", &[]);
+    let g = app
+        .cli(&[
+            "client",
+            "create",
+            "--tenant",
+            "globex",
+            "--name",
+            "RS",
+            "--redirect-uri",
+            CALLBACK,
+            "--json",
+        ])
+        .json();
+    let public = app
+        .cli(&[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            CALLBACK,
+            "--json",
+        ])
+        .json();
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let p = b
+        .get(
+            &auth_path(
+                &id,
+                CALLBACK,
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                    ("scope", "openid offline_access"),
+                ],
+            )
+            .replace("scope=openid&", ""),
+        )
+        .await;
+    let code = query_of(&p.location.unwrap())["code"].clone();
+    let http = crate::harness::client();
+    let tokens: serde_json::Value = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
+    let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let introspect = |slug: &'static str,
+                      token: String,
+                      who: Option<(String, String)>,
+                      public_id: Option<String>| {
+        let mut form = vec![("token".to_owned(), token)];
+        if let Some(p) = public_id {
+            form.push(("client_id".to_owned(), p));
+        }
+        let mut req = http.post(app.url(slug, "/oauth2/introspect")).form(&form);
+        if let Some((u, p)) = who {
+            req = req.basic_auth(u, Some(p));
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (
+                res.status().as_u16(),
+                res.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    // A resource server (another confidential client of acme) learns about the token.
+    let (s, v) = introspect(
+        "acme",
+        at.clone(),
+        Some((rs.clone(), rs_secret.clone())),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["active"], true);
+    assert_eq!(v["client_id"], id.as_str());
+    assert_eq!(v["token_type"], "access_token");
+    assert_eq!(v["scope"], "openid offline_access");
+    let (_, v) = introspect(
+        "acme",
+        rt.clone(),
+        Some((rs.clone(), rs_secret.clone())),
+        None,
+    )
+    .await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["token_type"], "refresh_token");
+    // Garbage is inactive; a public client may not introspect; no authentication is refused.
+    let (_, v) = introspect(
+        "acme",
+        "garbage".into(),
+        Some((rs.clone(), rs_secret.clone())),
+        None,
+    )
+    .await;
+    assert_eq!(v, serde_json::json!({ "active": false }));
+    assert_eq!(
+        introspect(
+            "acme",
+            at.clone(),
+            None,
+            Some(public["client_id"].as_str().unwrap().into())
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(introspect("acme", at.clone(), None, None).await.0, 401);
+    // Another tenant's client: not a client here; and its own tenant does not know the token.
+    let gid = g["client_id"].as_str().unwrap().to_owned();
+    let gsecret = g["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        introspect(
+            "acme",
+            at.clone(),
+            Some((gid.clone(), gsecret.clone())),
+            None
+        )
+        .await
+        .0,
+        401
+    );
+    let (s, v) = introspect("globex", at.clone(), Some((gid, gsecret)), None).await;
+    assert_eq!((s, v), (200, serde_json::json!({ "active": false })));
+}
