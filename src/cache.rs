@@ -5,7 +5,9 @@
 //! therefore reaches every node within about a second, and the hot path never touches the
 //! database. Only found tenants are cached, so a new tenant is served at once.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -17,8 +19,8 @@ use crate::store::{Store, StoreError, epoch, tenants};
 
 /// How often each node looks at the change epoch.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Bounds on cache sizes (a flood of distinct hosts cannot grow memory without limit).
-const MAX_TENANTS: usize = 100_000;
+/// Bound on each cache's size (a flood of distinct hosts cannot grow memory without limit).
+const MAX_ENTRIES: usize = 100_000;
 
 /// A rendered public document with its validator.
 #[derive(Debug)]
@@ -33,80 +35,74 @@ pub enum DocumentKind {
     Jwks,
 }
 
+/// One cache: values by key, dropped all at once when the epoch moves.
+pub struct EpochMap<K, V> {
+    map: RwLock<HashMap<K, Arc<V>>>,
+}
+
+impl<K, V> Default for EpochMap<K, V> {
+    fn default() -> Self {
+        EpochMap {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> EpochMap<K, V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.map.read().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    fn insert(&self, key: K, value: Arc<V>) {
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, value);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut m) = self.map.write() {
+            m.clear();
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Caches {
     epoch: AtomicI64,
-    tenants: RwLock<HashMap<String, Arc<Tenant>>>,
-    documents: RwLock<HashMap<(TenantId, DocumentKind), Arc<Document>>>,
-    signers: RwLock<HashMap<TenantId, Arc<crate::oidc::jwt::Signer>>>,
-    clients: RwLock<HashMap<(TenantId, String), Arc<crate::oidc::clients::Client>>>,
+    /// Found tenants by slug.
+    pub tenants: EpochMap<String, Tenant>,
+    pub documents: EpochMap<(TenantId, DocumentKind), Document>,
+    /// Each tenant's opened active signing key.
+    pub signers: EpochMap<TenantId, crate::oidc::jwt::Signer>,
+    pub clients: EpochMap<(TenantId, String), crate::oidc::clients::Client>,
 }
 
 impl Caches {
     pub fn clear(&self) {
-        if let Ok(mut t) = self.tenants.write() {
-            t.clear();
-        }
-        if let Ok(mut d) = self.documents.write() {
-            d.clear();
-        }
-        if let Ok(mut s) = self.signers.write() {
-            s.clear();
-        }
-        if let Ok(mut c) = self.clients.write() {
-            c.clear();
-        }
+        self.tenants.clear();
+        self.documents.clear();
+        self.signers.clear();
+        self.clients.clear();
     }
 
-    pub fn client(
+    /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the
+    /// read must not be undone by a stale insert.
+    pub fn remember<K: Eq + Hash, V>(
         &self,
-        tenant: TenantId,
-        client_id: &str,
-    ) -> Option<Arc<crate::oidc::clients::Client>> {
-        self.clients
-            .read()
-            .ok()
-            .and_then(|m| m.get(&(tenant, client_id.to_owned())).cloned())
-    }
-
-    /// Remembers a registered client, read while the epoch was `epoch_before`.
-    pub fn put_client(
-        &self,
-        tenant: TenantId,
-        client: Arc<crate::oidc::clients::Client>,
+        map: &EpochMap<K, V>,
+        key: K,
+        value: Arc<V>,
         epoch_before: i64,
     ) {
-        if self.epoch.load(Ordering::Acquire) == epoch_before
-            && let Ok(mut m) = self.clients.write()
-        {
-            if m.len() >= MAX_TENANTS {
-                m.clear();
-            }
-            m.insert((tenant, client.client_id.clone()), client);
-        }
-    }
-
-    pub fn signer(&self, tenant: TenantId) -> Option<Arc<crate::oidc::jwt::Signer>> {
-        self.signers
-            .read()
-            .ok()
-            .and_then(|m| m.get(&tenant).cloned())
-    }
-
-    /// Remembers a tenant's opened signing key, built while the epoch was `epoch_before`.
-    pub fn put_signer(
-        &self,
-        tenant: TenantId,
-        signer: Arc<crate::oidc::jwt::Signer>,
-        epoch_before: i64,
-    ) {
-        if self.epoch.load(Ordering::Acquire) == epoch_before
-            && let Ok(mut m) = self.signers.write()
-        {
-            if m.len() >= MAX_TENANTS {
-                m.clear();
-            }
-            m.insert(tenant, signer);
+        if self.epoch() == epoch_before {
+            map.insert(key, value);
         }
     }
 
@@ -116,49 +112,16 @@ impl Caches {
         store: &Store,
         slug: &str,
     ) -> Result<Option<Arc<Tenant>>, StoreError> {
-        if let Some(t) = self.tenants.read().ok().and_then(|m| m.get(slug).cloned()) {
+        if let Some(t) = self.tenants.get(slug) {
             return Ok(Some(t));
         }
-        let epoch_before = self.epoch.load(Ordering::Acquire);
+        let epoch_before = self.epoch();
         let Some(t) = tenants::find_by_slug(store, slug).await? else {
             return Ok(None);
         };
         let t = Arc::new(t);
-        // A clear that happened while we read must not be undone by a stale insert.
-        if self.epoch.load(Ordering::Acquire) == epoch_before
-            && let Ok(mut m) = self.tenants.write()
-        {
-            if m.len() >= MAX_TENANTS {
-                m.clear();
-            }
-            m.insert(slug.to_owned(), t.clone());
-        }
+        self.remember(&self.tenants, slug.to_owned(), t.clone(), epoch_before);
         Ok(Some(t))
-    }
-
-    pub fn document(&self, tenant: TenantId, kind: DocumentKind) -> Option<Arc<Document>> {
-        self.documents
-            .read()
-            .ok()
-            .and_then(|m| m.get(&(tenant, kind)).cloned())
-    }
-
-    /// Remembers a document built while the epoch was `epoch_before`.
-    pub fn put_document(
-        &self,
-        tenant: TenantId,
-        kind: DocumentKind,
-        doc: Arc<Document>,
-        epoch_before: i64,
-    ) {
-        if self.epoch.load(Ordering::Acquire) == epoch_before
-            && let Ok(mut m) = self.documents.write()
-        {
-            if m.len() >= MAX_TENANTS {
-                m.clear();
-            }
-            m.insert((tenant, kind), doc);
-        }
     }
 
     pub fn epoch(&self) -> i64 {

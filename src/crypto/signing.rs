@@ -102,6 +102,12 @@ pub fn parse_private_pem(pem: &[u8]) -> Result<PKey<Private>, ErrorStack> {
     PKey::private_key_from_pem(pem)
 }
 
+/// A stored public key: SubjectPublicKeyInfo PEM, or PKCS#1 `RSA PUBLIC KEY`.
+pub fn parse_public_pem(pem: &[u8]) -> Result<PKey<openssl::pkey::Public>, ErrorStack> {
+    PKey::public_key_from_pem(pem)
+        .or_else(|_| openssl::rsa::Rsa::public_key_from_pem_pkcs1(pem).and_then(PKey::from_rsa))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,6 +203,31 @@ pub async fn active_private_key(
     Ok((key, pkey))
 }
 
+/// Moves every `previous` key of `keys` to `retired` in `tx`; returns their kids.
+async fn retire_previous_in(
+    tx: &Tx,
+    tenant: TenantId,
+    keys: &[SigningKey],
+    now_ms: i64,
+) -> Result<Vec<String>, KeyError> {
+    let mut retired = Vec::new();
+    for k in keys.iter().filter(|k| k.state == KeyState::Previous) {
+        if store_keys::set_state(
+            tx,
+            tenant,
+            k.id,
+            KeyState::Previous,
+            KeyState::Retired,
+            now_ms,
+        )
+        .await?
+        {
+            retired.push(k.kid.clone());
+        }
+    }
+    Ok(retired)
+}
+
 /// What one `keys rotate` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -250,21 +275,7 @@ pub async fn rotate(
         });
     };
     let tx = store.begin().await?;
-    let mut retired = Vec::new();
-    for k in keys.iter().filter(|k| k.state == KeyState::Previous) {
-        if store_keys::set_state(
-            &tx,
-            tenant.id,
-            k.id,
-            KeyState::Previous,
-            KeyState::Retired,
-            now_ms,
-        )
-        .await?
-        {
-            retired.push(k.kid.clone());
-        }
-    }
+    let retired = retire_previous_in(&tx, tenant.id, &keys, now_ms).await?;
     let mut previous = None;
     for k in keys.iter().filter(|k| k.state == KeyState::Active) {
         if store_keys::set_state(
@@ -332,21 +343,7 @@ pub async fn retire_previous(
     let keys = list(store, tenant.id).await?;
     let chain = keyring.chain_key_of(tenant)?;
     let tx = store.begin().await?;
-    let mut retired = Vec::new();
-    for k in keys.iter().filter(|k| k.state == KeyState::Previous) {
-        if store_keys::set_state(
-            &tx,
-            tenant.id,
-            k.id,
-            KeyState::Previous,
-            KeyState::Retired,
-            now_ms,
-        )
-        .await?
-        {
-            retired.push(k.kid.clone());
-        }
-    }
+    let retired = retire_previous_in(&tx, tenant.id, &keys, now_ms).await?;
     if !retired.is_empty() {
         audit::record(
             &tx,

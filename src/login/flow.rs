@@ -275,44 +275,41 @@ fn password_expired(ctx: &Ctx<'_>, changed_at: Option<i64>) -> bool {
     days > 0 && changed_at.is_some_and(|at| ctx.now >= at + i64::from(days) * 86_400_000)
 }
 
-/// What a user must still do after the steps in `done`.
-async fn next_stage(
+/// What a user must still do, given what is done already. Order: second factor, forced
+/// password change, forced enrolment.
+fn stage_for(
     ctx: &Ctx<'_>,
-    user: UserId,
+    user: &User,
+    record: &credentials::LoginRecord,
     mfa_done: bool,
     password_done: bool,
-) -> Result<Stage, LoginError> {
-    let Some(fresh) = users::find(&ctx.svc.store, ctx.tenant_id(), user).await? else {
-        return Err(StoreError::NotFound.into());
-    };
-    let has_totp = confirmed_totp(ctx, user).await?;
-    if ctx.policy.mfa != MfaPolicy::Off && has_totp && !mfa_done {
-        return Ok(Stage::Mfa);
-    }
-    if !password_done {
-        let changed_at =
-            credentials::password_changed_at(&ctx.svc.store, ctx.tenant_id(), user).await?;
-        if fresh.must_change_password || password_expired(ctx, changed_at) {
-            return Ok(Stage::ChangePassword);
-        }
-    }
-    if ctx.policy.mfa == MfaPolicy::Required && !has_totp {
-        return Ok(Stage::EnrolMfa);
-    }
-    Ok(Stage::Active)
-}
-
-/// [`next_stage`] right after the password, from what the password step already loaded.
-fn first_stage(ctx: &Ctx<'_>, user: &User, record: &credentials::LoginRecord) -> Stage {
-    if ctx.policy.mfa != MfaPolicy::Off && record.has_totp {
+) -> Stage {
+    if ctx.policy.mfa != MfaPolicy::Off && record.has_totp && !mfa_done {
         Stage::Mfa
-    } else if user.must_change_password || password_expired(ctx, record.password_changed_at) {
+    } else if !password_done
+        && (user.must_change_password || password_expired(ctx, record.password_changed_at))
+    {
         Stage::ChangePassword
     } else if ctx.policy.mfa == MfaPolicy::Required && !record.has_totp {
         Stage::EnrolMfa
     } else {
         Stage::Active
     }
+}
+
+/// [`stage_for`] from fresh data (after a step changed it).
+async fn next_stage(
+    ctx: &Ctx<'_>,
+    user: UserId,
+    mfa_done: bool,
+    password_done: bool,
+) -> Result<Stage, LoginError> {
+    let fresh = users::find(&ctx.svc.store, ctx.tenant_id(), user).await?;
+    let record = credentials::login_record(&ctx.svc.store, ctx.tenant_id(), user).await?;
+    let (Some(fresh), Some(record)) = (fresh, record) else {
+        return Err(StoreError::NotFound.into());
+    };
+    Ok(stage_for(ctx, &fresh, &record, mfa_done, password_done))
 }
 
 /// The password step. `previous` is the session the browser came with, if any: it is ended
@@ -366,7 +363,7 @@ pub async fn password_step(
     if !ok {
         return Ok(Step::Failed);
     }
-    let stage = first_stage(ctx, user, &record);
+    let stage = stage_for(ctx, user, &record, false, false);
     let tx = ctx.svc.store.begin().await?;
     if let Some(prev) = previous {
         session::end(&tx, prev).await?;

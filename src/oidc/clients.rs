@@ -411,7 +411,8 @@ pub async fn find_cached(
     tenant: &Tenant,
     client_id: &str,
 ) -> Result<Option<std::sync::Arc<Client>>, ClientError> {
-    if let Some(c) = svc.caches.client(tenant.id, client_id) {
+    let key = (tenant.id, client_id.to_owned());
+    if let Some(c) = svc.caches.clients.get(&key) {
         return Ok(Some(c));
     }
     let epoch = svc.caches.epoch();
@@ -419,7 +420,8 @@ pub async fn find_cached(
         return Ok(None);
     };
     let client = std::sync::Arc::new(client);
-    svc.caches.put_client(tenant.id, client.clone(), epoch);
+    svc.caches
+        .remember(&svc.caches.clients, key, client.clone(), epoch);
     Ok(Some(client))
 }
 

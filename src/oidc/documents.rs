@@ -176,11 +176,8 @@ pub async fn jwks(svc: &Services, tenant: &Tenant) -> Result<PublishedJwks, Docu
         ) {
             continue;
         }
-        let rsa = openssl::rsa::Rsa::public_key_from_pem(k.public_key_pem.as_bytes())
-            .or_else(|_| {
-                openssl::pkey::PKey::public_key_from_pem(k.public_key_pem.as_bytes())
-                    .and_then(|p| p.rsa())
-            })
+        let rsa = crate::crypto::signing::parse_public_pem(k.public_key_pem.as_bytes())
+            .and_then(|p| p.rsa())
             .map_err(build_err)?;
         keys.push(PublishedJwk {
             kty: "RSA".into(),
@@ -205,7 +202,8 @@ pub async fn cached(
     tenant: &Tenant,
     kind: DocumentKind,
 ) -> Result<Arc<Document>, DocumentError> {
-    if let Some(doc) = svc.caches.document(tenant.id, kind) {
+    let key = (tenant.id, kind);
+    if let Some(doc) = svc.caches.documents.get(&key) {
         return Ok(doc);
     }
     let epoch = svc.caches.epoch();
@@ -219,6 +217,7 @@ pub async fn cached(
         }
     };
     let doc = document(body);
-    svc.caches.put_document(tenant.id, kind, doc.clone(), epoch);
+    svc.caches
+        .remember(&svc.caches.documents, key, doc.clone(), epoch);
     Ok(doc)
 }

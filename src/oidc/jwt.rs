@@ -47,7 +47,7 @@ impl Signer {
 
 /// The tenant's active signer, from the cache or opened (unseal + parse) on a miss.
 pub async fn signer(svc: &Services, tenant: &Tenant) -> Result<Arc<Signer>, JwtError> {
-    if let Some(s) = svc.caches.signer(tenant.id) {
+    if let Some(s) = svc.caches.signers.get(&tenant.id) {
         return Ok(s);
     }
     let epoch = svc.caches.epoch();
@@ -56,6 +56,7 @@ pub async fn signer(svc: &Services, tenant: &Tenant) -> Result<Arc<Signer>, JwtE
         kid: key.kid,
         key: pkey,
     });
-    svc.caches.put_signer(tenant.id, signer.clone(), epoch);
+    svc.caches
+        .remember(&svc.caches.signers, tenant.id, signer.clone(), epoch);
     Ok(signer)
 }

@@ -70,12 +70,7 @@ pub async fn access_token(
                     KeyState::Next | KeyState::Active | KeyState::Previous
                 )
         })?;
-    let public = openssl::pkey::PKey::public_key_from_pem(key.public_key_pem.as_bytes())
-        .or_else(|_| {
-            openssl::rsa::Rsa::public_key_from_pem_pkcs1(key.public_key_pem.as_bytes())
-                .and_then(openssl::pkey::PKey::from_rsa)
-        })
-        .ok()?;
+    let public = crate::crypto::signing::parse_public_pem(key.public_key_pem.as_bytes()).ok()?;
     let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
     let mut verifier =
         openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).ok()?;

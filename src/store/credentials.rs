@@ -205,23 +205,6 @@ pub async fn password_hash(
     })
 }
 
-pub async fn password_changed_at(
-    h: &impl Handle,
-    tenant: TenantId,
-    user: UserId,
-) -> Result<Option<i64>, StoreError> {
-    let row = query_one(
-        h,
-        "SELECT password_changed_at FROM users WHERE tenant_id = ? AND id = ?",
-        vec![tenant.to_string().into(), user.to_string().into()],
-    )
-    .await?;
-    Ok(match row {
-        Some(r) => r.try_get("", "password_changed_at")?,
-        None => None,
-    })
-}
-
 /// Replaces the password: the old hash goes into the history (trimmed to `keep` entries).
 pub async fn set_password(
     h: &impl Handle,
