@@ -255,9 +255,16 @@ fn secret_hash(secret: &str) -> String {
     hex(&h.finalize())
 }
 
+/// 128 random bits, base64url, starting with a letter or digit: an id that begins with `-`
+/// would read as an option on the command line (`client show -x…`).
 fn new_client_id() -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>());
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
 }
 
 fn to_client(row: ClientRow) -> Result<Client, StoreError> {
@@ -498,6 +505,15 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_ids_never_look_like_options() {
+        for _ in 0..2000 {
+            let id = new_client_id();
+            assert_eq!(id.len(), 22);
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
+    }
 
     #[test]
     fn redirect_uri_rules() {
