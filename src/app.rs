@@ -83,6 +83,14 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
             crate::oidc::paths::AUTHORIZE,
             get(web::oidc::authorize).post(web::oidc::authorize),
         )
+        .route(
+            crate::oidc::paths::END_SESSION,
+            get(web::oidc::end_session).post(web::oidc::end_session),
+        )
+        .route(
+            crate::oidc::paths::END_SESSION_CONFIRM,
+            post(web::oidc::end_session_confirm),
+        )
         .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
 
     // The OpenID Provider's public documents (no policy gate: relying parties fetch them).

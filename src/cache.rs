@@ -82,6 +82,8 @@ pub struct Caches {
     /// Each tenant's opened active signing key.
     pub signers: EpochMap<TenantId, crate::oidc::jwt::Signer>,
     pub clients: EpochMap<(TenantId, String), crate::oidc::clients::Client>,
+    /// Each tenant's published public keys, parsed (to verify our own tokens).
+    pub verifiers: EpochMap<TenantId, Vec<crate::oidc::verify::VerifyKey>>,
 }
 
 impl Caches {
@@ -90,6 +92,7 @@ impl Caches {
         self.documents.clear();
         self.signers.clear();
         self.clients.clear();
+        self.verifiers.clear();
     }
 
     /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the

@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod clients;
 pub mod documents;
 pub mod jwt;
+pub mod logout;
 pub mod token;
 pub mod verify;
 
@@ -24,4 +25,5 @@ pub mod paths {
     pub const REVOKE: &str = "/oauth2/revoke";
     pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const END_SESSION: &str = "/oauth2/logout";
+    pub const END_SESSION_CONFIRM: &str = "/oauth2/logout/confirm";
 }

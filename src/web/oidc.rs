@@ -1,5 +1,6 @@
-//! HTTP side of the OpenID Provider: discovery and JWKS so far. Both are public, cacheable
-//! (ETag, `Cache-Control`), readable cross-origin, and served from memory.
+//! HTTP side of the OpenID Provider. Discovery and JWKS are public, cacheable (ETag,
+//! `Cache-Control`), readable cross-origin and served from memory; the back-channel endpoints
+//! answer RFC 6749 JSON; the front-channel ones (authorize, logout) answer pages or redirects.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -9,7 +10,7 @@ use super::AppState;
 use super::error::AppError;
 use super::tenant::CurrentTenant;
 use crate::cache::DocumentKind;
-use crate::oidc::{documents, token};
+use crate::oidc::{documents, logout, token};
 
 async fn serve(
     state: &AppState,
@@ -190,6 +191,51 @@ pub async fn token(
     }
 }
 
+fn request_page(message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        super::error::ErrorPage {
+            title: "This request cannot be completed",
+            message,
+        },
+    )
+        .into_response()
+}
+
+/// The parameters of a front-channel request (a link's query, or a form an application
+/// posted), each at most once; `Err` is a message for the error page.
+fn front_channel_params(
+    web: &super::auth::Web,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let raw: &[u8] = if method == axum::http::Method::POST {
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return Err("The request must be a form or a link.".into());
+        }
+        body
+    } else {
+        web.here
+            .split_once('?')
+            .map_or(&[][..], |(_, q)| q.as_bytes())
+    };
+    let mut params = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw) {
+        if params.len() >= 32 || v.len() > crate::oidc::verify::MAX_TOKEN_LEN {
+            return Err("The request has too many or too long parameters.".into());
+        }
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err("A parameter was sent more than once.".into());
+        }
+    }
+    Ok(params)
+}
+
 /// `GET|POST /oauth2/authorize` (behind the login gate: tenant policy and IP rules apply).
 pub async fn authorize(
     web: super::auth::Web,
@@ -198,39 +244,12 @@ pub async fn authorize(
     body: axum::body::Bytes,
 ) -> Response {
     use crate::oidc::authorize::{self as az, Answer};
-    let page = |message: String| {
-        (
-            StatusCode::BAD_REQUEST,
-            super::error::ErrorPage {
-                title: "This sign-in request cannot be completed",
-                message,
-            },
-        )
-            .into_response()
+    let params = match front_channel_params(&web, &method, &headers, &body) {
+        Ok(p) => p,
+        Err(message) => return request_page(message),
     };
-    let raw: Vec<u8> = if method == axum::http::Method::POST {
-        let form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !form {
-            return page("The request must be a form or a link.".into());
-        }
-        body.to_vec()
-    } else {
-        web.here
-            .split_once('?')
-            .map(|(_, q)| q.as_bytes().to_vec())
-            .unwrap_or_default()
-    };
-    let mut params = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&raw) {
-        if params.len() >= 32 || v.len() > 4096 {
-            return page("The request has too many or too long parameters.".into());
-        }
-        if params.insert(k.into_owned(), v.into_owned()).is_some() {
-            return page("A parameter was sent more than once.".into());
-        }
+    if params.values().any(|v| v.len() > 4096) {
+        return request_page("The request has too many or too long parameters.".into());
     }
     let session = match web.session().await {
         Ok(s) => s,
@@ -245,7 +264,7 @@ pub async fn authorize(
     )
     .await
     {
-        Answer::ErrorPage(message) => page(message),
+        Answer::ErrorPage(message) => request_page(message),
         Answer::Redirect(url) => super::auth::see_other(&url),
         Answer::Login { return_to, reauth } => {
             let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -256,6 +275,117 @@ pub async fn authorize(
             super::auth::see_other(&format!("/login?{}", s.finish()))
         }
     }
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "logout_confirm.html")]
+struct LogoutConfirmPage {
+    tenant_name: String,
+    csrf: String,
+    app_name: Option<String>,
+    client_id: String,
+    post_logout_redirect_uri: String,
+    state: String,
+}
+
+/// After the session is gone: back to the application, or a page that says so.
+fn signed_out(web: &super::auth::Web, end: &logout::EndSession) -> Response {
+    let res = match &end.redirect_to {
+        Some(url) => super::auth::see_other(url),
+        None => super::login::MessagePage {
+            tenant_name: web.tenant.name.clone(),
+            title: "You are signed out".into(),
+            message: "You have been signed out of this sign-in service.".into(),
+            link: "/login".into(),
+            link_text: "Sign in again".into(),
+        }
+        .into_response(),
+    };
+    web.clearing_session(res)
+}
+
+/// `GET|POST /oauth2/logout` (RP-Initiated Logout 1.0). A valid `id_token_hint` for the
+/// signed-in user ends the session at once; otherwise the user is asked.
+pub async fn end_session(
+    web: super::auth::Web,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let params = match front_channel_params(&web, &method, &headers, &body) {
+        Ok(p) => p,
+        Err(message) => return Ok(request_page(message)),
+    };
+    let end = match logout::check(&web.state.svc, &web.tenant, &params).await {
+        Ok(end) => end,
+        Err(message) => return Ok(request_page(message)),
+    };
+    match web.session().await? {
+        None => Ok(signed_out(&web, &end)),
+        Some(s) if end.speaks_for(&s.user.to_string()) => {
+            crate::login::flow::logout(&web.ctx(), &s).await?;
+            Ok(signed_out(&web, &end))
+        }
+        Some(_) => {
+            let csrf = web.csrf();
+            let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+            Ok(csrf.attach(LogoutConfirmPage {
+                tenant_name: web.tenant.name.clone(),
+                csrf: csrf.token.clone(),
+                app_name: end.client.as_ref().map(|c| c.name.clone()),
+                client_id: end
+                    .client
+                    .as_ref()
+                    .map(|c| c.client_id.clone())
+                    .unwrap_or_default(),
+                post_logout_redirect_uri: if end.redirect_to.is_some() {
+                    get("post_logout_redirect_uri")
+                } else {
+                    String::new()
+                },
+                state: get("state"),
+            }))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogoutConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    post_logout_redirect_uri: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// `POST /oauth2/logout/confirm`: the user said yes. The redirect is checked again.
+pub async fn end_session_confirm(
+    web: super::auth::Web,
+    super::auth::WebForm(f): super::auth::WebForm<LogoutConfirmForm>,
+) -> Result<Response, AppError> {
+    if !web.csrf_ok(&f.csrf) {
+        return Ok(web.csrf_failed());
+    }
+    let params: std::collections::HashMap<String, String> = [
+        ("client_id", f.client_id),
+        ("post_logout_redirect_uri", f.post_logout_redirect_uri),
+        ("state", f.state),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let end = match logout::check(&web.state.svc, &web.tenant, &params).await {
+        Ok(end) => end,
+        Err(message) => return Ok(request_page(message)),
+    };
+    if let Some(s) = web.session().await? {
+        crate::login::flow::logout(&web.ctx(), &s).await?;
+    }
+    Ok(signed_out(&web, &end))
 }
 
 fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {

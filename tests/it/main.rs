@@ -13,5 +13,6 @@ mod login;
 mod migrations;
 mod oidc;
 mod oidc_flow;
+mod oidc_logout;
 mod tenancy;
 mod tenant_isolation;

@@ -11,9 +11,9 @@ use crate::browser::{Browser, Page};
 use crate::harness::TestApp;
 use crate::login::{PW, app_with_alice};
 
-const CALLBACK: &str = "https://app.acme.test/callback";
+pub(crate) const CALLBACK: &str = "https://app.acme.test/callback";
 
-fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, String) {
+pub(crate) fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, String) {
     let mut args = vec![
         "client",
         "create",
@@ -37,14 +37,14 @@ fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, String) {
     )
 }
 
-fn path_of(app: &TestApp, slug: &str, url: &str) -> String {
+pub(crate) fn path_of(app: &TestApp, slug: &str, url: &str) -> String {
     url.strip_prefix(&app.url(slug, ""))
         .unwrap_or(url)
         .to_owned()
 }
 
 /// Follows the browser through authorize → login (if needed) → authorize → callback.
-async fn sign_in_through(b: &Browser, app: &TestApp, auth_url: &str) -> Page {
+pub(crate) async fn sign_in_through(b: &Browser, app: &TestApp, auth_url: &str) -> Page {
     let mut page = b.get(&path_of(app, "acme", auth_url)).await;
     for _ in 0..6 {
         let Some(loc) = page.location.clone() else {
@@ -74,7 +74,7 @@ async fn sign_in_through(b: &Browser, app: &TestApp, auth_url: &str) -> Page {
     page
 }
 
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -203,7 +203,7 @@ async fn token_call(app: &TestApp, form: &[(&str, &str)], id: &str, secret: &str
     (status, body["error"].as_str().unwrap_or("").to_owned())
 }
 
-fn auth_path(id: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn auth_path(id: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     s.append_pair("client_id", id)
         .append_pair("redirect_uri", redirect)
@@ -216,8 +216,8 @@ fn auth_path(id: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
     format!("/oauth2/authorize?{}", s.finish())
 }
 
-const CHALLENGE: &str = "y8qyPmbiGTAv0RgPPCeySZqd992G-Xc0KAkJ4ZZQAdE"; // base64url(SHA-256(VERIFIER))
-const VERIFIER: &str = "latchkey-test-verifier-0123456789-abcdefghijklmnop";
+pub(crate) const CHALLENGE: &str = "y8qyPmbiGTAv0RgPPCeySZqd992G-Xc0KAkJ4ZZQAdE"; // base64url(SHA-256(VERIFIER))
+pub(crate) const VERIFIER: &str = "latchkey-test-verifier-0123456789-abcdefghijklmnop";
 
 #[tokio::test]
 async fn bad_redirect_uris_get_a_page_never_a_redirect() {
@@ -346,7 +346,7 @@ async fn verified_requests_get_spec_errors_at_the_client() {
 }
 
 /// A code for alice, with the test challenge.
-async fn code_for(app: &TestApp, b: &Browser, id: &str) -> String {
+pub(crate) async fn code_for(app: &TestApp, b: &Browser, id: &str) -> String {
     let p = b
         .get(&auth_path(
             id,
