@@ -83,6 +83,9 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
             crate::oidc::paths::AUTHORIZE,
             get(web::oidc::authorize).post(web::oidc::authorize),
         )
+        .route(crate::oidc::paths::CONSENT, post(web::oidc::consent))
+        .route("/account/apps", get(web::account::apps))
+        .route("/account/apps/revoke", post(web::account::revoke_app))
         .route(
             crate::oidc::paths::END_SESSION,
             get(web::oidc::end_session).post(web::oidc::end_session),

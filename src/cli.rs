@@ -223,6 +223,10 @@ pub enum ClientCommand {
         /// Ask the user for consent (off for first-party apps).
         #[arg(long)]
         consent: bool,
+        /// Let a confidential client use the code flow without PKCE (legacy apps only; PKCE
+        /// stays mandatory for public clients).
+        #[arg(long)]
+        no_pkce: bool,
         #[arg(long, default_value_t = 300)]
         access_token_seconds: u32,
         #[arg(long, default_value_t = 2_592_000)]
@@ -726,6 +730,7 @@ fn client_json(c: &oidc_clients::Client, now: i64) -> Value {
         "grant_types": c.grant_types,
         "scopes": c.scopes,
         "require_consent": c.require_consent,
+        "require_pkce": c.require_pkce,
         "access_token_seconds": c.access_token_seconds,
         "refresh_token_seconds": c.refresh_token_seconds,
         "id_token_alg": c.id_token_alg,
@@ -746,6 +751,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
             grant_types,
             scopes,
             consent,
+            no_pkce,
             access_token_seconds,
             refresh_token_seconds,
             id_token_alg,
@@ -769,6 +775,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
                     access_token_seconds,
                     refresh_token_seconds,
                     require_consent: consent,
+                    require_pkce: !no_pkce,
                     id_token_alg,
                 },
                 &Origin::cli("client create"),

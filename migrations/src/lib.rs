@@ -8,6 +8,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_login;
 mod m20261123_000003_oidc_clients;
 mod m20261123_000004_oidc_grants;
+mod m20261123_000005_oidc_consent;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_login::Migration),
             Box::new(m20261123_000003_oidc_clients::Migration),
             Box::new(m20261123_000004_oidc_grants::Migration),
+            Box::new(m20261123_000005_oidc_consent::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use super::clients::{self, Client};
+use crate::audit::Origin;
 use crate::crypto::random_token;
 use crate::directory::{Tenant, UserStatus};
 use crate::login::session::{Session, Stage};
@@ -28,6 +29,24 @@ pub enum Answer {
     Redirect(String),
     /// Sign in first, then come back to `return_to`.
     Login { return_to: String, reauth: bool },
+    /// Ask the signed-in user to allow `scopes` to the client. `request` is the authorization
+    /// request (its query) to answer once they have decided.
+    Consent {
+        client_name: String,
+        scopes: Vec<String>,
+        request: String,
+    },
+}
+
+/// Where the user stands on consent for this request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentStep {
+    /// Not asked in this request (a fresh authorization request).
+    NotAsked,
+    /// The user just allowed it on the consent page (CSRF-checked by the caller).
+    Allowed,
+    /// The user just refused.
+    Refused,
 }
 
 pub fn code_hash(code: &str) -> String {
@@ -55,8 +74,8 @@ fn back_to(redirect_uri: &str, params: &[(&str, &str)]) -> Option<String> {
     Some(url.to_string())
 }
 
-/// The authorize URL to come back to after signing in (with `replace` applied).
-fn return_path(params: &HashMap<String, String>, drop: &[&str], add: &[(&str, String)]) -> String {
+/// The request's parameters as a query, without `drop`, with `add`.
+fn query(params: &HashMap<String, String>, drop: &[&str], add: &[(&str, String)]) -> String {
     let mut keys: Vec<&String> = params.keys().collect();
     keys.sort();
     let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -68,7 +87,12 @@ fn return_path(params: &HashMap<String, String>, drop: &[&str], add: &[(&str, St
     for (k, v) in add {
         s.append_pair(k, v);
     }
-    format!("{}?{}", super::paths::AUTHORIZE, s.finish())
+    s.finish()
+}
+
+/// The authorize URL to come back to after signing in.
+fn return_path(params: &HashMap<String, String>, drop: &[&str], add: &[(&str, String)]) -> String {
+    format!("{}?{}", super::paths::AUTHORIZE, query(params, drop, add))
 }
 
 /// One authorization request. `session` is the browser's live session on this tenant, if any.
@@ -77,6 +101,8 @@ pub async fn authorize(
     tenant: &Tenant,
     params: &HashMap<String, String>,
     session: Option<&Session>,
+    consent: ConsentStep,
+    origin: &Origin,
     now: i64,
 ) -> Answer {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
@@ -164,16 +190,31 @@ pub async fn authorize(
             scopes.push(s);
         }
     }
-    // PKCE S256 for every client: public ones must, confidential ones get it by default.
-    let Some(challenge) = get("code_challenge") else {
-        return error("invalid_request", "code_challenge (PKCE, S256) is required");
+    // PKCE S256: public clients must, confidential ones do unless registered without it.
+    // A challenge that is sent is always checked (and then the verifier is required).
+    let challenge = match get("code_challenge") {
+        None if client.require_pkce => {
+            return error("invalid_request", "code_challenge (PKCE, S256) is required");
+        }
+        None => {
+            if get("code_challenge_method").is_some() {
+                return error(
+                    "invalid_request",
+                    "code_challenge_method without a challenge",
+                );
+            }
+            ""
+        }
+        Some(challenge) => {
+            if get("code_challenge_method") != Some("S256") {
+                return error("invalid_request", "code_challenge_method must be S256");
+            }
+            if !pkce_challenge_ok(challenge) {
+                return error("invalid_request", "code_challenge is malformed");
+            }
+            challenge
+        }
     };
-    if get("code_challenge_method") != Some("S256") {
-        return error("invalid_request", "code_challenge_method must be S256");
-    }
-    if !pkce_challenge_ok(challenge) {
-        return error("invalid_request", "code_challenge is malformed");
-    }
     let prompts: Vec<&str> = get("prompt")
         .unwrap_or("")
         .split(' ')
@@ -189,23 +230,20 @@ pub async fn authorize(
             _ => return error("invalid_request", "max_age must be a number of seconds"),
         },
     };
-    if client.require_consent {
-        // The consent page is part of the rest of the OIDC issue; never skip it silently.
-        return error(
-            "consent_required",
-            "this client requires consent, which this server cannot ask for yet",
-        );
-    }
-
     // 3. Who is signing in.
     let session = session.filter(|s| s.stage == Stage::Active);
     let after: Option<i64> = get(AFTER_PARAM).and_then(|v| v.parse().ok());
+    // Coming back from the login page, `prompt=login` has been honoured; `consent` still holds.
+    let mut after_login: Vec<(&str, String)> = Vec::new();
+    if prompts.contains(&"consent") {
+        after_login.push(("prompt", "consent".to_owned()));
+    }
     let Some(session) = session else {
         if prompts.contains(&"none") {
             return error("login_required", "the user is not signed in");
         }
         return Answer::Login {
-            return_to: return_path(params, &["prompt"], &[]),
+            return_to: return_path(params, &["prompt"], &after_login),
             reauth: false,
         };
     };
@@ -217,12 +255,9 @@ pub async fn authorize(
             return error("login_required", "a fresh sign-in is needed");
         }
         let since = after.unwrap_or(now.div_euclid(1000));
+        after_login.push((AFTER_PARAM, since.to_string()));
         return Answer::Login {
-            return_to: return_path(
-                params,
-                &["prompt", "max_age", AFTER_PARAM],
-                &[(AFTER_PARAM, since.to_string())],
-            ),
+            return_to: return_path(params, &["prompt", "max_age", AFTER_PARAM], &after_login),
             reauth: true,
         };
     }
@@ -235,7 +270,59 @@ pub async fn authorize(
         }
     }
 
-    // 4. The code.
+    // 4. Consent, when the client requires it or the request asks for it.
+    let decider = super::consent::Decider {
+        svc,
+        tenant,
+        user: session.user,
+        origin,
+        now,
+    };
+    match consent {
+        ConsentStep::Refused => {
+            if let Err(e) = decider.refuse(&client.client_id).await {
+                tracing::error!(error = %e, "authorize: recording a refusal");
+            }
+            return error("access_denied", "the user did not allow access");
+        }
+        ConsentStep::Allowed => {
+            if let Err(e) = decider.grant(&client.client_id, &scopes).await {
+                tracing::error!(error = %e, "authorize: storing consent");
+                return error("server_error", "the server could not complete the request");
+            }
+        }
+        ConsentStep::NotAsked if client.require_consent || prompts.contains(&"consent") => {
+            let remembered = !prompts.contains(&"consent")
+                && match super::consent::covers(
+                    svc,
+                    tenant,
+                    session.user,
+                    &client.client_id,
+                    &scopes,
+                )
+                .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "authorize: consent lookup");
+                        return error("server_error", "the server could not complete the request");
+                    }
+                };
+            if !remembered {
+                if prompts.contains(&"none") {
+                    return error("consent_required", "the user has not allowed this client");
+                }
+                return Answer::Consent {
+                    client_name: client.name.clone(),
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    request: query(params, &[], &[]),
+                };
+            }
+        }
+        ConsentStep::NotAsked => {}
+    }
+
+    // 5. The code.
     let code = random_token();
     let row = grants::CodeRow {
         client_id: client.client_id.clone(),

@@ -60,6 +60,9 @@ pub struct Client {
     pub access_token_seconds: u32,
     pub refresh_token_seconds: u32,
     pub require_consent: bool,
+    /// PKCE (S256) on the code flow. Always on for public clients; a confidential client may
+    /// turn it off for a legacy app that cannot send it.
+    pub require_pkce: bool,
     pub id_token_alg: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -95,6 +98,7 @@ pub struct NewClient {
     pub access_token_seconds: u32,
     pub refresh_token_seconds: u32,
     pub require_consent: bool,
+    pub require_pkce: bool,
     pub id_token_alg: String,
 }
 
@@ -208,6 +212,9 @@ impl NewClient {
         {
             return Err(invalid("a public client cannot use client_credentials"));
         }
+        if self.kind == ClientKind::Public && !self.require_pkce {
+            return Err(invalid("a public client cannot turn PKCE off"));
+        }
         if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
             return Err(invalid(
                 "authorization_code needs at least one redirect URI",
@@ -286,6 +293,7 @@ fn to_client(row: ClientRow) -> Result<Client, StoreError> {
         client_id: row.client_id,
         name: row.name,
         require_consent: row.require_consent,
+        require_pkce: row.require_pkce,
         id_token_alg: row.id_token_alg,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -377,6 +385,7 @@ pub async fn create(
         access_token_seconds: i32::try_from(new.access_token_seconds).unwrap_or(300),
         refresh_token_seconds: i32::try_from(new.refresh_token_seconds).unwrap_or(2_592_000),
         require_consent: new.require_consent,
+        require_pkce: new.require_pkce,
         id_token_alg: new.id_token_alg,
         created_at: now,
         updated_at: now,
@@ -496,6 +505,9 @@ pub async fn delete(
     if !clients::delete(&tx, tenant.id, client_id).await? {
         return Err(ClientError::NotFound(client_id.chars().take(64).collect()));
     }
+    // Nothing the client was given outlives it: consents go, refresh tokens are revoked.
+    crate::store::consents::delete_for_client(&tx, tenant.id, client_id).await?;
+    crate::store::grants::revoke_for_client(&tx, tenant.id, client_id, None, now).await?;
     audit_client(svc, &tx, tenant, "client.delete", client_id, origin, now).await?;
     epoch::bump(&tx).await?;
     tx.commit().await?;
@@ -558,6 +570,7 @@ mod tests {
             access_token_seconds: 300,
             refresh_token_seconds: 3600,
             require_consent: false,
+            require_pkce: true,
             id_token_alg: "RS256".into(),
             created_at: 0,
             updated_at: 0,

@@ -9,6 +9,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod documents;
 pub mod jwt;
 pub mod logout;
@@ -20,6 +21,7 @@ pub mod paths {
     pub const DISCOVERY: &str = "/.well-known/openid-configuration";
     pub const JWKS: &str = "/.well-known/jwks.json";
     pub const AUTHORIZE: &str = "/oauth2/authorize";
+    pub const CONSENT: &str = "/oauth2/consent";
     pub const TOKEN: &str = "/oauth2/token";
     pub const USERINFO: &str = "/oauth2/userinfo";
     pub const REVOKE: &str = "/oauth2/revoke";

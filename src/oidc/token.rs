@@ -375,17 +375,27 @@ async fn code_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
-    let verifier = params
-        .get("code_verifier")
-        .filter(|v| pkce_verifier_ok(v))
-        .ok_or_else(|| invalid_grant("a valid code_verifier is required"))?;
-    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        computed.as_bytes(),
-        row.code_challenge.as_bytes(),
-    )) {
-        return Err(invalid_grant("code_verifier does not match"));
+    if row.code_challenge.is_empty() {
+        // A code issued without PKCE (a confidential client registered without it): a
+        // verifier now would be a downgrade attempt (RFC 9700 §2.1.1).
+        if params.contains_key("code_verifier") {
+            return Err(invalid_grant(
+                "the authorization request carried no code_challenge",
+            ));
+        }
+    } else {
+        let verifier = params
+            .get("code_verifier")
+            .filter(|v| pkce_verifier_ok(v))
+            .ok_or_else(|| invalid_grant("a valid code_verifier is required"))?;
+        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            computed.as_bytes(),
+            row.code_challenge.as_bytes(),
+        )) {
+            return Err(invalid_grant("code_verifier does not match"));
+        }
     }
     let user: crate::ids::UserId = row
         .user_id

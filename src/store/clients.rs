@@ -22,6 +22,7 @@ pub struct ClientRow {
     pub access_token_seconds: i32,
     pub refresh_token_seconds: i32,
     pub require_consent: bool,
+    pub require_pkce: bool,
     pub id_token_alg: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -30,7 +31,7 @@ pub struct ClientRow {
 const COLUMNS: &str = "id, tenant_id, client_id, name, kind, secret_hash, previous_secret_hash, \
                        previous_secret_until, redirect_uris, post_logout_redirect_uris, \
                        grant_types, scopes, access_token_seconds, refresh_token_seconds, \
-                       require_consent, id_token_alg, created_at, updated_at";
+                       require_consent, require_pkce, id_token_alg, created_at, updated_at";
 
 fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -49,6 +50,7 @@ fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
         access_token_seconds: r.try_get("", "access_token_seconds")?,
         refresh_token_seconds: r.try_get("", "refresh_token_seconds")?,
         require_consent: r.try_get("", "require_consent")?,
+        require_pkce: r.try_get("", "require_pkce")?,
         id_token_alg: r.try_get("", "id_token_alg")?,
         created_at: r.try_get("", "created_at")?,
         updated_at: r.try_get("", "updated_at")?,
@@ -60,7 +62,7 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
         h,
         &format!(
             "INSERT INTO oidc_clients ({COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         vec![
             c.id.clone().into(),
@@ -78,6 +80,7 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
             c.access_token_seconds.into(),
             c.refresh_token_seconds.into(),
             c.require_consent.into(),
+            c.require_pkce.into(),
             c.id_token_alg.clone().into(),
             c.created_at.into(),
             c.updated_at.into(),

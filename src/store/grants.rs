@@ -347,3 +347,26 @@ pub async fn live_refresh(
         None => None,
     })
 }
+
+/// Revokes every live refresh token a client holds, for one user or (with `None`) for all.
+pub async fn revoke_for_client(
+    h: &impl Handle,
+    tenant: TenantId,
+    client_id: &str,
+    user: Option<crate::ids::UserId>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut sql = "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE tenant_id = ? \
+                   AND client_id = ? AND revoked_at IS NULL"
+        .to_owned();
+    let mut values: Vec<sea_orm::Value> = vec![
+        now.into(),
+        tenant.to_string().into(),
+        client_id.to_owned().into(),
+    ];
+    if let Some(u) = user {
+        sql.push_str(" AND user_id = ?");
+        values.push(u.to_string().into());
+    }
+    exec(h, &sql, values).await
+}

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod consents;
 pub mod credentials;
 mod entities;
 pub mod epoch;

@@ -1,5 +1,5 @@
-//! Self-service pages for a signed-in user: profile, password, two-step verification and
-//! sessions. Every page needs an active session; every form needs its CSRF token.
+//! Self-service pages for a signed-in user: profile, password, two-step verification,
+//! sessions and the applications they have allowed. Every page needs an active session; every form needs its CSRF token.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -467,4 +467,85 @@ pub async fn mfa_enrol_page(web: Web) -> Result<Response, AppError> {
         }
         _ => Ok(see_other("/account/mfa")),
     }
+}
+
+struct AppView {
+    client_id: String,
+    name: String,
+    access: Vec<&'static str>,
+    since: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account_apps.html")]
+struct AppsPage {
+    tenant_name: String,
+    csrf: String,
+    apps: Vec<AppView>,
+    notice: Option<String>,
+}
+
+async fn apps_page(web: &Web, user: &User, notice: Option<&str>) -> Result<Response, AppError> {
+    let granted = crate::oidc::consent::list(&web.state.svc, &web.tenant, user.id).await?;
+    let csrf = web.csrf();
+    Ok(csrf.attach(AppsPage {
+        tenant_name: web.tenant.name.clone(),
+        csrf: csrf.token.clone(),
+        apps: granted
+            .into_iter()
+            .map(|g| AppView {
+                name: g
+                    .client_name
+                    .unwrap_or_else(|| "An application that no longer exists".into()),
+                access: g
+                    .scopes
+                    .iter()
+                    .map(|s| crate::oidc::consent::scope_label(s))
+                    .collect(),
+                since: when(g.updated_at),
+                client_id: g.client_id,
+            })
+            .collect(),
+        notice: notice.map(str::to_owned),
+    }))
+}
+
+/// The applications the user has allowed (consent), each removable.
+pub async fn apps(web: Web) -> Result<Response, AppError> {
+    let (_, user) = viewer!(web);
+    apps_page(&web, &user, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RevokeAppForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+pub async fn revoke_app(
+    web: Web,
+    WebForm(f): WebForm<RevokeAppForm>,
+) -> Result<Response, AppError> {
+    if !web.csrf_ok(&f.csrf) {
+        return Ok(web.csrf_failed());
+    }
+    let (_, user) = viewer!(web);
+    let client_id: String = f.client_id.chars().take(64).collect();
+    let removed = crate::oidc::consent::Decider {
+        svc: &web.state.svc,
+        tenant: &web.tenant,
+        user: user.id,
+        origin: &web.origin,
+        now: web.now,
+    }
+    .revoke(&client_id)
+    .await?;
+    let notice = if removed {
+        "Access removed. The application will have to ask you again."
+    } else {
+        "That application had no access to remove."
+    };
+    apps_page(&web, &user, Some(notice)).await
 }

@@ -243,7 +243,7 @@ pub async fn authorize(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    use crate::oidc::authorize::{self as az, Answer};
+    use crate::oidc::authorize as az;
     let params = match front_channel_params(&web, &method, &headers, &body) {
         Ok(p) => p,
         Err(message) => return request_page(message),
@@ -251,6 +251,16 @@ pub async fn authorize(
     if params.values().any(|v| v.len() > 4096) {
         return request_page("The request has too many or too long parameters.".into());
     }
+    answer_authorize(&web, &params, az::ConsentStep::NotAsked).await
+}
+
+/// Runs the authorization request and turns its answer into a response.
+async fn answer_authorize(
+    web: &super::auth::Web,
+    params: &std::collections::HashMap<String, String>,
+    consent: crate::oidc::authorize::ConsentStep,
+) -> Response {
+    use crate::oidc::authorize::{self as az, Answer};
     let session = match web.session().await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
@@ -258,8 +268,10 @@ pub async fn authorize(
     match az::authorize(
         &web.state.svc,
         &web.tenant,
-        &params,
+        params,
         session.as_ref(),
+        consent,
+        &web.origin,
         web.now,
     )
     .await
@@ -274,7 +286,70 @@ pub async fn authorize(
             }
             super::auth::see_other(&format!("/login?{}", s.finish()))
         }
+        Answer::Consent {
+            client_name,
+            scopes,
+            request,
+        } => {
+            let csrf = web.csrf();
+            csrf.attach(ConsentPage {
+                tenant_name: web.tenant.name.clone(),
+                csrf: csrf.token.clone(),
+                app_name: client_name,
+                items: scopes
+                    .iter()
+                    .map(|s| crate::oidc::consent::scope_label(s))
+                    .collect(),
+                request,
+            })
+        }
     }
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    tenant_name: String,
+    csrf: String,
+    app_name: String,
+    items: Vec<&'static str>,
+    request: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// `POST /oauth2/consent`: the user allowed or refused; the original request is answered.
+pub async fn consent(
+    web: super::auth::Web,
+    super::auth::WebForm(f): super::auth::WebForm<ConsentForm>,
+) -> Response {
+    use crate::oidc::authorize::ConsentStep;
+    if !web.csrf_ok(&f.csrf) {
+        return web.csrf_failed();
+    }
+    let step = match f.decision.as_str() {
+        "allow" => ConsentStep::Allowed,
+        "deny" => ConsentStep::Refused,
+        _ => return request_page("Choose whether to allow access.".into()),
+    };
+    let mut params = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(f.request.as_bytes()) {
+        if params.len() >= 32 || v.len() > 4096 {
+            return request_page("The request has too many or too long parameters.".into());
+        }
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+            return request_page("A parameter was sent more than once.".into());
+        }
+    }
+    answer_authorize(&web, &params, step).await
 }
 
 #[derive(askama::Template, askama_web::WebTemplate)]

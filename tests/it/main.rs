@@ -12,6 +12,7 @@ mod key_custody;
 mod login;
 mod migrations;
 mod oidc;
+mod oidc_consent;
 mod oidc_flow;
 mod oidc_logout;
 mod tenancy;
