@@ -97,16 +97,20 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
 
     // The OpenID Provider's public documents (no policy gate: relying parties fetch them).
-    let oidc = Router::new()
-        .route(crate::oidc::paths::DISCOVERY, get(web::oidc::discovery))
-        .route(crate::oidc::paths::JWKS, get(web::oidc::jwks))
+    // Called from single-page apps: CORS for the tenant's public clients' origins.
+    let browser_callable = Router::new()
         .route(crate::oidc::paths::TOKEN, post(web::oidc::token))
         .route(crate::oidc::paths::REVOKE, post(web::oidc::revoke))
-        .route(crate::oidc::paths::INTROSPECT, post(web::oidc::introspect))
         .route(
             crate::oidc::paths::USERINFO,
             get(web::oidc::userinfo).post(web::oidc::userinfo),
-        );
+        )
+        .layer(from_fn_with_state(state.clone(), web::cors::oauth_cors));
+    let oidc = Router::new()
+        .route(crate::oidc::paths::DISCOVERY, get(web::oidc::discovery))
+        .route(crate::oidc::paths::JWKS, get(web::oidc::jwks))
+        .route(crate::oidc::paths::INTROSPECT, post(web::oidc::introspect))
+        .merge(browser_callable);
 
     // Everything else is resolved to a site (base domain or tenant) first.
     let sites = Router::new()

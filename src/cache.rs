@@ -84,6 +84,8 @@ pub struct Caches {
     pub clients: EpochMap<(TenantId, String), crate::oidc::clients::Client>,
     /// Each tenant's published public keys, parsed (to verify our own tokens).
     pub verifiers: EpochMap<TenantId, Vec<crate::oidc::verify::VerifyKey>>,
+    /// Each tenant's CORS origins for the browser-callable OAuth endpoints.
+    pub browser_origins: EpochMap<TenantId, std::collections::HashSet<String>>,
 }
 
 impl Caches {
@@ -93,6 +95,7 @@ impl Caches {
         self.signers.clear();
         self.clients.clear();
         self.verifiers.clear();
+        self.browser_origins.clear();
     }
 
     /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the

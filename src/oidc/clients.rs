@@ -449,6 +449,36 @@ pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<Client>, Client
         .collect::<Result<_, _>>()?)
 }
 
+/// The web origins that may call the token, revocation and userinfo endpoints from a browser
+/// (CORS): those of the public clients' http(s) redirect URIs. Confidential clients hold a
+/// secret and so never run in a browser. Cached until the change epoch moves.
+pub async fn browser_origins(
+    svc: &Services,
+    tenant: &Tenant,
+) -> Result<std::sync::Arc<std::collections::HashSet<String>>, ClientError> {
+    if let Some(o) = svc.caches.browser_origins.get(&tenant.id) {
+        return Ok(o);
+    }
+    let epoch = svc.caches.epoch();
+    let origins: std::collections::HashSet<String> = list(svc, tenant)
+        .await?
+        .iter()
+        .filter(|c| c.kind == ClientKind::Public)
+        .flat_map(|c| c.redirect_uris.iter())
+        .filter_map(|u| url::Url::parse(u).ok())
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let origins = std::sync::Arc::new(origins);
+    svc.caches.remember(
+        &svc.caches.browser_origins,
+        tenant.id,
+        origins.clone(),
+        epoch,
+    );
+    Ok(origins)
+}
+
 /// A new secret; the old one keeps working for `overlap_seconds` so apps can be redeployed.
 pub async fn rotate_secret(
     svc: &Services,

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod headers;
 pub mod health;

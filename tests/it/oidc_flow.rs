@@ -1097,3 +1097,108 @@ async fn introspection_is_for_confidential_clients_of_the_same_tenant() {
     let (s, v) = introspect("globex", at.clone(), Some((gid, gsecret)), None).await;
     assert_eq!((s, v), (200, serde_json::json!({ "active": false })));
 }
+
+#[tokio::test]
+async fn single_page_apps_get_cors_on_token_revoke_and_userinfo_and_nobody_else_does() {
+    let app = app_with_alice().await;
+    app.create_tenant("globex");
+    let spa = "https://spa.acme.test";
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        &format!("{spa}/callback"),
+        "--json",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let spa_id = out.json()["client_id"].as_str().unwrap().to_owned();
+    web_client(&app, "acme", &[]); // confidential, at https://app.acme.test
+    let http = crate::harness::client();
+    let preflight = |slug: &'static str, path: &'static str, origin: &'static str| {
+        let http = http.clone();
+        let url = app.url(slug, path);
+        async move {
+            http.request(reqwest::Method::OPTIONS, url)
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .header("Access-Control-Request-Headers", "content-type")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for path in ["/oauth2/token", "/oauth2/revoke", "/oauth2/userinfo"] {
+        let ok = preflight("acme", path, spa).await;
+        assert_eq!(ok.status(), 204, "{path}");
+        assert_eq!(ok.headers()["access-control-allow-origin"], spa);
+        assert!(
+            ok.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .contains("Content-Type")
+        );
+        assert!(
+            ok.headers()
+                .get("access-control-allow-credentials")
+                .is_none()
+        );
+        for (slug, origin) in [
+            ("acme", "https://app.acme.test"), // a confidential client's origin
+            ("acme", "https://evil.test"),
+            ("acme", "null"),
+            ("globex", spa), // acme's SPA at another tenant
+        ] {
+            let no = preflight(slug, path, origin).await;
+            assert_eq!(no.status(), 403, "{slug} {path} {origin}");
+            assert!(no.headers().get("access-control-allow-origin").is_none());
+        }
+    }
+    // Actual requests: the allowed origin is echoed on errors too; others get nothing.
+    let token = |origin: &'static str| {
+        http.post(app.url("acme", "/oauth2/token"))
+            .header("Origin", origin)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", spa_id.as_str()),
+                ("code", "nope"),
+                ("redirect_uri", "https://spa.acme.test/callback"),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+    };
+    let res = token(spa).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["access-control-allow-origin"], spa);
+    assert_eq!(res.headers()["vary"], "Origin");
+    let res = token("https://evil.test").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = http
+        .get(app.url("acme", "/oauth2/userinfo"))
+        .header("Origin", spa)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["access-control-allow-origin"], spa);
+    assert_eq!(
+        res.headers()["access-control-expose-headers"],
+        "WWW-Authenticate"
+    );
+    // Introspection is for resource servers, never browsers.
+    let res = http
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url("acme", "/oauth2/introspect"),
+        )
+        .header("Origin", spa)
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
