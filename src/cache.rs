@@ -79,8 +79,8 @@ pub struct Caches {
     /// Found tenants by slug.
     pub tenants: EpochMap<String, Tenant>,
     pub documents: EpochMap<(TenantId, DocumentKind), Document>,
-    /// Each tenant's opened active signing key.
-    pub signers: EpochMap<TenantId, crate::oidc::jwt::Signer>,
+    /// Each tenant's opened active signing key per algorithm.
+    pub signers: EpochMap<(TenantId, crate::keys::Alg), crate::oidc::jwt::Signer>,
     pub clients: EpochMap<(TenantId, String), crate::oidc::clients::Client>,
     /// Each tenant's published public keys, parsed (to verify our own tokens).
     pub verifiers: EpochMap<TenantId, Vec<crate::oidc::verify::VerifyKey>>,

@@ -275,6 +275,9 @@ pub enum KeysCommand {
     Rotate {
         #[arg(long)]
         tenant: String,
+        /// Which key cycle: RS256 (OIDC default and SAML) or ES256 (clients that chose it).
+        #[arg(long, default_value = "RS256")]
+        alg: String,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -501,7 +504,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             let svc = Services::open(&config).await?;
             user_command(&svc, cmd, now).await
         }
-        Command::Keys(KeysCommand::Rotate { tenant, out }) => {
+        Command::Keys(KeysCommand::Rotate { tenant, alg, out }) => {
+            let alg = keys::Alg::parse(&alg)
+                .ok_or_else(|| anyhow::anyhow!("--alg must be RS256 or ES256, not `{alg}`"))?;
             let svc = Services::open(&config).await?;
             let t = directory::find_tenant(&svc, &tenant).await?;
             let url = svc.public_url.tenant_origin(t.slug.as_str());
@@ -509,6 +514,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 &svc.store,
                 &svc.keyring,
                 &t,
+                alg,
                 url,
                 &Origin::cli("keys rotate"),
                 now,
@@ -574,7 +580,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 .join("\n");
             Ok(done(
                 out.json,
-                json!({ "keys": list.iter().map(|k| json!({ "kid": k.kid, "algorithm": k.algorithm, "state": k.state.as_str(), "not_after": k.not_after, "created_at": k.created_at })).collect::<Vec<_>>() }),
+                json!({ "keys": list.iter().map(|k| json!({ "kid": k.kid, "algorithm": k.algorithm.as_str(), "state": k.state.as_str(), "not_after": k.not_after, "created_at": k.created_at })).collect::<Vec<_>>() }),
                 text,
             ))
         }
@@ -703,7 +709,7 @@ async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow:
             let mut value = tenant_json(&t, &url);
             value["signing_keys"] = keys
                 .iter()
-                .map(|k| json!({ "id": k.id.to_string(), "kid": k.kid, "algorithm": k.algorithm, "state": k.state.as_str(), "not_after": k.not_after }))
+                .map(|k| json!({ "id": k.id.to_string(), "kid": k.kid, "algorithm": k.algorithm.as_str(), "state": k.state.as_str(), "not_after": k.not_after }))
                 .collect();
             let text = format!(
                 "{} ({})\nurl: {url}\nstatus: {}\nsigning keys: {}",
@@ -733,7 +739,7 @@ fn client_json(c: &oidc_clients::Client, now: i64) -> Value {
         "require_pkce": c.require_pkce,
         "access_token_seconds": c.access_token_seconds,
         "refresh_token_seconds": c.refresh_token_seconds,
-        "id_token_alg": c.id_token_alg,
+        "id_token_alg": c.id_token_alg.as_str(),
         "previous_secret_valid_until": c.previous_secret_until(now),
         "created_at": c.created_at,
         "updated_at": c.updated_at,

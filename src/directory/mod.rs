@@ -204,7 +204,7 @@ pub async fn create_tenant(
     // CPU-heavy work before the transaction, so the write lock is held only for the writes.
     let admin_password = Password::generate();
     let (generated, hash) = tokio::join!(
-        keys::generate(url.clone(), now_ms),
+        keys::generate(url.clone(), keys::Alg::Rs256, now_ms),
         password::hash_blocking(admin_password.clone())
     );
     let generated = generated?;

@@ -8,6 +8,7 @@ mod master;
 use openssl::pkey::{PKey, Private};
 
 use crate::audit::{self, Actor, ChainKey, Event, Origin, Outcome};
+pub use crate::crypto::signing::Alg;
 use crate::crypto::{DataKey, MasterKey, Purpose, SealContext, signing};
 use crate::ids::{SigningKeyId, TenantId};
 use crate::store::signing_keys::{self as store_keys, NewSigningKey};
@@ -54,7 +55,7 @@ pub struct SigningKey {
     pub id: SigningKeyId,
     pub tenant_id: TenantId,
     pub kid: String,
-    pub algorithm: String,
+    pub algorithm: Alg,
     pub state: KeyState,
     pub public_key_pem: String,
     pub certificate_pem: String,
@@ -68,8 +69,8 @@ pub enum KeyError {
     Crypto(#[from] crate::crypto::CryptoError),
     #[error("key generation failed: {0}")]
     OpenSsl(#[from] openssl::error::ErrorStack),
-    #[error("the tenant has no active signing key")]
-    NoActiveKey,
+    #[error("the tenant has no active {0} signing key")]
+    NoActiveKey(Alg),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -121,8 +122,13 @@ fn seal_context(tenant: TenantId, record: &str) -> SealContext<'_> {
 }
 
 /// Generates a key pair (on the blocking pool) for a tenant origin.
-pub async fn generate(origin: String, now_ms: i64) -> Result<signing::GeneratedKey, KeyError> {
-    let handle = tokio::task::spawn_blocking(move || signing::generate_rsa(&origin, now_ms / 1000));
+pub async fn generate(
+    origin: String,
+    alg: Alg,
+    now_ms: i64,
+) -> Result<signing::GeneratedKey, KeyError> {
+    let handle =
+        tokio::task::spawn_blocking(move || signing::generate(alg, &origin, now_ms / 1000));
     match handle.await {
         Ok(result) => Ok(result?),
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -149,6 +155,7 @@ pub async fn store_new(
         NewSigningKey {
             id,
             kid: &generated.kid,
+            algorithm: generated.alg,
             state,
             public_key_pem: &generated.public_pem,
             certificate_pem: &generated.certificate_pem,
@@ -168,7 +175,9 @@ pub async fn store_new(
             operation: "key.create",
             outcome: Outcome::Success,
             origin,
-            detail: Some(serde_json::json!({ "kid": generated.kid, "state": state.as_str() })),
+            detail: Some(serde_json::json!({
+                "kid": generated.kid, "alg": generated.alg.as_str(), "state": state.as_str(),
+            })),
         },
         now_ms,
     )
@@ -185,17 +194,18 @@ pub async fn list(h: &impl Handle, tenant: TenantId) -> Result<Vec<SigningKey>, 
         .collect())
 }
 
-/// Opens the tenant's active private key for signing.
+/// Opens the tenant's active private key for `alg`.
 pub async fn active_private_key(
     h: &impl Handle,
     keyring: &Keyring,
     tenant: TenantId,
+    alg: Alg,
 ) -> Result<(SigningKey, PKey<Private>), KeyError> {
     let (key, sealed) = store_keys::list(h, tenant)
         .await?
         .into_iter()
-        .find(|(k, _)| k.state == KeyState::Active)
-        .ok_or(KeyError::NoActiveKey)?;
+        .find(|(k, _)| k.state == KeyState::Active && k.algorithm == alg)
+        .ok_or(KeyError::NoActiveKey(alg))?;
     let dek = keyring.data_key(h, tenant).await?;
     let record = key.id.to_string();
     let pem = zeroize::Zeroizing::new(dek.open(seal_context(tenant, &record), &sealed)?);
@@ -242,34 +252,46 @@ pub enum Rotation {
     },
 }
 
-/// One phase of the key cycle (DESIGN.md): without a `next` key, publish one; with one,
-/// promote it. Run it twice, some time apart (longer than clients cache the JWKS), to rotate.
+/// One phase of the key cycle (DESIGN.md) of the tenant's `alg` keys: without a `next` key,
+/// publish one; with one, promote it. Run it twice, some time apart (longer than clients cache
+/// the JWKS), to rotate.
 pub async fn rotate(
     store: &crate::store::Store,
     keyring: &Keyring,
     tenant: &crate::directory::Tenant,
+    alg: Alg,
     origin_url: String,
     origin: &Origin,
     now_ms: i64,
 ) -> Result<Rotation, KeyError> {
-    let keys = list(store, tenant.id).await?;
+    let keys: Vec<SigningKey> = list(store, tenant.id)
+        .await?
+        .into_iter()
+        .filter(|k| k.algorithm == alg)
+        .collect();
     let dek = keyring.data_key_of(tenant)?;
     let chain = ChainKey::for_tenant(&dek);
     let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) else {
-        let generated = generate(origin_url, now_ms).await?;
-        let tx = store.begin().await?;
-        store_new(
-            &tx,
+        let generated = generate(origin_url, alg, now_ms).await?;
+        let published = add_key(
+            store,
             &dek,
-            &chain,
             &generated,
             KeyState::Next,
             origin,
             now_ms,
+            |ks| {
+                ks.iter()
+                    .any(|k| k.algorithm == alg && k.state == KeyState::Next)
+            },
         )
         .await?;
-        crate::store::epoch::bump(&tx).await?;
-        tx.commit().await?;
+        if !published {
+            // Someone else published one concurrently: nothing of ours is committed.
+            return Err(KeyError::Store(crate::store::StoreError::Conflict(
+                "signing_keys.state",
+            )));
+        }
         return Ok(Rotation::Published {
             next: generated.kid,
         });
@@ -317,7 +339,7 @@ pub async fn rotate(
             outcome: Outcome::Success,
             origin,
             detail: Some(serde_json::json!({
-                "active": next.kid, "previous": previous, "retired": retired,
+                "alg": alg.as_str(), "active": next.kid, "previous": previous, "retired": retired,
             })),
         },
         now_ms,
@@ -330,6 +352,60 @@ pub async fn rotate(
         previous,
         retired,
     })
+}
+
+/// Makes sure the tenant has an active `alg` key, creating one (active at once) if not. Used
+/// when a client first chooses an algorithm the tenant has no key for yet. True if created.
+pub async fn ensure_active(
+    store: &crate::store::Store,
+    keyring: &Keyring,
+    tenant: &crate::directory::Tenant,
+    alg: Alg,
+    origin_url: String,
+    origin: &Origin,
+    now_ms: i64,
+) -> Result<bool, KeyError> {
+    let has = |keys: &[SigningKey]| {
+        keys.iter()
+            .any(|k| k.algorithm == alg && k.state == KeyState::Active)
+    };
+    if has(&list(store, tenant.id).await?) {
+        return Ok(false);
+    }
+    let generated = generate(origin_url, alg, now_ms).await?;
+    let dek = keyring.data_key_of(tenant)?;
+    add_key(
+        store,
+        &dek,
+        &generated,
+        KeyState::Active,
+        origin,
+        now_ms,
+        has,
+    )
+    .await
+}
+
+/// Stores a generated key in `state` in its own transaction, unless `taken` says the tenant's
+/// keys (read inside the transaction) already have what it was for. True if stored.
+async fn add_key(
+    store: &crate::store::Store,
+    dek: &DataKey,
+    generated: &signing::GeneratedKey,
+    state: KeyState,
+    origin: &Origin,
+    now_ms: i64,
+    taken: impl Fn(&[SigningKey]) -> bool,
+) -> Result<bool, KeyError> {
+    let tx = store.begin().await?;
+    if taken(&list(&tx, dek.tenant()).await?) {
+        return Ok(false);
+    }
+    let chain = ChainKey::for_tenant(dek);
+    store_new(&tx, dek, &chain, generated, state, origin, now_ms).await?;
+    crate::store::epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Retires every `previous` key at once (when no token it signed can still be live).

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::{self, Actor, Event, Origin, Outcome};
 use crate::crypto::{random_bytes, random_token};
 use crate::directory::Tenant;
-use crate::keys::KeyError;
+use crate::keys::{self, Alg, KeyError};
 use crate::login::totp::hex;
 use crate::services::Services;
 use crate::store::clients::{self, ClientRow};
@@ -41,8 +41,6 @@ impl ClientKind {
 
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
-/// ES256 comes with EC tenant keys (rest of the OIDC issue).
-pub const ID_TOKEN_ALGS: [&str; 1] = ["RS256"];
 const MAX_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2048;
 
@@ -63,7 +61,7 @@ pub struct Client {
     /// PKCE (S256) on the code flow. Always on for public clients; a confidential client may
     /// turn it off for a legacy app that cannot send it.
     pub require_pkce: bool,
-    pub id_token_alg: String,
+    pub id_token_alg: Alg,
     pub created_at: i64,
     pub updated_at: i64,
     secret_hash: Option<String>,
@@ -226,11 +224,11 @@ impl NewClient {
             return Err(invalid("refresh_token comes with authorization_code"));
         }
         let scopes = check_list("scope", &self.scopes, &SCOPES)?;
-        if !ID_TOKEN_ALGS.contains(&self.id_token_alg.as_str()) {
+        if Alg::parse(&self.id_token_alg).is_none() {
             return Err(invalid(format!(
                 "ID-token algorithm `{}` is not one of: {}",
-                self.id_token_alg,
-                ID_TOKEN_ALGS.join(", ")
+                self.id_token_alg.chars().take(16).collect::<String>(),
+                Alg::ALL.map(Alg::as_str).join(", ")
             )));
         }
         if !(60..=86_400).contains(&self.access_token_seconds) {
@@ -279,6 +277,7 @@ fn to_client(row: ClientRow) -> Result<Client, StoreError> {
     let list = |text: &str, what: &str| {
         serde_json::from_str::<Vec<String>>(text).map_err(|_| corrupt(what))
     };
+    let id_token_alg = Alg::parse(&row.id_token_alg).ok_or_else(|| corrupt("id token alg"))?;
     Ok(Client {
         kind: ClientKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
         redirect_uris: list(&row.redirect_uris, "redirect uris")?,
@@ -294,7 +293,7 @@ fn to_client(row: ClientRow) -> Result<Client, StoreError> {
         name: row.name,
         require_consent: row.require_consent,
         require_pkce: row.require_pkce,
-        id_token_alg: row.id_token_alg,
+        id_token_alg,
         created_at: row.created_at,
         updated_at: row.updated_at,
         secret_hash: row.secret_hash,
@@ -368,6 +367,19 @@ pub async fn create(
     now: i64,
 ) -> Result<(Client, Option<ClientSecret>), ClientError> {
     let new = new.validate()?;
+    // The first client to choose an algorithm the tenant has no key for brings one into use.
+    if let Some(alg) = Alg::parse(&new.id_token_alg) {
+        keys::ensure_active(
+            &svc.store,
+            &svc.keyring,
+            tenant,
+            alg,
+            svc.public_url.tenant_origin(tenant.slug.as_str()),
+            origin,
+            now,
+        )
+        .await?;
+    }
     let secret = (new.kind == ClientKind::Confidential).then(|| ClientSecret(random_token()));
     let row = ClientRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -601,7 +613,7 @@ mod tests {
             refresh_token_seconds: 3600,
             require_consent: false,
             require_pkce: true,
-            id_token_alg: "RS256".into(),
+            id_token_alg: Alg::Rs256,
             created_at: 0,
             updated_at: 0,
             secret_hash: Some(secret_hash("new")),

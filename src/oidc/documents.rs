@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::paths;
 use crate::cache::{Document, DocumentKind};
 use crate::directory::Tenant;
-use crate::keys::{self, KeyError, KeyState};
+use crate::keys::{self, Alg, KeyError, KeyState};
 use crate::login::totp::hex;
 use crate::services::Services;
 
@@ -83,7 +83,10 @@ pub fn discovery(issuer: &str) -> Result<Metadata, DocumentError> {
         JsonWebKeySetUrl::new(url(paths::JWKS)).map_err(build_err)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
-        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        vec![
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        ],
         ExtraMetadata {
             end_session_endpoint: url(paths::END_SESSION),
             revocation_endpoint: url(paths::REVOKE),
@@ -148,7 +151,8 @@ pub fn discovery(issuer: &str) -> Result<Metadata, DocumentError> {
     Ok(metadata)
 }
 
-/// One JWK as we publish it: unlike the `openidconnect` type it carries `alg`.
+/// One JWK as we publish it: unlike the `openidconnect` type it carries `alg`. RSA keys have
+/// `n` and `e`; P-256 keys have `crv`, `x` and `y`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct PublishedJwk {
     pub kty: String,
@@ -156,8 +160,57 @@ pub struct PublishedJwk {
     pub use_: String,
     pub alg: String,
     pub kid: String,
-    pub n: String,
-    pub e: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+}
+
+impl PublishedJwk {
+    fn of(key: &keys::SigningKey) -> Result<PublishedJwk, DocumentError> {
+        let public = crate::crypto::signing::parse_public_pem(key.public_key_pem.as_bytes())
+            .map_err(build_err)?;
+        let b64 = |bytes: Vec<u8>| Some(URL_SAFE_NO_PAD.encode(bytes));
+        let mut jwk = PublishedJwk {
+            kty: String::new(),
+            use_: "sig".into(),
+            alg: key.algorithm.as_str().into(),
+            kid: key.kid.clone(),
+            n: None,
+            e: None,
+            crv: None,
+            x: None,
+            y: None,
+        };
+        match key.algorithm {
+            Alg::Rs256 => {
+                let rsa = public.rsa().map_err(build_err)?;
+                jwk.kty = "RSA".into();
+                jwk.n = b64(rsa.n().to_vec());
+                jwk.e = b64(rsa.e().to_vec());
+            }
+            Alg::Es256 => {
+                let ec = public.ec_key().map_err(build_err)?;
+                let mut x = openssl::bn::BigNum::new().map_err(build_err)?;
+                let mut y = openssl::bn::BigNum::new().map_err(build_err)?;
+                let mut ctx = openssl::bn::BigNumContext::new().map_err(build_err)?;
+                ec.public_key()
+                    .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+                    .map_err(build_err)?;
+                jwk.kty = "EC".into();
+                jwk.crv = Some("P-256".into());
+                jwk.x = b64(x.to_vec_padded(32).map_err(build_err)?);
+                jwk.y = b64(y.to_vec_padded(32).map_err(build_err)?);
+            }
+        }
+        Ok(jwk)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -176,17 +229,7 @@ pub async fn jwks(svc: &Services, tenant: &Tenant) -> Result<PublishedJwks, Docu
         ) {
             continue;
         }
-        let rsa = crate::crypto::signing::parse_public_pem(k.public_key_pem.as_bytes())
-            .and_then(|p| p.rsa())
-            .map_err(build_err)?;
-        keys.push(PublishedJwk {
-            kty: "RSA".into(),
-            use_: "sig".into(),
-            alg: k.algorithm.clone(),
-            kid: k.kid.clone(),
-            n: URL_SAFE_NO_PAD.encode(rsa.n().to_vec()),
-            e: URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
-        });
+        keys.push(PublishedJwk::of(&k)?);
     }
     Ok(PublishedJwks { keys })
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::clients::{self, Client, ClientKind};
 use super::jwt;
 use crate::directory::Tenant;
+use crate::keys::Alg;
 use crate::services::Services;
 use crate::store::grants;
 
@@ -227,10 +228,11 @@ async fn user_tokens(
     let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
     let auth_time = grant.auth_time.div_euclid(1000);
-    let signer = jwt::signer(svc, tenant)
+    // Access tokens are for resource servers: always RS256. The ID token uses the client's
+    // registered algorithm.
+    let access_token = jwt::signer(svc, tenant, Alg::Rs256)
         .await
-        .map_err(OAuthError::server_error)?;
-    let access_token = signer
+        .map_err(OAuthError::server_error)?
         .sign(
             "at+jwt",
             &AccessClaims {
@@ -247,7 +249,8 @@ async fn user_tokens(
         )
         .map_err(OAuthError::server_error)?;
     let id_token = if scopes.contains(&"openid") {
-        // at_hash: the left half of SHA-256 of the access token (RS256), base64url.
+        // at_hash: the left half of SHA-256 of the access token (SHA-256 for RS256 and
+        // ES256 alike), base64url.
         let digest = <sha2::Sha256 as sha2::Digest>::digest(access_token.as_bytes());
         let at_hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
         let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
@@ -258,6 +261,9 @@ async fn user_tokens(
         };
         let profile = scopes.contains(&"profile");
         let email = scopes.contains(&"email");
+        let signer = jwt::signer(svc, tenant, client.id_token_alg)
+            .await
+            .map_err(OAuthError::server_error)?;
         Some(
             signer
                 .sign(
@@ -568,7 +574,7 @@ pub async fn token(
                 scope: scope.as_deref(),
                 auth_time: None,
             };
-            let signer = jwt::signer(svc, tenant)
+            let signer = jwt::signer(svc, tenant, Alg::Rs256)
                 .await
                 .map_err(OAuthError::server_error)?;
             let access_token = signer

@@ -15,7 +15,7 @@ use openssl::pkey::{PKey, Public};
 use serde::Deserialize;
 
 use crate::directory::Tenant;
-use crate::keys::{self, KeyState};
+use crate::keys::{self, Alg, KeyState};
 use crate::services::Services;
 use crate::store::grants;
 
@@ -25,7 +25,7 @@ pub const MAX_TOKEN_LEN: usize = 8192;
 /// One published key, parsed.
 pub struct VerifyKey {
     kid: String,
-    alg: String,
+    alg: Alg,
     key: PKey<Public>,
 }
 
@@ -92,13 +92,12 @@ fn es256_der(raw: &[u8]) -> Option<Vec<u8>> {
 
 fn signature_ok(key: &VerifyKey, signing_input: &[u8], signature: &[u8]) -> Option<bool> {
     let der;
-    let signature = match key.alg.as_str() {
-        "RS256" => signature,
-        "ES256" => {
+    let signature = match key.alg {
+        Alg::Rs256 => signature,
+        Alg::Es256 => {
             der = es256_der(signature)?;
             &der
         }
-        _ => return None,
     };
     let mut verifier = openssl::sign::Verifier::new(MessageDigest::sha256(), &key.key).ok()?;
     verifier.update(signing_input).ok()?;
@@ -118,7 +117,9 @@ async fn jws(svc: &Services, tenant: &Tenant, token: &str) -> Option<Verified> {
     let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
     let kid = header.kid?;
     let keys = published_keys(svc, tenant).await?;
-    let key = keys.iter().find(|k| k.kid == kid && k.alg == header.alg)?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid && k.alg.as_str() == header.alg)?;
     let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
     let signing_input = &token[..h.len() + 1 + p.len()];
     if !signature_ok(key, signing_input.as_bytes(), &signature)? {

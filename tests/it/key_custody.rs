@@ -139,9 +139,10 @@ async fn rotate_master_rewraps_everything_for_the_new_key_only() {
         .expect("new key opens the database");
     for slug in ["acme", "globex"] {
         let t = find_tenant(&svc, slug).await.unwrap();
-        let (key, pkey) = keys::active_private_key(&svc.store, &svc.keyring, t.id)
-            .await
-            .unwrap();
+        let (key, pkey) =
+            keys::active_private_key(&svc.store, &svc.keyring, t.id, latchkey::keys::Alg::Rs256)
+                .await
+                .unwrap();
         let cert = openssl::x509::X509::from_pem(key.certificate_pem.as_bytes()).unwrap();
         assert!(cert.public_key().unwrap().public_eq(&pkey));
     }
@@ -241,9 +242,14 @@ async fn a_raw_dump_holds_no_private_key_data_key_or_password() {
         .await
         .unwrap()
         .expose_for_tests();
-    let (_, pkey) = keys::active_private_key(&app.svc.store, &app.svc.keyring, t.id)
-        .await
-        .unwrap();
+    let (_, pkey) = keys::active_private_key(
+        &app.svc.store,
+        &app.svc.keyring,
+        t.id,
+        latchkey::keys::Alg::Rs256,
+    )
+    .await
+    .unwrap();
     let private_der = pkey.private_key_to_der().unwrap();
 
     let dump = raw_dump(&app).await;
@@ -284,9 +290,14 @@ async fn ciphertexts_swapped_between_tenants_fail_to_decrypt() {
     let acme = find_tenant(&app.svc, "acme").await.unwrap();
     let globex = find_tenant(&app.svc, "globex").await.unwrap();
     assert!(
-        keys::active_private_key(&app.svc.store, &app.svc.keyring, acme.id)
-            .await
-            .is_ok()
+        keys::active_private_key(
+            &app.svc.store,
+            &app.svc.keyring,
+            acme.id,
+            latchkey::keys::Alg::Rs256
+        )
+        .await
+        .is_ok()
     );
 
     // Swap the sealed private keys of the two tenants' signing keys.
@@ -295,9 +306,14 @@ async fn ciphertexts_swapped_between_tenants_fail_to_decrypt() {
         a = acme.id, g = globex.id
     ))
     .await;
-    let err = keys::active_private_key(&app.svc.store, &app.svc.keyring, acme.id)
-        .await
-        .err();
+    let err = keys::active_private_key(
+        &app.svc.store,
+        &app.svc.keyring,
+        acme.id,
+        latchkey::keys::Alg::Rs256,
+    )
+    .await
+    .err();
     assert!(matches!(err, Some(KeyError::Crypto(_))), "{err:?}");
 
     // Swap the wrapped data keys too: neither tenant's key opens under the other's id.

@@ -13,6 +13,7 @@ mod login;
 mod migrations;
 mod oidc;
 mod oidc_consent;
+mod oidc_es256;
 mod oidc_flow;
 mod oidc_logout;
 mod tenancy;

@@ -66,7 +66,7 @@ async fn discovery_is_accepted_by_an_independent_relying_party() {
     );
     assert_eq!(
         raw["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "ES256"])
     );
     let grants = raw["grant_types_supported"].as_array().unwrap();
     assert!(!grants.iter().any(|g| g == "implicit" || g == "password"));
@@ -489,11 +489,16 @@ async fn key_rotation_moves_through_next_active_previous_retired() {
         let t = latchkey::directory::find_tenant(&app.svc, "acme")
             .await
             .unwrap();
-        latchkey::keys::active_private_key(&app.svc.store, &app.svc.keyring, t.id)
-            .await
-            .unwrap()
-            .0
-            .kid
+        latchkey::keys::active_private_key(
+            &app.svc.store,
+            &app.svc.keyring,
+            t.id,
+            latchkey::keys::Alg::Rs256,
+        )
+        .await
+        .unwrap()
+        .0
+        .kid
     };
     let k0 = states().into_keys().next().unwrap();
 

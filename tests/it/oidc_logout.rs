@@ -335,7 +335,7 @@ async fn hints_verify_after_rotation_and_when_expired_but_not_once_the_key_is_re
         .await
         .unwrap()
         .unwrap();
-    let signer = latchkey::oidc::jwt::signer(&app.svc, &tenant)
+    let signer = latchkey::oidc::jwt::signer(&app.svc, &tenant, latchkey::keys::Alg::Rs256)
         .await
         .unwrap();
     let mut claims = decode_part(&id_token, 1);
