@@ -27,8 +27,13 @@ pub enum Answer {
     ErrorPage(String),
     /// Go back to the client (a code, or an error) at this URL.
     Redirect(String),
-    /// Sign in first, then come back to `return_to`.
-    Login { return_to: String, reauth: bool },
+    /// Sign in first, then come back to `return_to`. `login_hint` is the username the client
+    /// suggested, to fill in.
+    Login {
+        return_to: String,
+        reauth: bool,
+        login_hint: Option<String>,
+    },
     /// Ask the signed-in user to allow `scopes` to the client. `request` is the authorization
     /// request (its query) to answer once they have decided.
     Consent {
@@ -233,6 +238,9 @@ pub async fn authorize(
     // 3. Who is signing in.
     let session = session.filter(|s| s.stage == Stage::Active);
     let after: Option<i64> = get(AFTER_PARAM).and_then(|v| v.parse().ok());
+    let login_hint = get("login_hint")
+        .filter(|h| h.chars().count() <= 320 && !h.chars().any(char::is_control))
+        .map(str::to_owned);
     // Coming back from the login page, `prompt=login` has been honoured; `consent` still holds.
     let mut after_login: Vec<(&str, String)> = Vec::new();
     if prompts.contains(&"consent") {
@@ -245,6 +253,7 @@ pub async fn authorize(
         return Answer::Login {
             return_to: return_path(params, &["prompt"], &after_login),
             reauth: false,
+            login_hint,
         };
     };
     let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
@@ -259,6 +268,7 @@ pub async fn authorize(
         return Answer::Login {
             return_to: return_path(params, &["prompt", "max_age", AFTER_PARAM], &after_login),
             reauth: true,
+            login_hint,
         };
     }
     match users::find(&svc.store, tenant.id, session.user).await {

@@ -112,6 +112,9 @@ pub struct LoginQuery {
     /// even to a signed-in browser.
     #[serde(default)]
     reauth: Option<String>,
+    /// The username an application suggested (`login_hint`), filled in for the user.
+    #[serde(default)]
+    login_hint: String,
 }
 
 pub async fn login_page(web: Web, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
@@ -126,7 +129,7 @@ pub async fn login_page(web: Web, Query(q): Query<LoginQuery>) -> Result<Respons
     Ok(render_login(
         &web,
         &q.return_to,
-        "",
+        &q.login_hint,
         None,
         None,
         StatusCode::OK,

@@ -278,11 +278,18 @@ async fn answer_authorize(
     {
         Answer::ErrorPage(message) => request_page(message),
         Answer::Redirect(url) => super::auth::see_other(&url),
-        Answer::Login { return_to, reauth } => {
+        Answer::Login {
+            return_to,
+            reauth,
+            login_hint,
+        } => {
             let mut s = url::form_urlencoded::Serializer::new(String::new());
             s.append_pair("return_to", &return_to);
             if reauth {
                 s.append_pair("reauth", "1");
+            }
+            if let Some(hint) = login_hint {
+                s.append_pair("login_hint", &hint);
             }
             super::auth::see_other(&format!("/login?{}", s.finish()))
         }

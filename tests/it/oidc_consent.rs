@@ -216,15 +216,26 @@ async fn first_party_clients_skip_consent_unless_asked_and_deleting_a_client_for
 }
 
 #[tokio::test]
-async fn signing_in_keeps_prompt_consent() {
+async fn signing_in_keeps_prompt_consent_and_login_hint_fills_in_the_username() {
     let app = app_with_alice().await;
     let (id, _) = web_client(&app, "acme", &[]);
     let b = Browser::new(&app, "acme");
     // Not signed in: to the login page and back, and the consent page is still shown.
-    let first = b.get(&ask(&id, "openid", &[("prompt", "consent")])).await;
+    let first = b
+        .get(&ask(
+            &id,
+            "openid",
+            &[("prompt", "consent"), ("login_hint", "alice")],
+        ))
+        .await;
     let to_login = first.location.clone().unwrap();
     assert!(to_login.starts_with("/login"), "{to_login}");
     let form = b.get(&to_login).await;
+    assert_eq!(
+        form.field("login").as_deref(),
+        Some("alice"),
+        "login_hint fills in the username"
+    );
     let back = b
         .post(
             "/login",
