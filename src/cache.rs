@@ -1,7 +1,7 @@
 //! In-memory caches for the hot read paths (tenant by host, discovery and JWKS documents), kept
 //! correct across nodes by the change epoch: every change they depend on bumps a counter in the
-//! database, each node polls it every second and drops everything when it moves. Opened
-//! signing keys are cached the same way. A change
+//! database, each node polls it every second and drops everything when it moves. Clients,
+//! opened signing keys, parsed public keys and CORS origins are cached the same way. A change
 //! therefore reaches every node within about a second, and the hot path never touches the
 //! database. Only found tenants are cached, so a new tenant is served at once.
 

@@ -1,8 +1,9 @@
 //! OpenID Connect provider. Each tenant is its own OP, issuer = the tenant's origin.
 //!
-//! Landed so far: clients (registration, secrets, authentication) and the public documents —
-//! discovery and JWKS — served from the in-memory cache. Authorize, token, userinfo,
-//! revocation, introspection and logout are the rest of the OIDC issue.
+//! Clients (registration, secrets, authentication), the public documents (discovery and JWKS,
+//! from the in-memory cache), authorize with consent, the token endpoint and its grants,
+//! verification of our own tokens (userinfo, revocation, introspection) and RP-initiated
+//! logout. The HTTP side is `web::oidc`.
 //!
 //! May use: `store`, `keys`, `audit`, `directory`, `cache`. Metadata types come from the
 //! `openidconnect` crate.

@@ -1,6 +1,7 @@
-//! The token endpoint (RFC 6749 §3.2): client authentication and the grants. Landed so far:
-//! `client_credentials`, issuing RFC 9068 JWT access tokens signed by the tenant key. The
-//! `authorization_code` and `refresh_token` grants come with the authorize endpoint.
+//! The token endpoint (RFC 6749 §3.2): client authentication and the grants
+//! (`authorization_code` with PKCE, rotating `refresh_token`, `client_credentials`), issuing
+//! RFC 9068 JWT access tokens and OIDC ID tokens signed by the tenant key; plus revocation
+//! (RFC 7009) and introspection (RFC 7662).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
