@@ -285,6 +285,9 @@ pub enum KeysCommand {
     RetirePrevious {
         #[arg(long)]
         tenant: String,
+        /// Which key cycle: RS256 or ES256.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -505,8 +508,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             user_command(&svc, cmd, now).await
         }
         Command::Keys(KeysCommand::Rotate { tenant, alg, out }) => {
-            let alg = keys::Alg::parse(&alg)
-                .ok_or_else(|| anyhow::anyhow!("--alg must be RS256 or ES256, not `{alg}`"))?;
+            let alg = parse_alg(&alg)?;
             let svc = Services::open(&config).await?;
             let t = directory::find_tenant(&svc, &tenant).await?;
             let url = svc.public_url.tenant_origin(t.slug.as_str());
@@ -548,13 +550,15 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 ),
             })
         }
-        Command::Keys(KeysCommand::RetirePrevious { tenant, out }) => {
+        Command::Keys(KeysCommand::RetirePrevious { tenant, alg, out }) => {
+            let alg = parse_alg(&alg)?;
             let svc = Services::open(&config).await?;
             let t = directory::find_tenant(&svc, &tenant).await?;
             let retired = keys::retire_previous(
                 &svc.store,
                 &svc.keyring,
                 &t,
+                alg,
                 &Origin::cli("keys retire-previous"),
                 now,
             )
@@ -724,6 +728,15 @@ async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow:
             Ok(done(out.json, value, text))
         }
     }
+}
+
+fn parse_alg(alg: &str) -> anyhow::Result<keys::Alg> {
+    keys::Alg::parse(alg).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--alg must be RS256 or ES256, not `{}`",
+            alg.chars().take(16).collect::<String>()
+        )
+    })
 }
 
 fn client_json(c: &oidc_clients::Client, now: i64) -> Value {

@@ -1,9 +1,16 @@
-//! Remembered consent (per user and client) and the per-client PKCE switch for confidential
-//! clients.
+//! Remembered consent (per user and client), the per-client PKCE switch for confidential
+//! clients, and at most one active and one next signing key per tenant and algorithm (now that
+//! a tenant may hold keys of two algorithms).
 
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
+
+/// Partial unique indexes (same syntax on SQLite and PostgreSQL).
+const KEY_STATE_INDEXES: [(&str, &str); 2] = [
+    ("ux_signing_keys_one_active", "active"),
+    ("ux_signing_keys_one_next", "next"),
+];
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
@@ -97,6 +104,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        for (name, state) in KEY_STATE_INDEXES {
+            m.get_connection()
+                .execute_unprepared(&format!(
+                    "CREATE UNIQUE INDEX {name} ON signing_keys (tenant_id, algorithm) \
+                     WHERE state = '{state}'"
+                ))
+                .await?;
+        }
         m.alter_table(
             Table::alter()
                 .table(OidcClients::Table)
@@ -113,6 +128,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for (name, _) in KEY_STATE_INDEXES {
+            m.get_connection()
+                .execute_unprepared(&format!("DROP INDEX {name}"))
+                .await?;
+        }
         m.alter_table(
             Table::alter()
                 .table(OidcClients::Table)

@@ -296,7 +296,19 @@ pub async fn rotate(
             next: generated.kid,
         });
     };
+    // Read again inside the transaction: the promotion works from what is current.
     let tx = store.begin().await?;
+    let keys: Vec<SigningKey> = list(&tx, tenant.id)
+        .await?
+        .into_iter()
+        .filter(|k| k.algorithm == alg)
+        .collect();
+    let next = keys
+        .iter()
+        .find(|k| k.state == KeyState::Next && k.id == next.id)
+        .ok_or(KeyError::Store(crate::store::StoreError::Conflict(
+            "signing_keys.state",
+        )))?;
     let retired = retire_previous_in(&tx, tenant.id, &keys, now_ms).await?;
     let mut previous = None;
     for k in keys.iter().filter(|k| k.state == KeyState::Active) {
@@ -402,23 +414,32 @@ async fn add_key(
         return Ok(false);
     }
     let chain = ChainKey::for_tenant(dek);
-    store_new(&tx, dek, &chain, generated, state, origin, now_ms).await?;
+    match store_new(&tx, dek, &chain, generated, state, origin, now_ms).await {
+        // One active and one next key per algorithm (unique indexes): a concurrent caller won.
+        Err(KeyError::Store(crate::store::StoreError::Conflict(_))) => return Ok(false),
+        other => other?,
+    };
     crate::store::epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// Retires every `previous` key at once (when no token it signed can still be live).
+/// Retires every `previous` key of `alg` at once (when no token it signed can still be live).
 pub async fn retire_previous(
     store: &crate::store::Store,
     keyring: &Keyring,
     tenant: &crate::directory::Tenant,
+    alg: Alg,
     origin: &Origin,
     now_ms: i64,
 ) -> Result<Vec<String>, KeyError> {
-    let keys = list(store, tenant.id).await?;
     let chain = keyring.chain_key_of(tenant)?;
     let tx = store.begin().await?;
+    let keys: Vec<SigningKey> = list(&tx, tenant.id)
+        .await?
+        .into_iter()
+        .filter(|k| k.algorithm == alg)
+        .collect();
     let retired = retire_previous_in(&tx, tenant.id, &keys, now_ms).await?;
     if !retired.is_empty() {
         audit::record(

@@ -984,7 +984,12 @@ pub async fn end_session(ctx: &Ctx<'_>, user: UserId, id: &str) -> Result<bool, 
     Ok(n == 1)
 }
 
-pub async fn logout(ctx: &Ctx<'_>, s: &Session) -> Result<(), LoginError> {
+/// Ends the session; `detail` says more for the audit (e.g. which application asked).
+pub async fn logout(
+    ctx: &Ctx<'_>,
+    s: &Session,
+    detail: Option<serde_json::Value>,
+) -> Result<(), LoginError> {
     let tx = ctx.svc.store.begin().await?;
     session::end(&tx, s).await?;
     ctx.audit_in(
@@ -993,7 +998,7 @@ pub async fn logout(ctx: &Ctx<'_>, s: &Session) -> Result<(), LoginError> {
         Some(s.user),
         "logout",
         Outcome::Success,
-        None,
+        detail,
     )
     .await?;
     tx.commit().await?;

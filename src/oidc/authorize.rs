@@ -40,6 +40,8 @@ pub enum Answer {
         client_name: String,
         scopes: Vec<String>,
         request: String,
+        /// The session the decision must come from.
+        session_id: String,
     },
 }
 
@@ -208,6 +210,14 @@ pub async fn authorize(
                     "code_challenge_method without a challenge",
                 );
             }
+            // Without PKCE, the OIDC nonce is what binds the code to this browser's
+            // transaction (RFC 9700 §2.1.1): it is required then.
+            if get("nonce").is_none() || !scopes.contains(&"openid") {
+                return error(
+                    "invalid_request",
+                    "without code_challenge, scope openid and a nonce are required",
+                );
+            }
             ""
         }
         Some(challenge) => {
@@ -265,10 +275,11 @@ pub async fn authorize(
         }
         let since = after.unwrap_or(now.div_euclid(1000));
         after_login.push((AFTER_PARAM, since.to_string()));
+        // Signing in again is for the session's own user: the login page fills that in.
         return Answer::Login {
             return_to: return_path(params, &["prompt", "max_age", AFTER_PARAM], &after_login),
             reauth: true,
-            login_hint,
+            login_hint: None,
         };
     }
     match users::find(&svc.store, tenant.id, session.user).await {
@@ -326,6 +337,7 @@ pub async fn authorize(
                     client_name: client.name.clone(),
                     scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
                     request: query(params, &[], &[]),
+                    session_id: session.id.clone(),
                 };
             }
         }

@@ -117,8 +117,10 @@ impl Decider<'_> {
         .await
     }
 
-    /// Withdraws the consent for a client and revokes the client's refresh tokens for the
-    /// user. False if there was no consent to withdraw.
+    /// Withdraws the consent for a client, revokes the client's refresh tokens for the user
+    /// and voids its unredeemed codes. Access tokens already issued run out on their own (their
+    /// lifetime is the client's, at most a day; five minutes by default). False if there was no
+    /// consent to withdraw.
     pub async fn revoke(&self, client_id: &str) -> Result<bool, ConsentError> {
         let (tenant, user, now) = (self.tenant.id, self.user, self.now);
         let removed = consents::find(&self.svc.store, tenant, user, client_id)
@@ -130,6 +132,7 @@ impl Decider<'_> {
         self.audited("consent.revoke", async |tx| {
             let deleted = consents::delete(tx, tenant, user, client_id).await?;
             let revoked = grants::revoke_for_client(tx, tenant, client_id, Some(user), now).await?;
+            grants::expire_codes(tx, tenant, client_id, user, now).await?;
             Ok((
                 deleted,
                 json!({ "client_id": client_id, "refresh_tokens_revoked": revoked }),

@@ -28,6 +28,15 @@ pub struct EndSession {
 }
 
 impl EndSession {
+    /// What the audit entry of the logout records about the request.
+    pub fn audit_detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rp_initiated": true,
+            "client_id": self.client.as_ref().map(|c| c.client_id.as_str()),
+            "id_token_hint": self.hint_sub.is_some(),
+        })
+    }
+
     /// Whether this request may end `user`'s session without asking.
     pub fn speaks_for(&self, user: &str) -> bool {
         self.hint_sub.as_deref() == Some(user)

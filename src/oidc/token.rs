@@ -348,6 +348,10 @@ async fn code_grant(
         .get("code")
         .filter(|c| !c.is_empty() && c.len() <= 128)
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    // Open the ID-token signer first: a key problem must not burn the user's code.
+    jwt::signer(svc, tenant, client.id_token_alg)
+        .await
+        .map_err(OAuthError::server_error)?;
     let hash = super::authorize::code_hash(code);
     let Some(row) = grants::consume_code(&svc.store, tenant.id, &hash, now_ms)
         .await
@@ -381,6 +385,10 @@ async fn code_grant(
         return Err(invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
+    }
+    if row.code_challenge.is_empty() && client.require_pkce {
+        // Issued while the client was registered without PKCE; it requires it now.
+        return Err(invalid_grant("the code was issued without PKCE"));
     }
     if row.code_challenge.is_empty() {
         // A code issued without PKCE (a confidential client registered without it): a

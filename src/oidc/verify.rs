@@ -34,6 +34,8 @@ struct Header {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
+    /// Extensions the token says must be understood (RFC 7515 §4.1.11): we understand none.
+    crit: Option<serde_json::Value>,
 }
 
 /// A JWS whose signature checked out: its `typ` and payload (claims not yet checked).
@@ -104,8 +106,8 @@ fn signature_ok(key: &VerifyKey, signing_input: &[u8], signature: &[u8]) -> Opti
     verifier.verify(signature).ok()
 }
 
-/// Checks a compact JWS against the tenant's published keys.
-async fn jws(svc: &Services, tenant: &Tenant, token: &str) -> Option<Verified> {
+/// Checks a compact JWS against the tenant's published keys of the `allowed` algorithms.
+async fn jws(svc: &Services, tenant: &Tenant, token: &str, allowed: &[Alg]) -> Option<Verified> {
     if token.len() > MAX_TOKEN_LEN {
         return None;
     }
@@ -115,11 +117,14 @@ async fn jws(svc: &Services, tenant: &Tenant, token: &str) -> Option<Verified> {
         return None;
     }
     let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    if header.crit.is_some() {
+        return None;
+    }
     let kid = header.kid?;
     let keys = published_keys(svc, tenant).await?;
     let key = keys
         .iter()
-        .find(|k| k.kid == kid && k.alg.as_str() == header.alg)?;
+        .find(|k| k.kid == kid && k.alg.as_str() == header.alg && allowed.contains(&k.alg))?;
     let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
     let signing_input = &token[..h.len() + 1 + p.len()];
     if !signature_ok(key, signing_input.as_bytes(), &signature)? {
@@ -159,7 +164,8 @@ pub async fn access_token(
     token: &str,
     now_ms: i64,
 ) -> Option<AccessToken> {
-    let verified = jws(svc, tenant, token).await?;
+    // We sign access tokens with RS256 only.
+    let verified = jws(svc, tenant, token, &[Alg::Rs256]).await?;
     if verified.typ.as_deref() != Some("at+jwt") {
         return None;
     }
@@ -202,7 +208,7 @@ pub struct IdTokenHint {
 /// An ID token this tenant issued. Expiry is not checked: RP-Initiated Logout 1.0 §2 asks the
 /// OP to accept expired hints, since logging out is often what happens after a token expired.
 pub async fn id_token_hint(svc: &Services, tenant: &Tenant, token: &str) -> Option<IdTokenHint> {
-    let verified = jws(svc, tenant, token).await?;
+    let verified = jws(svc, tenant, token, &Alg::ALL).await?;
     if verified.typ.as_deref().is_some_and(|t| t != "JWT") {
         return None;
     }

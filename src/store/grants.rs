@@ -370,3 +370,26 @@ pub async fn revoke_for_client(
     }
     exec(h, &sql, values).await
 }
+
+/// Makes a user's unredeemed codes for a client unusable (consent withdrawn).
+pub async fn expire_codes(
+    h: &impl Handle,
+    tenant: TenantId,
+    client_id: &str,
+    user: crate::ids::UserId,
+    now: i64,
+) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "UPDATE oidc_codes SET expires_at = ? WHERE tenant_id = ? AND client_id = ? \
+         AND user_id = ? AND used_at IS NULL AND expires_at > ?",
+        vec![
+            now.into(),
+            tenant.to_string().into(),
+            client_id.to_owned().into(),
+            user.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await
+}

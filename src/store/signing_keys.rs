@@ -53,7 +53,12 @@ pub async fn insert(tx: &Tx, tenant: TenantId, k: NewSigningKey<'_>) -> Result<(
     signing_key::Entity::insert(model)
         .exec_without_returning(tx.conn())
         .await
-        .map_err(|e| StoreError::unique(e, "signing_keys.kid"))?;
+        .map_err(|e| {
+            StoreError::unique(
+                e,
+                "signing_keys (kid, or one active/next key per algorithm)",
+            )
+        })?;
     Ok(())
 }
 

@@ -543,7 +543,8 @@ pub async fn revoke_app(
     .revoke(&client_id)
     .await?;
     let notice = if removed {
-        "Access removed. The application will have to ask you again."
+        "Access removed. The application will have to ask you again; an access token it \
+         already holds stops working when it expires."
     } else {
         "That application had no access to remove."
     };

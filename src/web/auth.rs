@@ -193,15 +193,34 @@ impl Web {
         }
     }
 
-    fn csrf_mac(&self, cookie: &str) -> String {
-        let key = self.state.svc.keyring.master().derive_mac_key("csrf");
+    /// HMAC, under a key derived from the master key for `purpose`, of this tenant and `parts`.
+    fn mac(&self, purpose: &str, parts: &[&str]) -> String {
+        let key = self.state.svc.keyring.master().derive_mac_key(purpose);
         #[allow(clippy::expect_used)]
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts any key length");
         mac.update(self.tenant.id.to_string().as_bytes());
-        mac.update(b"/");
-        mac.update(cookie.as_bytes());
+        // Only the last part may contain `/` (callers pass fixed-format ids first).
+        for p in parts {
+            mac.update(b"/");
+            mac.update(p.as_bytes());
+        }
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    fn csrf_mac(&self, cookie: &str) -> String {
+        self.mac("csrf", &[cookie])
+    }
+
+    /// A tag binding `value` to one session (e.g. a consent form to the session it was shown
+    /// in), so a page left open cannot act for whoever is signed in later.
+    pub fn session_binding(&self, session_id: &str, value: &str) -> String {
+        self.mac("session-binding", &[session_id, value])
+    }
+
+    pub fn session_binding_ok(&self, session_id: &str, value: &str, tag: &str) -> bool {
+        let expected = self.session_binding(session_id, value);
+        tag.len() == expected.len() && bool::from(tag.as_bytes().ct_eq(expected.as_bytes()))
     }
 
     /// A CSRF token for a form on this page, and the cookie to set when the browser has none.

@@ -118,18 +118,26 @@ pub struct LoginQuery {
 }
 
 pub async fn login_page(web: Web, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
-    // Already signed in: straight on.
+    let mut login = q.login_hint.clone();
     if let Some(s) = web.session().await?
         && s.stage == Stage::Active
-        && q.reauth.is_none()
     {
-        let target = safe_return_to(&q.return_to).unwrap_or_else(|| "/account".into());
-        return Ok(see_other(&target));
+        if q.reauth.is_none() {
+            // Already signed in: straight on.
+            let target = safe_return_to(&q.return_to).unwrap_or_else(|| "/account".into());
+            return Ok(see_other(&target));
+        }
+        // Signing in again (an application asked for a fresh sign-in): as the same person.
+        if let Some(u) =
+            crate::store::users::find(&web.state.svc.store, web.tenant.id, s.user).await?
+        {
+            login = u.username;
+        }
     }
     Ok(render_login(
         &web,
         &q.return_to,
-        &q.login_hint,
+        &login,
         None,
         None,
         StatusCode::OK,
@@ -463,7 +471,7 @@ pub async fn logout(web: Web, WebForm(f): WebForm<CsrfForm>) -> Result<Response,
         return Ok(web.csrf_failed());
     }
     if let Some(s) = web.session().await? {
-        flow::logout(&web.ctx(), &s).await?;
+        flow::logout(&web.ctx(), &s, None).await?;
     }
     let res = render_login(
         &web,

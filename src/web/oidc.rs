@@ -297,11 +297,13 @@ async fn answer_authorize(
             client_name,
             scopes,
             request,
+            session_id,
         } => {
             let csrf = web.csrf();
             csrf.attach(ConsentPage {
                 tenant_name: web.tenant.name.clone(),
                 csrf: csrf.token.clone(),
+                binding: web.session_binding(&session_id, &request),
                 app_name: client_name,
                 items: scopes
                     .iter()
@@ -321,6 +323,7 @@ struct ConsentPage {
     app_name: String,
     items: Vec<&'static str>,
     request: String,
+    binding: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -329,6 +332,8 @@ pub struct ConsentForm {
     csrf: String,
     #[serde(default)]
     request: String,
+    #[serde(default)]
+    binding: String,
     #[serde(default)]
     decision: String,
 }
@@ -341,6 +346,19 @@ pub async fn consent(
     use crate::oidc::authorize::ConsentStep;
     if !web.csrf_ok(&f.csrf) {
         return web.csrf_failed();
+    }
+    // The decision counts only for the request shown, in the session it was shown in: not
+    // for an edited request, nor for whoever signed in since in another tab.
+    let session = match web.session().await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    if !session.is_some_and(|s| web.session_binding_ok(&s.id, &f.request, &f.binding)) {
+        return request_page(
+            "This consent page is out of date (you may have signed in or out since). Go back \
+             to the application and start again."
+                .into(),
+        );
     }
     let step = match f.decision.as_str() {
         "allow" => ConsentStep::Allowed,
@@ -405,7 +423,7 @@ pub async fn end_session(
     match web.session().await? {
         None => Ok(signed_out(&web, &end)),
         Some(s) if end.speaks_for(&s.user.to_string()) => {
-            crate::login::flow::logout(&web.ctx(), &s).await?;
+            crate::login::flow::logout(&web.ctx(), &s, Some(end.audit_detail())).await?;
             Ok(signed_out(&web, &end))
         }
         Some(_) => {
@@ -465,7 +483,7 @@ pub async fn end_session_confirm(
         Err(message) => return Ok(request_page(message)),
     };
     if let Some(s) = web.session().await? {
-        crate::login::flow::logout(&web.ctx(), &s).await?;
+        crate::login::flow::logout(&web.ctx(), &s, Some(end.audit_detail())).await?;
     }
     Ok(signed_out(&web, &end))
 }

@@ -28,6 +28,7 @@ async fn decide(b: &Browser, page: &Page, decision: &str) -> Page {
         &[
             ("csrf", &page.csrf()),
             ("request", &page.field("request").unwrap()),
+            ("binding", &page.field("binding").unwrap()),
             ("decision", decision),
         ],
     )
@@ -126,9 +127,17 @@ async fn consent_is_asked_once_remembered_and_revocable() {
     assert_eq!(status, 200, "{tokens}");
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
-    // Remembered: the same or fewer scopes, even with prompt=none, go straight through.
+    // Remembered: the same or fewer scopes, even with prompt=none, go straight through; a
+    // scope not yet allowed cannot be asked for silently.
     code_of(&b.get(&ask(&id, "openid profile offline_access", &[])).await);
     code_of(&b.get(&ask(&id, "openid", &[("prompt", "none")])).await);
+    let silent_wider = b
+        .get(&ask(&id, "openid email", &[("prompt", "none")]))
+        .await;
+    assert_eq!(
+        query_of(silent_wider.location.as_deref().unwrap())["error"],
+        "consent_required"
+    );
     // More scopes ask again, for everything requested; prompt=consent always asks.
     let wider = b.get(&ask(&id, "openid email", &[])).await;
     assert_eq!(wider.status, 200);
@@ -282,14 +291,21 @@ async fn confidential_clients_may_turn_pkce_off_and_then_a_verifier_is_refused()
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
 
+    // Without a challenge, the nonce must bind the code (scope openid + nonce required).
+    let no_nonce = b.get(&auth_path(&id, CALLBACK, &[])).await;
+    assert_eq!(
+        query_of(no_nonce.location.as_deref().unwrap())["error"],
+        "invalid_request"
+    );
+    let nonce = [("nonce", "n-0123456789")];
     // Without a challenge: a code, exchanged without a verifier.
-    let code = code_of(&b.get(&auth_path(&id, CALLBACK, &[])).await);
+    let code = code_of(&b.get(&auth_path(&id, CALLBACK, &nonce)).await);
     let (status, body) = exchange(&app, &id, &secret, &code, None).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["id_token"].is_string());
 
     // A verifier for a code issued without a challenge is a downgrade: refused.
-    let code = code_of(&b.get(&auth_path(&id, CALLBACK, &[])).await);
+    let code = code_of(&b.get(&auth_path(&id, CALLBACK, &nonce)).await);
     let (status, body) = exchange(&app, &id, &secret, &code, Some(VERIFIER)).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
@@ -320,5 +336,54 @@ async fn confidential_clients_may_turn_pkce_off_and_then_a_verifier_is_refused()
     assert_eq!(
         query_of(p.location.as_deref().unwrap())["error"],
         "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn a_consent_decision_counts_only_for_the_request_and_session_it_was_shown_in() {
+    let app = app_with_alice().await;
+    app.create_user("acme", "bob", PW);
+    let (id, _) = web_client(&app, "acme", &["--consent"]);
+    let (other, _) = web_client(&app, "acme", &["--consent"]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let page = b.get(&ask(&id, "openid profile", &[])).await;
+    let request = page.field("request").unwrap();
+    assert!(request.contains("scope=openid+profile"), "{request}");
+    let post = |request: String, csrf: String| {
+        let b = &b;
+        let binding = page.field("binding").unwrap();
+        async move {
+            b.post(
+                "/oauth2/consent",
+                &[
+                    ("csrf", &csrf),
+                    ("request", &request),
+                    ("binding", &binding),
+                    ("decision", "allow"),
+                ],
+            )
+            .await
+        }
+    };
+    // The request edited to another client, or to more scopes, is refused.
+    for edited in [
+        request.replace(&id, &other),
+        request.replace("scope=openid+profile", "scope=openid+profile+email"),
+    ] {
+        let p = post(edited, page.csrf()).await;
+        assert_eq!(p.status, 400, "{}", p.body);
+        assert!(p.location.is_none());
+    }
+    // Alice's page, left open while bob signs in on the same browser, acts for nobody.
+    let account = b.get("/account").await;
+    b.post("/logout", &[("csrf", &account.csrf())]).await;
+    b.login("bob", PW).await;
+    let stale = post(request.clone(), page.csrf()).await;
+    assert_eq!(stale.status, 400);
+    assert!(stale.has("out of date"));
+    assert_eq!(
+        crate::login::count(&app, "SELECT COUNT(*) FROM oidc_consents").await,
+        0
     );
 }

@@ -26,6 +26,11 @@ fn header(token: &str) -> serde_json::Value {
     .unwrap()
 }
 
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 fn keys_of(app: &TestApp) -> Vec<(String, String, String)> {
     let out = app.cli(&["keys", "list", "--tenant", "acme", "--json"]);
     assert!(out.ok(), "{}", out.stderr);
@@ -221,12 +226,56 @@ async fn es256_clients_get_p256_id_tokens_that_verify_and_rotate_on_their_own_cy
     jwks_with(&app, &[&rsa_kid, &ec_kid, &active_ec]).await;
     let (new_id_token, _) = code_flow(&app, &b, &id, &secret).await;
     assert_eq!(header(&new_id_token)["kid"], active_ec.as_str());
-    let out = b
-        .get(&format!(
-            "/oauth2/logout?id_token_hint={}",
-            url::form_urlencoded::byte_serialize(id_token.as_bytes()).collect::<String>()
-        ))
-        .await;
+    let logout = |hint: String| {
+        let b = &b;
+        async move {
+            b.get(&format!(
+                "/oauth2/logout?id_token_hint={}",
+                url::form_urlencoded::byte_serialize(hint.as_bytes()).collect::<String>()
+            ))
+            .await
+        }
+    };
+    // The ES256 token relabelled RS256 (same kid), or with a truncated or padded signature,
+    // is not ours; the session stays.
+    let (_, rest) = id_token.split_once('.').unwrap();
+    let mut relabelled = header(&id_token);
+    relabelled["alg"] = "RS256".into();
+    let relabelled = format!("{}.{rest}", b64(&serde_json::to_vec(&relabelled).unwrap()));
+    let (input, sig) = id_token.rsplit_once('.').unwrap();
+    let raw = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap()
+    };
+    let short = format!("{input}.{}", b64(&raw[..63]));
+    let long = format!("{input}.{}", b64(&[raw.as_slice(), &[0]].concat()));
+    for bad in [relabelled, short, long] {
+        let p = logout(bad).await;
+        assert_eq!(p.status, 400, "{}", p.body);
+    }
+    assert_eq!(b.get("/account").await.status, 200);
+    let out = logout(id_token.clone()).await;
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(out.has("You are signed out"));
+
+    // Retiring is per cycle too: the RSA default leaves the ES256 previous key published.
+    let retire = |alg: &'static str| {
+        let out = app.cli(&[
+            "keys",
+            "retire-previous",
+            "--tenant",
+            "acme",
+            "--alg",
+            alg,
+            "--json",
+        ]);
+        assert!(out.ok(), "{}", out.stderr);
+        out.json()
+    };
+    retire("RS256");
+    assert!(keys_of(&app).contains(&(ec_kid.clone(), "ES256".into(), "previous".into())));
+    retire("ES256");
+    assert!(keys_of(&app).contains(&(ec_kid.clone(), "ES256".into(), "retired".into())));
 }

@@ -558,12 +558,16 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
     // prompt=login: to the login form even though signed in, then back with a code.
     let mut extra = pkce.to_vec();
     extra.push(("prompt", "login"));
-    let p = b.get(&auth_path(&id, CALLBACK, &extra)).await;
+    let mut hinted = extra.clone();
+    hinted.push(("login_hint", "mallory"));
+    let p = b.get(&auth_path(&id, CALLBACK, &hinted)).await;
     let loc = p.location.unwrap();
     assert!(
         loc.starts_with("/login?") && loc.contains("reauth=1"),
         "{loc}"
     );
+    // Signing in again is as the session's own user, whatever the hint says.
+    assert_eq!(b.get(&loc).await.field("login").as_deref(), Some("alice"));
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let done = sign_in_through(
         &b,
