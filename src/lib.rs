@@ -18,6 +18,7 @@ pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod oidc;
+pub mod saml;
 pub mod server;
 pub mod services;
 pub mod store;

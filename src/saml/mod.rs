@@ -1,0 +1,15 @@
+//! SAML 2.0 identity provider. Each tenant is its own IdP; its entityID is
+//! `{tenant origin}/saml/metadata`. samael is used only for XML-DSig through libxmlsec1 and for
+//! its schema structs (SECURITY-NOTES.md); messages and metadata are built here.
+//!
+//! May use: `store`, `keys`, `audit`, `directory`, `cache`, `login` (sessions).
+
+pub mod inbound;
+
+/// Where the endpoints live on a tenant host.
+pub mod paths {
+    pub const METADATA: &str = "/saml/metadata";
+    pub const CERTIFICATE: &str = "/saml/certificate.pem";
+    pub const SSO: &str = "/saml/sso";
+    pub const SLO: &str = "/saml/slo";
+}
