@@ -112,10 +112,16 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route(crate::oidc::paths::INTROSPECT, post(web::oidc::introspect))
         .merge(browser_callable);
 
+    // The SAML IdP's public documents.
+    let saml = Router::new()
+        .route(crate::saml::paths::METADATA, get(web::saml::metadata))
+        .route(crate::saml::paths::CERTIFICATE, get(web::saml::certificate));
+
     // Everything else is resolved to a site (base domain or tenant) first.
     let sites = Router::new()
         .merge(login)
         .merge(oidc)
+        .merge(saml)
         .route("/", get(web::landing::home))
         .route("/static/latchkey.css", get(web::landing::stylesheet))
         .fallback(|| async { web::error::not_found_page() })

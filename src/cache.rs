@@ -33,6 +33,16 @@ pub struct Document {
 pub enum DocumentKind {
     Discovery,
     Jwks,
+    SamlMetadata,
+}
+
+impl DocumentKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            DocumentKind::Discovery | DocumentKind::Jwks => "application/json",
+            DocumentKind::SamlMetadata => "application/samlmetadata+xml",
+        }
+    }
 }
 
 /// One cache: values by key, dropped all at once when the epoch moves.
@@ -110,6 +120,27 @@ impl Caches {
         if self.epoch() == epoch_before {
             map.insert(key, value);
         }
+    }
+
+    /// A tenant's public document from memory, or built by `build` and remembered (with an
+    /// ETag over its body).
+    pub async fn document<E>(
+        &self,
+        tenant: TenantId,
+        kind: DocumentKind,
+        build: impl AsyncFnOnce() -> Result<String, E>,
+    ) -> Result<Arc<Document>, E> {
+        let key = (tenant, kind);
+        if let Some(doc) = self.documents.get(&key) {
+            return Ok(doc);
+        }
+        let epoch = self.epoch();
+        let body = build().await?;
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(body.as_bytes());
+        let etag = format!("\"{}\"", &crate::login::totp::hex(&digest)[..32]);
+        let doc = Arc::new(Document { body, etag });
+        self.remember(&self.documents, key, doc.clone(), epoch);
+        Ok(doc)
     }
 
     /// The tenant with this slug: from memory, or loaded and remembered.

@@ -1,5 +1,5 @@
 //! The per-tenant login policy: password rules, lockout and throttling, session lifetimes, MFA
-//! requirement, reset-link lifetime and IP rules. Stored as JSON; missing fields take the
+//! requirement, reset-link lifetime, IP rules and the tenant-wide SAML settings. Stored as JSON; missing fields take the
 //! defaults, unknown fields and out-of-range values are refused with the field's name.
 
 use ipnet::IpNet;
@@ -18,6 +18,15 @@ pub struct Policy {
     /// Minutes a password-reset link stays valid.
     pub reset_link_minutes: u32,
     pub ip: IpRules,
+    pub saml: SamlPolicy,
+}
+
+/// The tenant's SAML IdP settings that are not per service provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamlPolicy {
+    /// Every AuthnRequest must be signed (announced as `WantAuthnRequestsSigned`).
+    pub want_authn_requests_signed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +92,7 @@ impl Default for Policy {
             mfa: MfaPolicy::Optional,
             reset_link_minutes: 30,
             ip: IpRules::default(),
+            saml: SamlPolicy::default(),
         }
     }
 }

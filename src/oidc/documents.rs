@@ -18,13 +18,11 @@ use openidconnect::{
     ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::paths;
 use crate::cache::{Document, DocumentKind};
 use crate::directory::Tenant;
 use crate::keys::{self, Alg, KeyError, KeyState};
-use crate::login::totp::hex;
 use crate::services::Services;
 
 /// Metadata the `openidconnect` crate has no field for.
@@ -234,33 +232,27 @@ pub async fn jwks(svc: &Services, tenant: &Tenant) -> Result<PublishedJwks, Docu
     Ok(PublishedJwks { keys })
 }
 
-fn document(body: String) -> Arc<Document> {
-    let etag = format!("\"{}\"", &hex(&Sha256::digest(body.as_bytes()))[..32]);
-    Arc::new(Document { body, etag })
-}
-
-/// A tenant's document from the cache, built on a miss.
-pub async fn cached(
+/// The tenant's discovery document, from the cache or built on a miss.
+pub async fn discovery_document(
     svc: &Services,
     tenant: &Tenant,
-    kind: DocumentKind,
 ) -> Result<Arc<Document>, DocumentError> {
-    let key = (tenant.id, kind);
-    if let Some(doc) = svc.caches.documents.get(&key) {
-        return Ok(doc);
-    }
-    let epoch = svc.caches.epoch();
-    let body = match kind {
-        DocumentKind::Discovery => {
-            let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
-            serde_json::to_string(&discovery(&issuer)?).map_err(build_err)?
-        }
-        DocumentKind::Jwks => {
-            serde_json::to_string(&jwks(svc, tenant).await?).map_err(build_err)?
-        }
-    };
-    let doc = document(body);
     svc.caches
-        .remember(&svc.caches.documents, key, doc.clone(), epoch);
-    Ok(doc)
+        .document(tenant.id, DocumentKind::Discovery, async || {
+            let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
+            serde_json::to_string(&discovery(&issuer)?).map_err(build_err)
+        })
+        .await
+}
+
+/// The tenant's JWKS, from the cache or built on a miss.
+pub async fn jwks_document(
+    svc: &Services,
+    tenant: &Tenant,
+) -> Result<Arc<Document>, DocumentError> {
+    svc.caches
+        .document(tenant.id, DocumentKind::Jwks, async || {
+            serde_json::to_string(&jwks(svc, tenant).await?).map_err(build_err)
+        })
+        .await
 }

@@ -164,8 +164,7 @@ mod tests {
     use std::io::Write;
 
     fn deflate(data: &[u8]) -> String {
-        let mut enc =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(data).unwrap();
         base64::engine::general_purpose::STANDARD.encode(enc.finish().unwrap())
     }
@@ -174,7 +173,10 @@ mod tests {
 
     #[test]
     fn a_plain_request_passes_both_bindings() {
-        assert_eq!(decode_redirect(&deflate(REQUEST.as_bytes())).unwrap(), REQUEST);
+        assert_eq!(
+            decode_redirect(&deflate(REQUEST.as_bytes())).unwrap(),
+            REQUEST
+        );
         let post = base64::engine::general_purpose::STANDARD.encode(REQUEST);
         assert_eq!(decode_post(&post).unwrap(), REQUEST);
     }
@@ -186,8 +188,14 @@ mod tests {
                 r#"<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>"#,
                 "DOCTYPE with entities",
             ),
-            (r#"<!DOCTYPE r SYSTEM "http://evil/x.dtd"><r/>"#, "external DTD"),
-            (r#"<r/><?xml-stylesheet href="x"?>"#, "processing instruction"),
+            (
+                r#"<!DOCTYPE r SYSTEM "http://evil/x.dtd"><r/>"#,
+                "external DTD",
+            ),
+            (
+                r#"<r/><?xml-stylesheet href="x"?>"#,
+                "processing instruction",
+            ),
             (r#"<?pi x?><r/>"#, "leading processing instruction"),
             (r#"<r/><s/>"#, "two roots"),
             (r#"<r>&x;</r>"#, "undeclared entity"),

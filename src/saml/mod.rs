@@ -5,6 +5,7 @@
 //! May use: `store`, `keys`, `audit`, `directory`, `cache`, `login` (sessions).
 
 pub mod inbound;
+pub mod metadata;
 
 /// Where the endpoints live on a tenant host.
 pub mod paths {

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod auth;
 pub mod cors;
+pub mod documents;
 pub mod error;
 pub mod headers;
 pub mod health;
@@ -11,6 +12,7 @@ pub mod landing;
 pub mod login;
 pub mod metrics;
 pub mod oidc;
+pub mod saml;
 pub mod tenant;
 
 use std::sync::Arc;

@@ -16,5 +16,6 @@ mod oidc_consent;
 mod oidc_es256;
 mod oidc_flow;
 mod oidc_logout;
+mod saml;
 mod tenancy;
 mod tenant_isolation;
