@@ -2,6 +2,8 @@
 //! command that creates or shows something accepts `--json` and then prints exactly one JSON
 //! object on stdout; logs and errors go to stderr, errors with a non-zero exit.
 
+mod sp;
+
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -53,6 +55,9 @@ pub enum Command {
     /// OpenID Connect clients of a tenant.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// SAML service providers of a tenant.
+    #[command(subcommand)]
+    Sp(sp::SpCommand),
     /// Key custody.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -502,6 +507,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Client(cmd) => {
             let svc = Services::open(&config).await?;
             client_command(&svc, cmd, now).await
+        }
+        Command::Sp(cmd) => {
+            let svc = Services::open(&config).await?;
+            sp::run(&svc, cmd, now).await
         }
         Command::User(cmd) => {
             let svc = Services::open(&config).await?;

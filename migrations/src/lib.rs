@@ -9,6 +9,7 @@ mod m20261123_000002_login;
 mod m20261123_000003_oidc_clients;
 mod m20261123_000004_oidc_grants;
 mod m20261123_000005_oidc_consent;
+mod m20261123_000006_saml_sps;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_oidc_clients::Migration),
             Box::new(m20261123_000004_oidc_grants::Migration),
             Box::new(m20261123_000005_oidc_consent::Migration),
+            Box::new(m20261123_000006_saml_sps::Migration),
         ]
     }
 }

@@ -87,6 +87,25 @@ pub struct Event<'a> {
     pub detail: Option<serde_json::Value>,
 }
 
+impl<'a> Event<'a> {
+    /// A successful change made by the operator (command line) to `subject`.
+    pub fn operator(
+        operation: &'static str,
+        subject: Option<String>,
+        origin: &'a Origin,
+        detail: Option<serde_json::Value>,
+    ) -> Event<'a> {
+        Event {
+            actor: Actor::Operator,
+            subject,
+            operation,
+            outcome: Outcome::Success,
+            origin,
+            detail,
+        }
+    }
+}
+
 /// The per-tenant MAC key of the chain.
 pub struct ChainKey([u8; 32]);
 

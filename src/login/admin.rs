@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::audit::{self, Actor, Event, Origin, Outcome};
+use crate::audit::{self, Event, Origin};
 use crate::directory::{Tenant, User, UserStatus};
 use crate::keys::KeyError;
 use crate::login::password::{self, Password};
@@ -43,21 +43,9 @@ async fn record(
         now,
     } = at;
     let key = svc.keyring.chain_key(tx, tenant.id).await?;
-    audit::record(
-        tx,
-        &key,
-        tenant.id,
-        Event {
-            actor: Actor::Operator,
-            subject: subject.map(|u| format!("user:{}", u.id)),
-            operation,
-            outcome: Outcome::Success,
-            origin,
-            detail,
-        },
-        now,
-    )
-    .await?;
+    let subject = subject.map(|u| format!("user:{}", u.id));
+    let event = Event::operator(operation, subject, origin, detail);
+    audit::record(tx, &key, tenant.id, event, now).await?;
     Ok(())
 }
 

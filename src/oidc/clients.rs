@@ -5,7 +5,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::audit::{self, Actor, Event, Origin, Outcome};
+use crate::audit::{self, Event, Origin};
 use crate::crypto::{random_bytes, random_token};
 use crate::directory::Tenant;
 use crate::keys::{self, Alg, KeyError};
@@ -340,21 +340,10 @@ async fn audit_client(
     now: i64,
 ) -> Result<(), ClientError> {
     let key = svc.keyring.chain_key_of(tenant)?;
-    audit::record(
-        tx,
-        &key,
-        tenant.id,
-        Event {
-            actor: Actor::Operator,
-            subject: Some(format!("client:{client_id}")),
-            operation,
-            outcome: Outcome::Success,
-            origin,
-            detail: Some(json!({ "client_id": client_id })),
-        },
-        now,
-    )
-    .await?;
+    let subject = Some(format!("client:{client_id}"));
+    let detail = Some(json!({ "client_id": client_id }));
+    let event = Event::operator(operation, subject, origin, detail);
+    audit::record(tx, &key, tenant.id, event, now).await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 
 pub mod inbound;
 pub mod metadata;
+pub mod sps;
 
 /// Where the endpoints live on a tenant host.
 pub mod paths {
