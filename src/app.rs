@@ -86,6 +86,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route(crate::oidc::paths::CONSENT, post(web::oidc::consent))
         .route("/account/apps", get(web::account::apps))
         .route("/account/apps/revoke", post(web::account::revoke_app))
+        .route(crate::saml::paths::START, get(web::saml::idp_start))
         .route(
             crate::oidc::paths::END_SESSION,
             get(web::oidc::end_session).post(web::oidc::end_session),

@@ -96,6 +96,8 @@ pub struct Caches {
     pub verifiers: EpochMap<TenantId, Vec<crate::oidc::verify::VerifyKey>>,
     /// Each tenant's CORS origins for the browser-callable OAuth endpoints.
     pub browser_origins: EpochMap<TenantId, std::collections::HashSet<String>>,
+    /// Each tenant's opened SAML signing key.
+    pub saml_keys: EpochMap<TenantId, crate::saml::response::SigningKey>,
 }
 
 impl Caches {
@@ -106,6 +108,7 @@ impl Caches {
         self.clients.clear();
         self.verifiers.clear();
         self.browser_origins.clear();
+        self.saml_keys.clear();
     }
 
     /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the

@@ -6,7 +6,9 @@
 
 pub mod inbound;
 pub mod metadata;
+pub mod response;
 pub mod sps;
+pub mod sso;
 
 /// Where the endpoints live on a tenant host.
 pub mod paths {
@@ -14,4 +16,6 @@ pub mod paths {
     pub const CERTIFICATE: &str = "/saml/certificate.pem";
     pub const SSO: &str = "/saml/sso";
     pub const SLO: &str = "/saml/slo";
+    /// IdP-initiated SSO: `?sp=<entityID>`.
+    pub const START: &str = "/saml/start";
 }

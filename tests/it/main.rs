@@ -17,5 +17,6 @@ mod oidc_es256;
 mod oidc_flow;
 mod oidc_logout;
 mod saml;
+mod saml_sso;
 mod tenancy;
 mod tenant_isolation;
