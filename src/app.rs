@@ -88,6 +88,11 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route("/account/apps/revoke", post(web::account::revoke_app))
         .route(crate::saml::paths::START, get(web::saml::idp_start))
         .route(
+            crate::saml::paths::SSO,
+            get(web::saml::sso).post(web::saml::sso),
+        )
+        .route(crate::saml::paths::CONTINUE, get(web::saml::continue_sso))
+        .route(
             crate::oidc::paths::END_SESSION,
             get(web::oidc::end_session).post(web::oidc::end_session),
         )

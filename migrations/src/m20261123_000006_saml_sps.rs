@@ -1,6 +1,8 @@
-//! SAML service providers, per tenant. The entity id is unique within a tenant; everything
-//! else an SP is configured with (endpoints, certificates, NameID format, attribute mapping,
-//! signing options) is one validated JSON document.
+//! SAML service providers, per tenant, and the AuthnRequests they send. The entity id is unique
+//! within a tenant; everything else an SP is configured with (endpoints, certificates, NameID
+//! format, attribute mapping, signing options) is one validated JSON document. A request is
+//! remembered by (tenant, SP, request ID) until it expires, so a replay is refused, and waits
+//! there, under a random handle, while the user signs in.
 
 use sea_orm_migration::prelude::*;
 
@@ -28,6 +30,22 @@ enum SamlSps {
     Config,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum SamlRequests {
+    Table,
+    TenantId,
+    SpEntityId,
+    RequestId,
+    HandleHash,
+    AcsUrl,
+    RelayState,
+    ForceAuthn,
+    IsPassive,
+    ReceivedAt,
+    ExpiresAt,
+    AnsweredAt,
 }
 
 #[async_trait::async_trait]
@@ -71,10 +89,82 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_table(
+            Table::create()
+                .table(SamlRequests::Table)
+                .col(
+                    ColumnDef::new(SamlRequests::TenantId)
+                        .string_len(36)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::SpEntityId)
+                        .string_len(1024)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::RequestId)
+                        .string_len(256)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::HandleHash)
+                        .string_len(64)
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::AcsUrl)
+                        .string_len(2048)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::RelayState)
+                        .string_len(256)
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::ForceAuthn)
+                        .boolean()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(SamlRequests::IsPassive).boolean().not_null())
+                .col(
+                    ColumnDef::new(SamlRequests::ReceivedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::ExpiresAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlRequests::AnsweredAt)
+                        .big_integer()
+                        .null(),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(SamlRequests::TenantId)
+                        .col(SamlRequests::SpEntityId)
+                        .col(SamlRequests::RequestId),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(SamlRequests::Table, SamlRequests::TenantId)
+                        .to(Tenants::Table, Tenants::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(SamlRequests::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(SamlSps::Table).to_owned())
             .await?;
         Ok(())

@@ -21,5 +21,6 @@ pub async fn sweep(store: &crate::store::Store, now: i64) -> Result<u64, crate::
     n += credentials::delete_expired_reset_tokens(store, now - day).await?;
     n += throttle::delete_stale(store, now - day).await?;
     n += crate::store::grants::delete_expired(store, now - day).await?;
+    n += crate::store::saml_requests::delete_expired(store, now - day).await?;
     Ok(n)
 }

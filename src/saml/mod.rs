@@ -6,6 +6,7 @@
 
 pub mod inbound;
 pub mod metadata;
+pub mod request;
 pub mod response;
 pub mod sps;
 pub mod sso;
@@ -18,4 +19,6 @@ pub mod paths {
     pub const SLO: &str = "/saml/slo";
     /// IdP-initiated SSO: `?sp=<entityID>`.
     pub const START: &str = "/saml/start";
+    /// Back from the sign-in pages to a waiting AuthnRequest: `?h=<handle>`.
+    pub const CONTINUE: &str = "/saml/continue";
 }

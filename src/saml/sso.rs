@@ -215,3 +215,219 @@ pub async fn audit_sign_in(
     tx.commit().await.map_err(KeyError::from)?;
     Ok(())
 }
+
+/// How far an AuthnRequest's IssueInstant may lie in the past, and in the future (clock skew).
+const REQUEST_MAX_AGE_MS: i64 = 5 * 60_000;
+const REQUEST_MAX_FUTURE_MS: i64 = 60_000;
+/// How long a received request waits for the user to sign in.
+pub const PENDING_MS: i64 = 10 * 60_000;
+/// Longest RelayState passed through (the binding says 80 bytes; real SPs send more).
+pub const MAX_RELAY_STATE: usize = 256;
+
+/// Which binding a request came on, with what it needs for signature checks.
+pub enum Inbound<'a> {
+    /// The raw query string, as the SP signed it.
+    Redirect {
+        raw_query: &'a str,
+    },
+    Post,
+}
+
+/// Why a request is not answered with an assertion.
+pub enum Refusal {
+    /// The SP or its ACS cannot be trusted: say so on a page, send nothing anywhere.
+    Page(String),
+    /// A trusted SP at a registered ACS: a signed error Response goes back.
+    Respond {
+        sp: Box<ServiceProvider>,
+        acs_url: String,
+        in_response_to: String,
+        relay_state: Option<String>,
+        status: Status,
+        message: &'static str,
+    },
+}
+
+/// A request that checked out and waits (under `handle`) for a signed-in user.
+pub struct Received {
+    pub sp: ServiceProvider,
+    pub pending: crate::store::saml_requests::RequestRow,
+    pub handle: String,
+}
+
+pub fn handle_hash(handle: &str) -> String {
+    let mut h = <Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut h, b"latchkey/v1/saml-request-handle/");
+    sha2::Digest::update(&mut h, handle.as_bytes());
+    crate::login::totp::hex(&sha2::Digest::finalize(h))
+}
+
+fn parse_instant(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Checks an AuthnRequest (SAML Profiles §4.1.4.1) and remembers it. `saml_request` is the
+/// parameter as sent; `want_signed` is the tenant's policy.
+pub async fn receive(
+    svc: &Services,
+    tenant: &Tenant,
+    inbound: Inbound<'_>,
+    saml_request: &str,
+    relay_state: Option<&str>,
+    want_signed: bool,
+    now: i64,
+) -> Result<Received, Refusal> {
+    use super::{inbound, request};
+    let page = |m: &str| Refusal::Page(m.to_owned());
+    if relay_state.is_some_and(|r| r.len() > MAX_RELAY_STATE) {
+        return Err(page("The application sent a RelayState that is too long."));
+    }
+    let xml = match inbound {
+        Inbound::Redirect { .. } => inbound::decode_redirect(saml_request),
+        Inbound::Post => inbound::decode_post(saml_request),
+    }
+    .map_err(|e| Refusal::Page(format!("The sign-in request cannot be read: {e}.")))?;
+    let req = request::parse(&xml)
+        .map_err(|e| Refusal::Page(format!("The sign-in request cannot be used: {e}.")))?;
+    let sp = super::sps::find(svc, tenant, &req.issuer)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "saml: SP lookup");
+            page("The sign-in service could not check the application.")
+        })?
+        .ok_or_else(|| {
+            page("The application that sent you here is not registered with this sign-in service.")
+        })?;
+    // The signature: checked whenever present, required when the SP or the tenant says so.
+    let required = want_signed || sp.config.require_signed_requests;
+    let certs = &sp.config.signing_certificates;
+    let signature = match inbound {
+        Inbound::Redirect { raw_query } => {
+            if raw_query.contains("Signature=") {
+                Some(request::verify_redirect_signature(raw_query, certs))
+            } else {
+                None
+            }
+        }
+        Inbound::Post if req.signed => {
+            let xml = xml.clone();
+            let id = req.id.clone();
+            let certs = certs.clone();
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    request::verify_post_signature(&xml, &id, &certs)
+                })
+                .await
+                .unwrap_or(Err(request::RequestError::Signature("verification failed"))),
+            )
+        }
+        Inbound::Post => None,
+    };
+    match signature {
+        Some(Err(e)) => {
+            tracing::warn!(tenant = %tenant.slug, sp = %sp.entity_id, error = %e, "saml: bad request signature");
+            return Err(page(
+                "The sign-in request's signature is not valid for this application.",
+            ));
+        }
+        None if required => {
+            return Err(page(
+                "This application must sign its sign-in requests, and this one is not signed.",
+            ));
+        }
+        _ => {}
+    }
+    // The ACS comes only from the registration.
+    if req
+        .protocol_binding
+        .as_deref()
+        .is_some_and(|b| b != super::sps::BINDING_POST)
+    {
+        return Err(page(
+            "The application asked for a response binding this service does not use.",
+        ));
+    }
+    let Some(acs) = sp.acs(req.acs_url.as_deref(), req.acs_index).cloned() else {
+        return Err(page(
+            "The application asked to send you to an address it has not registered. For your \
+             safety you were not sent there.",
+        ));
+    };
+    let respond = |status, message| Refusal::Respond {
+        sp: Box::new(sp.clone()),
+        acs_url: acs.url.clone(),
+        in_response_to: req.id.clone(),
+        relay_state: relay_state.map(str::to_owned),
+        status,
+        message,
+    };
+    if req.version != "2.0" {
+        return Err(respond(Status::Requester, "only SAML 2.0 is supported"));
+    }
+    let sso_url = format!(
+        "{}{}",
+        svc.public_url.tenant_origin(tenant.slug.as_str()),
+        super::paths::SSO
+    );
+    if req.destination.as_deref().is_some_and(|d| d != sso_url) {
+        return Err(respond(
+            Status::Requester,
+            "the Destination is not this IdP",
+        ));
+    }
+    match parse_instant(&req.issue_instant) {
+        Some(t) if t >= now - REQUEST_MAX_AGE_MS && t <= now + REQUEST_MAX_FUTURE_MS => {}
+        _ => {
+            return Err(respond(
+                Status::Requester,
+                "the request is stale or from the future",
+            ));
+        }
+    }
+    if let Some(f) = req.name_id_format.as_deref() {
+        let wanted = super::sps::NameIdFormat::parse(f);
+        if wanted != Some(sp.config.name_id_format)
+            && wanted != Some(super::sps::NameIdFormat::Unspecified)
+        {
+            return Err(respond(
+                Status::InvalidNameIdPolicy,
+                "this SP is configured for another NameID format",
+            ));
+        }
+    }
+    let handle = crate::crypto::random_token();
+    let pending = crate::store::saml_requests::RequestRow {
+        sp_entity_id: sp.entity_id.clone(),
+        request_id: req.id.clone(),
+        handle_hash: handle_hash(&handle),
+        acs_url: acs.url.clone(),
+        relay_state: relay_state.map(str::to_owned),
+        force_authn: req.force_authn,
+        is_passive: req.is_passive,
+        received_at: now,
+        expires_at: now + PENDING_MS,
+    };
+    match crate::store::saml_requests::insert(&svc.store, tenant.id, &pending).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Conflict(_)) => {
+            tracing::warn!(tenant = %tenant.slug, sp = %sp.entity_id, "saml: replayed request ID");
+            return Err(page(
+                "This sign-in request was already used. Go back to the application and start \
+                 again.",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "saml: storing the request");
+            return Err(respond(
+                Status::Responder,
+                "the IdP could not store the request",
+            ));
+        }
+    }
+    Ok(Received {
+        sp,
+        pending,
+        handle,
+    })
+}

@@ -14,6 +14,7 @@ pub mod epoch;
 pub mod grants;
 mod migrate;
 pub mod policies;
+pub mod saml_requests;
 pub mod saml_sps;
 pub mod sessions;
 pub mod settings;

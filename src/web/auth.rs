@@ -394,6 +394,41 @@ where
     }
 }
 
+/// The parameters of a front-channel request (a link's query, or a form an application
+/// posted), each at most once; `Err` is a message for the error page.
+pub fn front_channel_params(
+    web: &Web,
+    method: &axum::http::Method,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    (max_params, max_value): (usize, usize),
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let raw: &[u8] = if method == axum::http::Method::POST {
+        let form = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return Err("The request must be a form or a link.".into());
+        }
+        body
+    } else {
+        web.here
+            .split_once('?')
+            .map_or(&[][..], |(_, q)| q.as_bytes())
+    };
+    let mut params = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw) {
+        if params.len() >= max_params || v.len() > max_value {
+            return Err("The request has too many or too long parameters.".into());
+        }
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err("A parameter was sent more than once.".into());
+        }
+    }
+    Ok(params)
+}
+
 pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }

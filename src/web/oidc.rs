@@ -34,6 +34,9 @@ pub async fn jwks(
     Ok(super::documents::serve(&doc, DocumentKind::Jwks, &headers))
 }
 
+/// Parameter limits of the authorize and logout endpoints: count, and bytes per value.
+const FRONT_LIMITS: (usize, usize) = (32, crate::oidc::verify::MAX_TOKEN_LEN);
+
 /// The most form fields a token request may carry (each at most once, RFC 6749 §3.2).
 const MAX_TOKEN_FIELDS: usize = 16;
 
@@ -166,40 +169,6 @@ fn request_page(message: String) -> Response {
         .into_response()
 }
 
-/// The parameters of a front-channel request (a link's query, or a form an application
-/// posted), each at most once; `Err` is a message for the error page.
-fn front_channel_params(
-    web: &super::auth::Web,
-    method: &axum::http::Method,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<std::collections::HashMap<String, String>, String> {
-    let raw: &[u8] = if method == axum::http::Method::POST {
-        let form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !form {
-            return Err("The request must be a form or a link.".into());
-        }
-        body
-    } else {
-        web.here
-            .split_once('?')
-            .map_or(&[][..], |(_, q)| q.as_bytes())
-    };
-    let mut params = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(raw) {
-        if params.len() >= 32 || v.len() > crate::oidc::verify::MAX_TOKEN_LEN {
-            return Err("The request has too many or too long parameters.".into());
-        }
-        if params.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err("A parameter was sent more than once.".into());
-        }
-    }
-    Ok(params)
-}
-
 /// `GET|POST /oauth2/authorize` (behind the login gate: tenant policy and IP rules apply).
 pub async fn authorize(
     web: super::auth::Web,
@@ -208,10 +177,11 @@ pub async fn authorize(
     body: axum::body::Bytes,
 ) -> Response {
     use crate::oidc::authorize as az;
-    let params = match front_channel_params(&web, &method, &headers, &body) {
-        Ok(p) => p,
-        Err(message) => return request_page(message),
-    };
+    let params =
+        match super::auth::front_channel_params(&web, &method, &headers, &body, FRONT_LIMITS) {
+            Ok(p) => p,
+            Err(message) => return request_page(message),
+        };
     if params.values().any(|v| v.len() > 4096) {
         return request_page("The request has too many or too long parameters.".into());
     }
@@ -376,10 +346,11 @@ pub async fn end_session(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let params = match front_channel_params(&web, &method, &headers, &body) {
-        Ok(p) => p,
-        Err(message) => return Ok(request_page(message)),
-    };
+    let params =
+        match super::auth::front_channel_params(&web, &method, &headers, &body, FRONT_LIMITS) {
+            Ok(p) => p,
+            Err(message) => return Ok(request_page(message)),
+        };
     let end = match logout::check(&web.state.svc, &web.tenant, &params).await {
         Ok(end) => end,
         Err(message) => return Ok(request_page(message)),

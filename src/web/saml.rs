@@ -122,16 +122,11 @@ pub async fn idp_start(
 ) -> Result<Response, AppError> {
     let sp = crate::saml::sps::find(&web.state.svc, &web.tenant, q.sp.trim()).await?;
     let Some(sp) = sp.filter(|sp| sp.config.idp_initiated) else {
-        return Ok((
+        return Ok(page(
             axum::http::StatusCode::NOT_FOUND,
-            super::error::ErrorPage {
-                title: "This application cannot be opened from here",
-                message: "There is no such application, or it does not allow sign-in started \
-                          from this page."
-                    .into(),
-            },
-        )
-            .into_response());
+            "There is no such application, or it does not allow sign-in started from this page."
+                .into(),
+        ));
     };
     let (session, user) = match web.viewer().await {
         Ok(v) => v,
@@ -171,4 +166,236 @@ pub async fn idp_start(
         &xml,
         sp.config.default_relay_state.as_deref(),
     ))
+}
+
+fn page(status: axum::http::StatusCode, message: String) -> Response {
+    (
+        status,
+        super::error::ErrorPage {
+            title: "This sign-in request cannot be completed",
+            message,
+        },
+    )
+        .into_response()
+}
+
+fn refusal_page(message: String) -> Response {
+    page(axum::http::StatusCode::BAD_REQUEST, message)
+}
+
+/// `GET|POST /saml/sso`: an SP-initiated AuthnRequest on the Redirect or POST binding.
+pub async fn sso(
+    web: super::auth::Web,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    use crate::saml::sso::{self, Inbound, Refusal};
+    let post = method == axum::http::Method::POST;
+    let raw_query = web.here.split_once('?').map_or("", |(_, q)| q).to_owned();
+    let params = match super::auth::front_channel_params(
+        &web,
+        &method,
+        &headers,
+        &body,
+        (8, crate::saml::inbound::MAX_PARAM_BYTES),
+    ) {
+        Ok(p) => p,
+        Err(message) => return Ok(refusal_page(message)),
+    };
+    let Some(saml_request) = params.get("SAMLRequest") else {
+        return Ok(refusal_page(
+            "The request carries no SAMLRequest. Start again from the application.".into(),
+        ));
+    };
+    let inbound = if post {
+        Inbound::Post
+    } else {
+        Inbound::Redirect {
+            raw_query: &raw_query,
+        }
+    };
+    let received = sso::receive(
+        &web.state.svc,
+        &web.tenant,
+        inbound,
+        saml_request,
+        params.get("RelayState").map(String::as_str),
+        web.policy.saml.want_authn_requests_signed,
+        web.now,
+    )
+    .await;
+    match received {
+        Ok(r) => proceed(&web, &r.sp, &r.pending, &r.handle).await,
+        Err(Refusal::Page(message)) => Ok(refusal_page(message)),
+        Err(Refusal::Respond {
+            sp,
+            acs_url,
+            in_response_to,
+            relay_state,
+            status,
+            message,
+        }) => {
+            let xml = sso::error(
+                &web.state.svc,
+                &web.tenant,
+                &acs_url,
+                Some(&in_response_to),
+                status,
+                message,
+                web.now,
+            )
+            .await?;
+            Ok(post_form(
+                &web,
+                &sp.name,
+                &acs_url,
+                &xml,
+                relay_state.as_deref(),
+            ))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ContinueQuery {
+    #[serde(default)]
+    h: String,
+}
+
+/// `GET /saml/continue?h=…`: back from the sign-in pages to a waiting request.
+pub async fn continue_sso(
+    web: super::auth::Web,
+    axum::extract::Query(q): axum::extract::Query<ContinueQuery>,
+) -> Result<Response, AppError> {
+    use crate::saml::sso;
+    let pending = if q.h.len() <= 64 {
+        crate::store::saml_requests::pending(
+            &web.state.svc.store,
+            web.tenant.id,
+            &sso::handle_hash(&q.h),
+            web.now,
+        )
+        .await?
+    } else {
+        None
+    };
+    let Some(pending) = pending else {
+        return Ok(refusal_page(
+            "This sign-in request has expired or was already answered. Go back to the \
+             application and start again."
+                .into(),
+        ));
+    };
+    let Some(sp) =
+        crate::saml::sps::find(&web.state.svc, &web.tenant, &pending.sp_entity_id).await?
+    else {
+        return Ok(refusal_page(
+            "The application is no longer registered with this sign-in service.".into(),
+        ));
+    };
+    proceed(&web, &sp, &pending, &q.h).await
+}
+
+/// Answers a waiting request if the browser has a fresh enough session; otherwise signs the
+/// user in first (or answers `NoPassive` when the SP said not to ask).
+async fn proceed(
+    web: &super::auth::Web,
+    sp: &crate::saml::sps::ServiceProvider,
+    pending: &crate::store::saml_requests::RequestRow,
+    handle: &str,
+) -> Result<Response, AppError> {
+    use crate::saml::response::Status;
+    use crate::saml::sso;
+    let svc = &web.state.svc;
+    let session = web
+        .session()
+        .await?
+        .filter(|s| s.stage == crate::login::session::Stage::Active);
+    let user = match &session {
+        Some(s) => crate::store::users::find(&svc.store, web.tenant.id, s.user)
+            .await?
+            .filter(|u| u.status == crate::directory::UserStatus::Active),
+        None => None,
+    };
+    let fresh = session
+        .as_ref()
+        .is_some_and(|s| !pending.force_authn || s.auth_time >= pending.received_at);
+    let answer_once = async || {
+        crate::store::saml_requests::answer(
+            &svc.store,
+            web.tenant.id,
+            &pending.handle_hash,
+            web.now,
+        )
+        .await
+    };
+    match (session, user) {
+        (Some(session), Some(user)) if fresh => {
+            if !answer_once().await? {
+                return Ok(refusal_page(
+                    "This sign-in request was already answered.".into(),
+                ));
+            }
+            let reply = sso::Reply {
+                sp,
+                acs_url: &pending.acs_url,
+                in_response_to: Some(&pending.request_id),
+            };
+            let xml = sso::success(svc, &web.tenant, &reply, &session, &user, web.now).await?;
+            sso::audit_sign_in(
+                svc,
+                &web.tenant,
+                &user,
+                &sp.entity_id,
+                false,
+                &web.origin,
+                web.now,
+            )
+            .await?;
+            Ok(post_form(
+                web,
+                &sp.name,
+                &pending.acs_url,
+                &xml,
+                pending.relay_state.as_deref(),
+            ))
+        }
+        (session, _) if pending.is_passive => {
+            if !answer_once().await? {
+                return Ok(refusal_page(
+                    "This sign-in request was already answered.".into(),
+                ));
+            }
+            let _ = session;
+            let xml = sso::error(
+                svc,
+                &web.tenant,
+                &pending.acs_url,
+                Some(&pending.request_id),
+                Status::NoPassive,
+                "the user is not signed in and the request was passive",
+                web.now,
+            )
+            .await?;
+            Ok(post_form(
+                web,
+                &sp.name,
+                &pending.acs_url,
+                &xml,
+                pending.relay_state.as_deref(),
+            ))
+        }
+        (session, _) => {
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            s.append_pair(
+                "return_to",
+                &format!("{}?h={handle}", crate::saml::paths::CONTINUE),
+            );
+            if session.is_some() && pending.force_authn {
+                s.append_pair("reauth", "1");
+            }
+            Ok(super::auth::see_other(&format!("/login?{}", s.finish())))
+        }
+    }
 }

@@ -131,20 +131,25 @@ pub fn without_response_signature(xml: &str) -> String {
     format!("{}{}", &xml[..start], &xml[end..])
 }
 
-pub fn sp_certificate_file(app: &TestApp) -> String {
+/// An SP key pair on disk: (certificate PEM path, private key PEM path).
+pub fn sp_key_files(app: &TestApp, name: &str) -> (String, String) {
     let key = latchkey::crypto::signing::generate(
         latchkey::keys::Alg::Rs256,
         "https://sp.example.com",
         crate::browser::now_unix(),
     )
     .unwrap();
-    let path = app.dir.path().join("sp-cert.pem");
-    std::fs::write(&path, key.certificate_pem).unwrap();
-    path.display().to_string()
+    let cert = app.dir.path().join(format!("{name}-cert.pem"));
+    let private = app.dir.path().join(format!("{name}-key.pem"));
+    std::fs::write(&cert, &key.certificate_pem).unwrap();
+    std::fs::write(&private, &*key.private_pem).unwrap();
+    (cert.display().to_string(), private.display().to_string())
 }
 
-pub fn register_sp(app: &TestApp, slug: &str, entity: &str, extra: &[&str]) {
-    let cert = sp_certificate_file(app);
+/// Registers an SP at ACS with a fresh certificate; returns its private key file.
+pub fn register_sp(app: &TestApp, slug: &str, entity: &str, extra: &[&str]) -> String {
+    let name = entity.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let (cert, key) = sp_key_files(app, &name);
     let mut args = vec![
         "sp",
         "create",
@@ -160,6 +165,7 @@ pub fn register_sp(app: &TestApp, slug: &str, entity: &str, extra: &[&str]) {
     args.extend_from_slice(extra);
     let out = app.cli(&args);
     assert!(out.ok(), "{}", out.stderr);
+    key
 }
 
 #[tokio::test]

@@ -1,0 +1,114 @@
+//! AuthnRequests received, per tenant and SP: the replay cache, and the pending request a
+//! browser comes back to (by the hash of a random handle) after signing in.
+
+use super::{Handle, StoreError, exec, query_one};
+use crate::ids::TenantId;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRow {
+    pub sp_entity_id: String,
+    pub request_id: String,
+    pub handle_hash: String,
+    pub acs_url: String,
+    pub relay_state: Option<String>,
+    pub force_authn: bool,
+    pub is_passive: bool,
+    pub received_at: i64,
+    pub expires_at: i64,
+}
+
+/// Remembers a request; `Conflict` when this SP already sent this ID (a replay).
+pub async fn insert(h: &impl Handle, tenant: TenantId, r: &RequestRow) -> Result<(), StoreError> {
+    exec(
+        h,
+        "INSERT INTO saml_requests (tenant_id, sp_entity_id, request_id, handle_hash, acs_url, \
+         relay_state, force_authn, is_passive, received_at, expires_at, answered_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        vec![
+            tenant.to_string().into(),
+            r.sp_entity_id.clone().into(),
+            r.request_id.clone().into(),
+            r.handle_hash.clone().into(),
+            r.acs_url.clone().into(),
+            r.relay_state.clone().into(),
+            r.force_authn.into(),
+            r.is_passive.into(),
+            r.received_at.into(),
+            r.expires_at.into(),
+        ],
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Db(db) => StoreError::unique(db, "saml_requests.request_id"),
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// The unanswered, unexpired request behind a handle.
+pub async fn pending(
+    h: &impl Handle,
+    tenant: TenantId,
+    handle_hash: &str,
+    now: i64,
+) -> Result<Option<RequestRow>, StoreError> {
+    let Some(r) = query_one(
+        h,
+        "SELECT sp_entity_id, request_id, handle_hash, acs_url, relay_state, force_authn, \
+         is_passive, received_at, expires_at FROM saml_requests WHERE tenant_id = ? \
+         AND handle_hash = ? AND answered_at IS NULL AND expires_at > ?",
+        vec![
+            tenant.to_string().into(),
+            handle_hash.to_owned().into(),
+            now.into(),
+        ],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RequestRow {
+        sp_entity_id: r.try_get("", "sp_entity_id")?,
+        request_id: r.try_get("", "request_id")?,
+        handle_hash: r.try_get("", "handle_hash")?,
+        acs_url: r.try_get("", "acs_url")?,
+        relay_state: r.try_get("", "relay_state")?,
+        force_authn: r.try_get("", "force_authn")?,
+        is_passive: r.try_get("", "is_passive")?,
+        received_at: r.try_get("", "received_at")?,
+        expires_at: r.try_get("", "expires_at")?,
+    }))
+}
+
+/// Marks a request answered (once: true only for the first caller).
+pub async fn answer(
+    h: &impl Handle,
+    tenant: TenantId,
+    handle_hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = exec(
+        h,
+        "UPDATE saml_requests SET answered_at = ? WHERE tenant_id = ? AND handle_hash = ? \
+         AND answered_at IS NULL AND expires_at > ?",
+        vec![
+            now.into(),
+            tenant.to_string().into(),
+            handle_hash.to_owned().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+/// Forgets requests expired before `before` (their IDs can no longer be replayed: the request
+/// itself is refused as stale by then).
+pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "DELETE FROM saml_requests WHERE expires_at < ?",
+        vec![before.into()],
+    )
+    .await
+}

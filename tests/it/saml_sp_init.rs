@@ -1,0 +1,512 @@
+//! SP-initiated SSO on the HTTP-Redirect and HTTP-POST bindings, with the attacks the SAML
+//! profile invites: unsigned or wrongly signed requests, signature wrapping, unregistered ACS
+//! URLs, replays, hostile XML. Signatures of requests are made and ours checked with `xmlsec1`.
+
+use std::io::Write;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::browser::{Browser, Page};
+use crate::harness::TestApp;
+use crate::login::{PW, app_with_alice};
+use crate::saml_sso::{
+    ACS, SP, attribute_values, idp_certificate, posted_response, register_sp, sp_key_files,
+    text_of, xmlsec_verify,
+};
+
+fn now_instant(offset_secs: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(crate::browser::now_unix() + offset_secs)
+        .unwrap();
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+struct Req<'a> {
+    id: &'a str,
+    issuer: &'a str,
+    acs: Option<&'a str>,
+    extra_attrs: &'a str,
+    issue_instant: String,
+}
+
+impl<'a> Req<'a> {
+    fn new(id: &'a str) -> Req<'a> {
+        Req {
+            id,
+            issuer: SP,
+            acs: Some(ACS),
+            extra_attrs: "",
+            issue_instant: now_instant(0),
+        }
+    }
+
+    fn xml(&self) -> String {
+        let acs = self
+            .acs
+            .map(|a| format!(r#" AssertionConsumerServiceURL="{a}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST""#))
+            .unwrap_or_default();
+        format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}"{acs}{}><saml:Issuer>{}</saml:Issuer></samlp:AuthnRequest>"#,
+            self.id, self.issue_instant, self.extra_attrs, self.issuer
+        )
+    }
+}
+
+fn deflate_b64(xml: &str) -> String {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(xml.as_bytes()).unwrap();
+    STANDARD.encode(enc.finish().unwrap())
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
+/// A Redirect-binding URL path; signed with `key_file` (PEM) when given.
+fn redirect_path(xml: &str, relay: Option<&str>, key_file: Option<&str>, sig_alg: &str) -> String {
+    let mut q = format!("SAMLRequest={}", enc(&deflate_b64(xml)));
+    if let Some(r) = relay {
+        q.push_str(&format!("&RelayState={}", enc(r)));
+    }
+    if let Some(key_file) = key_file {
+        q.push_str(&format!("&SigAlg={}", enc(sig_alg)));
+        let pem = std::fs::read(key_file).unwrap();
+        let key = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
+        let digest = if sig_alg.ends_with("sha1") {
+            openssl::hash::MessageDigest::sha1()
+        } else {
+            openssl::hash::MessageDigest::sha256()
+        };
+        let mut signer = openssl::sign::Signer::new(digest, &key).unwrap();
+        signer.update(q.as_bytes()).unwrap();
+        let sig = STANDARD.encode(signer.sign_to_vec().unwrap());
+        q.push_str(&format!("&Signature={}", enc(&sig)));
+    }
+    format!("/saml/sso?{q}")
+}
+
+/// Signs a request document with `xmlsec1` (enveloped, exc-c14n, RSA-SHA256).
+fn xmlsec_sign(app: &TestApp, xml: &str, id: &str, key_file: &str) -> String {
+    let template = format!(
+        r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{RSA_SHA256}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/></ds:Signature>"##
+    );
+    let with_template = xml.replacen("</saml:Issuer>", &format!("</saml:Issuer>{template}"), 1);
+    let input = app.dir.path().join(format!("req-{id}.xml"));
+    let output = app.dir.path().join(format!("req-{id}-signed.xml"));
+    std::fs::write(&input, with_template).unwrap();
+    let out = Command::new("xmlsec1")
+        .args([
+            "--sign",
+            "--privkey-pem",
+            key_file,
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest",
+            "--output",
+            output.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(output).unwrap()
+}
+
+async fn post_request(b: &Browser, xml: &str, relay: Option<&str>) -> Page {
+    let b64 = STANDARD.encode(xml);
+    let mut fields = vec![("SAMLRequest", b64.as_str())];
+    if let Some(r) = relay {
+        fields.push(("RelayState", r));
+    }
+    b.post("/saml/sso", &fields).await
+}
+
+/// Follows a redirect to the login page, signs alice in, and returns the final page.
+async fn through_login(b: &Browser, page: Page) -> Page {
+    let to_login = page
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("expected a redirect: {} {}", page.status, page.body));
+    assert!(to_login.starts_with("/login"), "{to_login}");
+    let form = b.get(&to_login).await;
+    let back = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("login", "alice"),
+                ("password", PW),
+                ("return_to", &form.field("return_to").unwrap()),
+            ],
+        )
+        .await;
+    b.get(back.location.as_deref().unwrap()).await
+}
+
+fn status_of(xml: &str) -> Vec<String> {
+    xml.match_indices("<samlp:StatusCode Value=\"")
+        .map(|(i, m)| {
+            let rest = &xml[i + m.len()..];
+            rest[..rest.find('"').unwrap()]
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn refused(page: &Page, what: &str) {
+    assert_eq!(page.status, 400, "{what}: {}", page.body);
+    assert!(
+        page.field("SAMLResponse").is_none(),
+        "{what}: a response was sent"
+    );
+    assert!(page.location.is_none(), "{what}: redirected");
+}
+
+#[tokio::test]
+async fn redirect_binding_signs_in_and_answers_the_request_at_its_registered_acs() {
+    let app = app_with_alice().await;
+    register_sp(&app, "acme", SP, &["--name-id-format", "email"]);
+    let b = Browser::new(&app, "acme");
+    let relay = "https://sp.example.com/deep/link?x=1&y=<2>";
+    let first = b
+        .get(&redirect_path(
+            &Req::new("_req-1").xml(),
+            Some(relay),
+            None,
+            "",
+        ))
+        .await;
+    let page = through_login(&b, first).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.has(&format!("action=\"{ACS}\"")));
+    assert_eq!(
+        page.field("RelayState").as_deref(),
+        Some(relay),
+        "unchanged"
+    );
+    let xml = posted_response(&page);
+    let cert = idp_certificate(&app, "acme").await;
+    xmlsec_verify(&app, &xml, &cert).expect("signed by the tenant key");
+    assert!(xml.contains("InResponseTo=\"_req-1\""));
+    assert_eq!(status_of(&xml), vec!["Success"]);
+    assert_eq!(text_of(&xml, "NameID").as_deref(), Some("alice@acme.test"));
+    assert!(xml.contains("Recipient=\"https://sp.example.com/acs\""));
+
+    // Signed in already: the next request is answered at once; the same ID again is a replay.
+    let again = b
+        .get(&redirect_path(&Req::new("_req-2").xml(), None, None, ""))
+        .await;
+    assert_eq!(again.status, 200);
+    assert!(posted_response(&again).contains("InResponseTo=\"_req-2\""));
+    let replay = b
+        .get(&redirect_path(&Req::new("_req-2").xml(), None, None, ""))
+        .await;
+    refused(&replay, "replay");
+    assert!(replay.has("already used"));
+
+    // Without an ACS URL in the request: the registered default.
+    let mut no_acs = Req::new("_req-3");
+    no_acs.acs = None;
+    let p = b.get(&redirect_path(&no_acs.xml(), None, None, "")).await;
+    assert!(p.has(&format!("action=\"{ACS}\"")));
+
+    // Refused with a page, nothing sent: unregistered ACS, unknown SP, another tenant's SP.
+    let mut evil = Req::new("_req-4");
+    evil.acs = Some("https://evil.example.com/acs");
+    refused(
+        &b.get(&redirect_path(&evil.xml(), None, None, "")).await,
+        "unregistered ACS",
+    );
+    let mut unknown = Req::new("_req-5");
+    unknown.issuer = "https://unknown.example.com";
+    refused(
+        &b.get(&redirect_path(&unknown.xml(), None, None, "")).await,
+        "unknown SP",
+    );
+    app.create_tenant("globex");
+    let at_globex = Browser::new(&app, "globex")
+        .get(&redirect_path(&Req::new("_req-6").xml(), None, None, ""))
+        .await;
+    refused(&at_globex, "SP of another tenant");
+
+    // A trusted SP at its registered ACS gets signed error Responses.
+    let mut stale = Req::new("_req-7");
+    stale.issue_instant = now_instant(-3600);
+    let p = b.get(&redirect_path(&stale.xml(), None, None, "")).await;
+    let x = posted_response(&p);
+    assert_eq!(status_of(&x), vec!["Requester"]);
+    xmlsec_verify(&app, &x, &cert).unwrap();
+    let mut elsewhere = Req::new("_req-8");
+    elsewhere.extra_attrs = r#" Destination="https://other-idp.example.com/sso""#;
+    let p = b
+        .get(&redirect_path(&elsewhere.xml(), None, None, ""))
+        .await;
+    assert_eq!(status_of(&posted_response(&p)), vec!["Requester"]);
+    let mut format = Req::new("_req-9");
+    format.extra_attrs = "";
+    let xml = format.xml().replace(
+        "</saml:Issuer>",
+        r#"</saml:Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"/>"#,
+    );
+    let p = b.get(&redirect_path(&xml, None, None, "")).await;
+    assert_eq!(
+        status_of(&posted_response(&p)),
+        vec!["Requester", "InvalidNameIDPolicy"]
+    );
+}
+
+#[tokio::test]
+async fn signed_requests_are_verified_with_the_registered_certificate_only() {
+    let app = app_with_alice().await;
+    let key = register_sp(&app, "acme", SP, &["--require-signed-requests"]);
+    let (_, other_key) = sp_key_files(&app, "intruder");
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+
+    // Redirect binding.
+    let ok = b
+        .get(&redirect_path(
+            &Req::new("_s1").xml(),
+            Some("rs"),
+            Some(&key),
+            RSA_SHA256,
+        ))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(posted_response(&ok).contains("InResponseTo=\"_s1\""));
+    refused(
+        &b.get(&redirect_path(&Req::new("_s2").xml(), None, None, ""))
+            .await,
+        "unsigned",
+    );
+    refused(
+        &b.get(&redirect_path(
+            &Req::new("_s3").xml(),
+            None,
+            Some(&other_key),
+            RSA_SHA256,
+        ))
+        .await,
+        "signed by a key that is not the SP's",
+    );
+    refused(
+        &b.get(&redirect_path(
+            &Req::new("_s4").xml(),
+            None,
+            Some(&key),
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        ))
+        .await,
+        "SHA-1",
+    );
+    // The RelayState is covered by the signature: changing it breaks it.
+    let signed = redirect_path(&Req::new("_s5").xml(), Some("good"), Some(&key), RSA_SHA256);
+    refused(
+        &b.get(&signed.replace("RelayState=good", "RelayState=evil"))
+            .await,
+        "tampered RelayState",
+    );
+
+    // POST binding: an enveloped signature made by xmlsec1.
+    let signed = xmlsec_sign(&app, &Req::new("_p1").xml(), "_p1", &key);
+    let p = post_request(&b, &signed, None).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(posted_response(&p).contains("InResponseTo=\"_p1\""));
+    let unsigned = post_request(&b, &Req::new("_p2").xml(), None).await;
+    refused(&unsigned, "unsigned POST");
+    let by_intruder = xmlsec_sign(&app, &Req::new("_p3").xml(), "_p3", &other_key);
+    refused(
+        &post_request(&b, &by_intruder, None).await,
+        "POST signed by another key",
+    );
+
+    // Signature wrapping: the genuine signed request inside a forged one naming another ACS.
+    let genuine = xmlsec_sign(&app, &Req::new("_p4").xml(), "_p4", &key);
+    let genuine_body = genuine
+        .trim_start_matches(|c| c != '<')
+        .trim_start_matches("<?xml version=\"1.0\"?>")
+        .trim();
+    let mut forged = Req::new("_p5");
+    forged.acs = Some("https://evil.example.com/acs");
+    let wrapped = forged.xml().replace(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer><samlp:Extensions>{genuine_body}</samlp:Extensions>"),
+    );
+    refused(
+        &post_request(&b, &wrapped, None).await,
+        "signature wrapping",
+    );
+    // And the other way round: the forged request's own fields inside a signed envelope.
+    let tampered = genuine.replace(ACS, "https://sp.example.com/acs2");
+    refused(
+        &post_request(&b, &tampered, None).await,
+        "tampered signed request",
+    );
+}
+
+#[tokio::test]
+async fn passive_and_forced_requests_are_honoured() {
+    let app = app_with_alice().await;
+    register_sp(&app, "acme", SP, &[]);
+    let b = Browser::new(&app, "acme");
+    let cert = idp_certificate(&app, "acme").await;
+    // IsPassive without a session: NoPassive, signed, and nothing asked of the user.
+    let mut passive = Req::new("_q1");
+    passive.extra_attrs = r#" IsPassive="true""#;
+    let p = b
+        .get(&redirect_path(&passive.xml(), Some("r"), None, ""))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let x = posted_response(&p);
+    assert_eq!(status_of(&x), vec!["Responder", "NoPassive"]);
+    assert!(x.contains("InResponseTo=\"_q1\""));
+    xmlsec_verify(&app, &x, &cert).unwrap();
+    assert_eq!(p.field("RelayState").as_deref(), Some("r"));
+
+    // ForceAuthn with a session: the password again, then the answer.
+    b.login("alice", PW).await;
+    let mut forced = Req::new("_q2");
+    forced.extra_attrs = r#" ForceAuthn="true""#;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let first = b.get(&redirect_path(&forced.xml(), None, None, "")).await;
+    let loc = first.location.clone().unwrap();
+    assert!(loc.contains("reauth=1"), "{loc}");
+    let page = through_login(&b, first).await;
+    assert!(posted_response(&page).contains("InResponseTo=\"_q2\""));
+    // The waiting request is answered once only.
+    let handle = url::Url::parse(&format!("http://x{}", loc))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    refused(&b.get(&handle).await, "answered twice");
+}
+
+#[tokio::test]
+async fn hostile_xml_is_refused_before_any_parser_and_quickly() {
+    let app = app_with_alice().await;
+    register_sp(&app, "acme", SP, &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let billion = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>{}"#,
+        Req::new("_h1").xml().replace(SP, "&lol2;")
+    );
+    let external = format!(
+        r#"<!DOCTYPE r SYSTEM "http://127.0.0.1:1/evil.dtd">{}"#,
+        Req::new("_h2").xml()
+    );
+    let bomb = {
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(Req::new("_h3").xml().as_bytes()).unwrap();
+        enc.write_all(&vec![b' '; 40 * 1024 * 1024]).unwrap();
+        STANDARD.encode(enc.finish().unwrap())
+    };
+    let started = std::time::Instant::now();
+    for (path, what) in [
+        (redirect_path(&billion, None, None, ""), "entity expansion"),
+        (redirect_path(&external, None, None, ""), "external DTD"),
+        (
+            format!("/saml/sso?SAMLRequest={}", enc(&bomb)),
+            "deflate bomb",
+        ),
+        ("/saml/sso?SAMLRequest=%%%".to_owned(), "garbage"),
+        ("/saml/sso".to_owned(), "nothing"),
+    ] {
+        let p = b.get(&path).await;
+        assert!(
+            p.status == 400 || p.status == 414 || p.status == 431,
+            "{what}: {}",
+            p.status
+        );
+        assert!(p.field("SAMLResponse").is_none(), "{what}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let post_billion = post_request(&b, &billion, None).await;
+    refused(&post_billion, "entity expansion (POST)");
+    let oversized = b
+        .post("/saml/sso", &[("SAMLRequest", &"A".repeat(200 * 1024))])
+        .await;
+    refused(&oversized, "oversized (POST)");
+}
+
+#[tokio::test]
+async fn name_ids_follow_the_sp_format_and_attribute_values_arrive_as_text() {
+    let app = app_with_alice().await;
+    let hostile =
+        "Dev & <b>Ops</b> \"quoted\" 'single' </saml:AttributeValue><saml:AttributeValue>x";
+    assert!(
+        app.cli_with(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "acme",
+                "--username",
+                "eve",
+                "--email",
+                "eve@acme.test",
+                "--display-name",
+                hostile,
+                "--password-stdin",
+                "--no-change-required"
+            ],
+            &[],
+            Some(PW),
+        )
+        .ok()
+    );
+    register_sp(&app, "acme", SP, &[]);
+    register_sp(&app, "acme", "urn:sp:two", &[]);
+    register_sp(
+        &app,
+        "acme",
+        "urn:sp:transient",
+        &["--name-id-format", "transient"],
+    );
+    let sso = async |b: &Browser, issuer: &str, id: &str| {
+        let mut r = Req::new(id);
+        r.issuer = issuer;
+        let p = b.get(&redirect_path(&r.xml(), None, None, "")).await;
+        posted_response(&p)
+    };
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let first = text_of(&sso(&b, SP, "_n1").await, "NameID").unwrap();
+    let other_sp = text_of(&sso(&b, "urn:sp:two", "_n2").await, "NameID").unwrap();
+    let t1 = text_of(&sso(&b, "urn:sp:transient", "_n3").await, "NameID").unwrap();
+    let t2 = text_of(&sso(&b, "urn:sp:transient", "_n4").await, "NameID").unwrap();
+    assert_ne!(first, other_sp, "pairwise: different per SP");
+    assert_ne!(t1, t2, "transient: new every time");
+    assert!(!first.contains("alice"));
+    // A new session later: the same persistent id.
+    let b2 = Browser::new(&app, "acme");
+    b2.login("alice", PW).await;
+    assert_eq!(
+        text_of(&sso(&b2, SP, "_n5").await, "NameID").unwrap(),
+        first
+    );
+
+    let e = Browser::new(&app, "acme");
+    e.login("eve", PW).await;
+    let xml = sso(&e, SP, "_n6").await;
+    assert_eq!(
+        attribute_values(&xml, "urn:oid:2.16.840.1.113730.3.1.241"),
+        vec![hostile.to_owned()],
+        "one value, the text exactly"
+    );
+    let cert = idp_certificate(&app, "acme").await;
+    xmlsec_verify(&app, &xml, &cert).unwrap();
+}
