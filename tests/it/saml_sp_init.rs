@@ -510,3 +510,43 @@ async fn name_ids_follow_the_sp_format_and_attribute_values_arrive_as_text() {
     let cert = idp_certificate(&app, "acme").await;
     xmlsec_verify(&app, &xml, &cert).unwrap();
 }
+
+#[tokio::test]
+async fn samaels_service_provider_accepts_our_response_with_an_algorithm_allowlist() {
+    use std::str::FromStr;
+    let app = app_with_alice().await;
+    register_sp(&app, "acme", SP, &["--name-id-format", "email"]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let page = b
+        .get(&redirect_path(&Req::new("_sam1").xml(), None, None, ""))
+        .await;
+    let xml = posted_response(&page);
+    let metadata = app
+        .get("acme", "/saml/metadata")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let sp = samael::service_provider::ServiceProvider {
+        entity_id: Some(SP.into()),
+        acs_url: Some(ACS.into()),
+        idp_metadata: samael::metadata::EntityDescriptor::from_str(&metadata).unwrap(),
+        allowed_signature_algorithms: Some(vec![
+            samael::crypto::AllowedSignatureAlgorithm::RsaSha256,
+        ]),
+        ..Default::default()
+    };
+    let assertion = sp
+        .parse_xml_response(&xml, Some(&["_sam1"]))
+        .expect("samael's SP accepts the response");
+    let subject = assertion.subject.unwrap();
+    assert_eq!(subject.name_id.unwrap().value, "alice@acme.test");
+    // The wrong request id, or a response meant for another SP, is refused by it.
+    assert!(sp.parse_xml_response(&xml, Some(&["_other"])).is_err());
+    let other = samael::service_provider::ServiceProvider {
+        entity_id: Some("urn:sp:other".into()),
+        ..sp.clone()
+    };
+    assert!(other.parse_xml_response(&xml, Some(&["_sam1"])).is_err());
+}
