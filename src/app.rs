@@ -93,6 +93,10 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         )
         .route(crate::saml::paths::CONTINUE, get(web::saml::continue_sso))
         .route(
+            crate::saml::paths::SLO,
+            get(web::saml::slo).post(web::saml::slo),
+        )
+        .route(
             crate::oidc::paths::END_SESSION,
             get(web::oidc::end_session).post(web::oidc::end_session),
         )

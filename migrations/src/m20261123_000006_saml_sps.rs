@@ -2,7 +2,8 @@
 //! within a tenant; everything else an SP is configured with (endpoints, certificates, NameID
 //! format, attribute mapping, signing options) is one validated JSON document. A request is
 //! remembered by (tenant, SP, request ID) until it expires, so a replay is refused, and waits
-//! there, under a random handle, while the user signs in.
+//! there, under a random handle, while the user signs in. Each SP a session signed in to is
+//! remembered with the NameID it was given, for single logout.
 
 use sea_orm_migration::prelude::*;
 
@@ -46,6 +47,16 @@ enum SamlRequests {
     ReceivedAt,
     ExpiresAt,
     AnsweredAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum SamlParticipants {
+    Table,
+    TenantId,
+    SessionId,
+    SpEntityId,
+    NameId,
+    CreatedAt,
 }
 
 #[async_trait::async_trait]
@@ -159,10 +170,55 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_table(
+            Table::create()
+                .table(SamlParticipants::Table)
+                .col(
+                    ColumnDef::new(SamlParticipants::TenantId)
+                        .string_len(36)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlParticipants::SessionId)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlParticipants::SpEntityId)
+                        .string_len(1024)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlParticipants::NameId)
+                        .string_len(512)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SamlParticipants::CreatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(SamlParticipants::TenantId)
+                        .col(SamlParticipants::SessionId)
+                        .col(SamlParticipants::SpEntityId),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(SamlParticipants::Table, SamlParticipants::TenantId)
+                        .to(Tenants::Table, Tenants::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(SamlParticipants::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(SamlRequests::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(SamlSps::Table).to_owned())

@@ -22,5 +22,6 @@ pub async fn sweep(store: &crate::store::Store, now: i64) -> Result<u64, crate::
     n += throttle::delete_stale(store, now - day).await?;
     n += crate::store::grants::delete_expired(store, now - day).await?;
     n += crate::store::saml_requests::delete_expired(store, now - day).await?;
+    n += crate::store::saml_requests::delete_stale_participants(store, now - absolute).await?;
     Ok(n)
 }

@@ -8,6 +8,7 @@ pub mod inbound;
 pub mod metadata;
 pub mod request;
 pub mod response;
+pub mod slo;
 pub mod sps;
 pub mod sso;
 

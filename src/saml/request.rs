@@ -33,7 +33,7 @@ const TRANSFORMS: [&str; 2] = [
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RequestError {
-    #[error("the message is not a SAML 2.0 AuthnRequest")]
+    #[error("the message is not the SAML 2.0 request expected here")]
     NotAuthnRequest,
     #[error("the request lacks {0}")]
     Missing(&'static str),
@@ -82,13 +82,33 @@ fn boolean(v: Option<String>, what: &'static str) -> Result<bool, RequestError> 
     }
 }
 
-/// Parses an AuthnRequest (already through `inbound::precheck`).
-pub fn parse(xml: &str) -> Result<AuthnRequest, RequestError> {
+/// A protocol message's root attributes and the children we read: the generic part of reading
+/// AuthnRequests and LogoutRequests.
+#[derive(Default)]
+struct Message {
+    attributes: std::collections::HashMap<String, String>,
+    issuer: String,
+    name_id: String,
+    session_indexes: Vec<String>,
+    name_id_format: Option<String>,
+    signed: bool,
+}
+
+/// Which child's text is being collected.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Collecting {
+    Nothing,
+    Issuer,
+    NameId,
+    SessionIndex,
+}
+
+fn read_message(xml: &str, root: &[u8]) -> Result<Message, RequestError> {
     let mut reader = quick_xml::NsReader::from_str(xml);
     let mut depth = 0usize;
-    let mut request: Option<AuthnRequest> = None;
-    let mut in_issuer = false;
-    let mut issuer = String::new();
+    let mut message: Option<Message> = None;
+    let mut collecting = Collecting::Nothing;
+    let mut text = String::new();
     loop {
         let (ns, event) = reader
             .read_resolved_event()
@@ -99,80 +119,159 @@ pub fn parse(xml: &str) -> Result<AuthnRequest, RequestError> {
                 let empty = matches!(event, Event::Empty(_));
                 let local = e.local_name();
                 if depth == 0 {
-                    if !(ns_is(PROTOCOL_NS) && local.as_ref() == b"AuthnRequest") {
+                    if !(ns_is(PROTOCOL_NS) && local.as_ref() == root) {
                         return Err(RequestError::NotAuthnRequest);
                     }
-                    let index = attr(e, b"AssertionConsumerServiceIndex")?
-                        .map(|v| v.parse::<u16>().map_err(|_| RequestError::Bad("ACS index")))
-                        .transpose()?;
-                    request = Some(AuthnRequest {
-                        id: attr(e, b"ID")?.ok_or(RequestError::Missing("an ID"))?,
-                        version: attr(e, b"Version")?.ok_or(RequestError::Missing("a Version"))?,
-                        issue_instant: attr(e, b"IssueInstant")?
-                            .ok_or(RequestError::Missing("an IssueInstant"))?,
-                        destination: attr(e, b"Destination")?,
-                        issuer: String::new(),
-                        acs_url: attr(e, b"AssertionConsumerServiceURL")?,
-                        acs_index: index,
-                        protocol_binding: attr(e, b"ProtocolBinding")?,
-                        force_authn: boolean(attr(e, b"ForceAuthn")?, "ForceAuthn")?,
-                        is_passive: boolean(attr(e, b"IsPassive")?, "IsPassive")?,
-                        name_id_format: None,
-                        signed: false,
-                    });
-                } else if depth == 1
-                    && let Some(r) = request.as_mut()
-                {
-                    if ns_is(ASSERTION_NS) && local.as_ref() == b"Issuer" {
-                        in_issuer = !empty;
-                    } else if ns_is(PROTOCOL_NS) && local.as_ref() == b"NameIDPolicy" {
-                        r.name_id_format = attr(e, b"Format")?;
-                    } else if ns_is(DSIG_NS) && local.as_ref() == b"Signature" {
-                        r.signed = true;
+                    let mut m = Message::default();
+                    for a in e.attributes() {
+                        let a = a.map_err(|_| RequestError::NotAuthnRequest)?;
+                        let v = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map_err(|_| RequestError::NotAuthnRequest)?;
+                        m.attributes.insert(
+                            String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                            v.into_owned(),
+                        );
                     }
+                    message = Some(m);
+                } else if depth == 1
+                    && let Some(m) = message.as_mut()
+                {
+                    collecting = Collecting::Nothing;
+                    if ns_is(ASSERTION_NS) && local.as_ref() == b"Issuer" {
+                        collecting = Collecting::Issuer;
+                    } else if ns_is(ASSERTION_NS) && local.as_ref() == b"NameID" {
+                        collecting = Collecting::NameId;
+                    } else if ns_is(PROTOCOL_NS) && local.as_ref() == b"SessionIndex" {
+                        collecting = Collecting::SessionIndex;
+                    } else if ns_is(PROTOCOL_NS) && local.as_ref() == b"NameIDPolicy" {
+                        m.name_id_format = attr(e, b"Format")?;
+                    } else if ns_is(DSIG_NS) && local.as_ref() == b"Signature" {
+                        m.signed = true;
+                    }
+                    if empty {
+                        collecting = Collecting::Nothing;
+                    }
+                    text.clear();
                 }
                 if !empty {
                     depth += 1;
                 }
             }
-            Event::Text(t) if in_issuer => {
-                issuer.push_str(&t.decode().map_err(|_| RequestError::Bad("Issuer"))?);
+            Event::Text(t) if collecting != Collecting::Nothing => {
+                text.push_str(&t.decode().map_err(|_| RequestError::Bad("text"))?);
             }
-            Event::GeneralRef(r) if in_issuer => {
-                let name = r.decode().map_err(|_| RequestError::Bad("Issuer"))?;
-                let c = match &*name {
+            Event::GeneralRef(r) if collecting != Collecting::Nothing => {
+                let name = r.decode().map_err(|_| RequestError::Bad("text"))?;
+                text.push_str(match &*name {
                     "amp" => "&",
                     "lt" => "<",
                     "gt" => ">",
                     "quot" => "\"",
                     "apos" => "'",
-                    _ => return Err(RequestError::Bad("Issuer")),
-                };
-                issuer.push_str(c);
+                    _ => return Err(RequestError::Bad("text")),
+                });
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
-                in_issuer = false;
+                if depth == 1
+                    && let Some(m) = message.as_mut()
+                {
+                    let value = text.trim().to_owned();
+                    match collecting {
+                        Collecting::Issuer => m.issuer = value,
+                        Collecting::NameId => m.name_id = value,
+                        Collecting::SessionIndex if m.session_indexes.len() < 16 => {
+                            m.session_indexes.push(value);
+                        }
+                        _ => {}
+                    }
+                    collecting = Collecting::Nothing;
+                }
             }
             Event::Eof => break,
             _ => {}
         }
     }
-    let mut request = request.ok_or(RequestError::NotAuthnRequest)?;
-    let issuer = issuer.trim();
-    if issuer.is_empty() {
+    let m = message.ok_or(RequestError::NotAuthnRequest)?;
+    if m.issuer.is_empty() {
         return Err(RequestError::Missing("an Issuer"));
     }
-    if request.id.len() > 256
-        || request
-            .id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    Ok(m)
+}
+
+fn id_of(m: &Message) -> Result<String, RequestError> {
+    let id = m
+        .attributes
+        .get("ID")
+        .cloned()
+        .ok_or(RequestError::Missing("an ID"))?;
+    if id.len() > 256 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(RequestError::Bad("ID"));
     }
-    request.issuer = issuer.to_owned();
-    Ok(request)
+    Ok(id)
+}
+
+/// Parses an AuthnRequest (already through `inbound::precheck`).
+pub fn parse(xml: &str) -> Result<AuthnRequest, RequestError> {
+    let mut m = read_message(xml, b"AuthnRequest")?;
+    let id = id_of(&m)?;
+    let mut take = |k: &str| m.attributes.remove(k);
+    let acs_index = take("AssertionConsumerServiceIndex")
+        .map(|v| v.parse::<u16>().map_err(|_| RequestError::Bad("ACS index")))
+        .transpose()?;
+    Ok(AuthnRequest {
+        id,
+        version: take("Version").ok_or(RequestError::Missing("a Version"))?,
+        issue_instant: take("IssueInstant").ok_or(RequestError::Missing("an IssueInstant"))?,
+        destination: take("Destination"),
+        acs_url: take("AssertionConsumerServiceURL"),
+        acs_index,
+        protocol_binding: take("ProtocolBinding"),
+        force_authn: boolean(take("ForceAuthn"), "ForceAuthn")?,
+        is_passive: boolean(take("IsPassive"), "IsPassive")?,
+        issuer: m.issuer,
+        name_id_format: m.name_id_format,
+        signed: m.signed,
+    })
+}
+
+/// The parts of a LogoutRequest we act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogoutRequest {
+    pub id: String,
+    pub version: String,
+    pub issue_instant: String,
+    pub destination: Option<String>,
+    pub issuer: String,
+    pub name_id: String,
+    pub session_indexes: Vec<String>,
+    pub signed: bool,
+}
+
+/// Parses a LogoutRequest (already through `inbound::precheck`).
+pub fn parse_logout(xml: &str) -> Result<LogoutRequest, RequestError> {
+    let mut m = read_message(xml, b"LogoutRequest")?;
+    let id = id_of(&m)?;
+    if m.name_id.is_empty() {
+        return Err(RequestError::Missing("a NameID"));
+    }
+    Ok(LogoutRequest {
+        id,
+        version: m
+            .attributes
+            .remove("Version")
+            .ok_or(RequestError::Missing("a Version"))?,
+        issue_instant: m
+            .attributes
+            .remove("IssueInstant")
+            .ok_or(RequestError::Missing("an IssueInstant"))?,
+        destination: m.attributes.remove("Destination"),
+        issuer: m.issuer,
+        name_id: m.name_id,
+        session_indexes: m.session_indexes,
+        signed: m.signed,
+    })
 }
 
 /// Checks the shape of a POST-binding enveloped signature before libxmlsec1 sees it.

@@ -32,6 +32,7 @@ pub enum Status {
     RequestDenied,
     InvalidNameIdPolicy,
     RequestUnsupported,
+    UnknownPrincipal,
 }
 
 impl Status {
@@ -46,6 +47,7 @@ impl Status {
             Status::RequestDenied => ("Responder", Some("RequestDenied")),
             Status::InvalidNameIdPolicy => ("Requester", Some("InvalidNameIDPolicy")),
             Status::RequestUnsupported => ("Requester", Some("RequestUnsupported")),
+            Status::UnknownPrincipal => ("Requester", Some("UnknownPrincipal")),
         }
     }
 }
@@ -293,6 +295,84 @@ pub fn signed_error(
         now_ms,
     );
     sign_first_template(&with_response_template(&xml, &response_id, key)?, key)
+}
+
+/// An unsigned LogoutResponse (SAML Core §3.7.2).
+fn logout_response_xml(
+    idp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    status: Status,
+    now_ms: i64,
+) -> (String, String) {
+    let id = new_id();
+    let xml = format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{destination}" InResponseTo="{irt}"><saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">{issuer}</saml:Issuer>{status}</samlp:LogoutResponse>"#,
+        now = instant(now_ms),
+        destination = escape(destination),
+        irt = escape(in_response_to),
+        issuer = escape(idp_entity_id),
+        status = status_xml(status, None),
+    );
+    (xml, id)
+}
+
+/// A LogoutResponse for the HTTP-POST binding: enveloped signature.
+pub fn signed_logout_response(
+    idp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    status: Status,
+    key: &SigningKey,
+    now_ms: i64,
+) -> Result<String, SignError> {
+    let (xml, id) = logout_response_xml(idp_entity_id, destination, in_response_to, status, now_ms);
+    sign_first_template(&with_response_template(&xml, &id, key)?, key)
+}
+
+/// A LogoutResponse for the HTTP-Redirect binding: the query (`SAMLResponse`, `RelayState`,
+/// `SigAlg`, `Signature`) to append to the SP's endpoint, signed over its exact bytes.
+pub fn logout_response_query(
+    idp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    status: Status,
+    relay_state: Option<&str>,
+    key: &SigningKey,
+    now_ms: i64,
+) -> Result<String, SignError> {
+    use std::io::Write;
+    let (xml, _) = logout_response_xml(idp_entity_id, destination, in_response_to, status, now_ms);
+    let sign_err = |e: &dyn std::fmt::Display| SignError::Sign(e.to_string());
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater
+        .write_all(xml.as_bytes())
+        .map_err(|e| sign_err(&e))?;
+    let deflated = deflater.finish().map_err(|e| sign_err(&e))?;
+    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let mut query = format!(
+        "SAMLResponse={}",
+        enc(&base64::engine::general_purpose::STANDARD.encode(deflated))
+    );
+    if let Some(rs) = relay_state {
+        query.push_str(&format!("&RelayState={}", enc(rs)));
+    }
+    query.push_str(&format!(
+        "&SigAlg={}",
+        enc("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+    ));
+    let pkey =
+        openssl::pkey::PKey::private_key_from_der(&key.private_der).map_err(|e| sign_err(&e))?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)
+        .map_err(|e| sign_err(&e))?;
+    signer.update(query.as_bytes()).map_err(|e| sign_err(&e))?;
+    let signature = signer.sign_to_vec().map_err(|e| sign_err(&e))?;
+    query.push_str(&format!(
+        "&Signature={}",
+        enc(&base64::engine::general_purpose::STANDARD.encode(signature))
+    ));
+    Ok(query)
 }
 
 /// The base64 a POST form carries.

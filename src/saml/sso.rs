@@ -22,6 +22,8 @@ pub enum SsoError {
     Sign(#[from] response::SignError),
     #[error("cannot encode the signing key: {0}")]
     Encode(#[from] openssl::error::ErrorStack),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The tenant's SAML signing key (its active RSA key), from memory or opened on a miss.
@@ -103,7 +105,8 @@ pub struct Reply<'a> {
     pub in_response_to: Option<&'a str>,
 }
 
-/// A signed successful Response for `user`, signed in with `session`.
+/// A signed successful Response for `user`, signed in with `session`; the session is
+/// remembered as signed in to the SP (for single logout).
 pub async fn success(
     svc: &Services,
     tenant: &Tenant,
@@ -116,6 +119,15 @@ pub async fn success(
     let idp = super::metadata::entity_id(svc, tenant);
     let name_id = name_id(svc, tenant, reply.sp, user)?;
     let attributes = attributes(reply.sp, user);
+    crate::store::saml_requests::add_participant(
+        &svc.store,
+        tenant.id,
+        &session.id,
+        &reply.sp.entity_id,
+        &name_id,
+        now,
+    )
+    .await?;
     let sp = reply.sp.clone();
     let acs_url = reply.acs_url.to_owned();
     let in_response_to = reply.in_response_to.map(str::to_owned);
@@ -193,7 +205,7 @@ pub async fn audit_sign_in(
 ) -> Result<(), SsoError> {
     use crate::audit::{Actor, Event, Outcome};
     let key = svc.keyring.chain_key_of(tenant)?;
-    let tx = svc.store.begin().await.map_err(KeyError::from)?;
+    let tx = svc.store.begin().await?;
     crate::audit::record(
         &tx,
         &key,
@@ -210,9 +222,8 @@ pub async fn audit_sign_in(
         },
         now,
     )
-    .await
-    .map_err(KeyError::from)?;
-    tx.commit().await.map_err(KeyError::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -260,6 +271,12 @@ pub fn handle_hash(handle: &str) -> String {
     sha2::Digest::update(&mut h, b"latchkey/v1/saml-request-handle/");
     sha2::Digest::update(&mut h, handle.as_bytes());
     crate::login::totp::hex(&sha2::Digest::finalize(h))
+}
+
+/// Whether a request's IssueInstant is recent (and not from the future beyond clock skew).
+pub fn request_is_fresh(issue_instant: &str, now: i64) -> bool {
+    parse_instant(issue_instant)
+        .is_some_and(|t| t >= now - REQUEST_MAX_AGE_MS && t <= now + REQUEST_MAX_FUTURE_MS)
 }
 
 fn parse_instant(s: &str) -> Option<i64> {
@@ -376,15 +393,13 @@ pub async fn receive(
             "the Destination is not this IdP",
         ));
     }
-    match parse_instant(&req.issue_instant) {
-        Some(t) if t >= now - REQUEST_MAX_AGE_MS && t <= now + REQUEST_MAX_FUTURE_MS => {}
-        _ => {
-            return Err(respond(
-                Status::Requester,
-                "the request is stale or from the future",
-            ));
-        }
+    if !request_is_fresh(&req.issue_instant, now) {
+        return Err(respond(
+            Status::Requester,
+            "the request is stale or from the future",
+        ));
     }
+
     if let Some(f) = req.name_id_format.as_deref() {
         let wanted = super::sps::NameIdFormat::parse(f);
         if wanted != Some(sp.config.name_id_format)

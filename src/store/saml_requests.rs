@@ -112,3 +112,79 @@ pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreEr
     )
     .await
 }
+
+/// Remembers that a session signed in to an SP under `name_id` (for single logout).
+pub async fn add_participant(
+    h: &impl Handle,
+    tenant: TenantId,
+    session_id: &str,
+    sp_entity_id: &str,
+    name_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    exec(
+        h,
+        "INSERT INTO saml_participants (tenant_id, session_id, sp_entity_id, name_id, created_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, session_id, sp_entity_id) DO UPDATE SET \
+         name_id = excluded.name_id, created_at = excluded.created_at",
+        vec![
+            tenant.to_string().into(),
+            session_id.to_owned().into(),
+            sp_entity_id.to_owned().into(),
+            name_id.to_owned().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The NameID a session was given at an SP, if it signed in there.
+pub async fn participant_name_id(
+    h: &impl Handle,
+    tenant: TenantId,
+    session_id: &str,
+    sp_entity_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        match query_one(
+            h,
+            "SELECT name_id FROM saml_participants WHERE tenant_id = ? AND session_id = ? \
+         AND sp_entity_id = ?",
+            vec![
+                tenant.to_string().into(),
+                session_id.to_owned().into(),
+                sp_entity_id.to_owned().into(),
+            ],
+        )
+        .await?
+        {
+            Some(r) => Some(r.try_get("", "name_id")?),
+            None => None,
+        },
+    )
+}
+
+/// Forgets a session's SPs (it ended).
+pub async fn delete_participants(
+    h: &impl Handle,
+    tenant: TenantId,
+    session_id: &str,
+) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "DELETE FROM saml_participants WHERE tenant_id = ? AND session_id = ?",
+        vec![tenant.to_string().into(), session_id.to_owned().into()],
+    )
+    .await
+}
+
+/// Forgets participations older than any session can live.
+pub async fn delete_stale_participants(h: &impl Handle, before: i64) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "DELETE FROM saml_participants WHERE created_at < ?",
+        vec![before.into()],
+    )
+    .await
+}

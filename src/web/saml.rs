@@ -64,7 +64,7 @@ const AUTO_SUBMIT: &str = "document.getElementById('saml-post').submit();";
 #[template(path = "saml_post.html")]
 struct PostPage<'a> {
     tenant_name: &'a str,
-    sp_name: &'a str,
+    heading: &'a str,
     acs_url: &'a str,
     saml_response: &'a str,
     relay_state: Option<&'a str>,
@@ -75,7 +75,7 @@ struct PostPage<'a> {
 /// allows exactly this script and posting to the ACS origin; nothing is cached.
 pub fn post_form(
     web: &super::auth::Web,
-    sp_name: &str,
+    heading: &str,
     acs_url: &str,
     saml_xml: &str,
     relay_state: Option<&str>,
@@ -93,7 +93,7 @@ pub fn post_form(
     let encoded = crate::saml::response::encode(saml_xml);
     let page = PostPage {
         tenant_name: &web.tenant.name,
-        sp_name,
+        heading,
         acs_url,
         saml_response: &encoded,
         relay_state,
@@ -161,7 +161,7 @@ pub async fn idp_start(
     .await?;
     Ok(post_form(
         &web,
-        &sp.name,
+        &format!("Signing you in to {}", sp.name),
         &acs.url,
         &xml,
         sp.config.default_relay_state.as_deref(),
@@ -248,7 +248,7 @@ pub async fn sso(
             .await?;
             Ok(post_form(
                 &web,
-                &sp.name,
+                &format!("Returning to {}", sp.name),
                 &acs_url,
                 &xml,
                 relay_state.as_deref(),
@@ -355,7 +355,7 @@ async fn proceed(
             .await?;
             Ok(post_form(
                 web,
-                &sp.name,
+                &format!("Signing you in to {}", sp.name),
                 &pending.acs_url,
                 &xml,
                 pending.relay_state.as_deref(),
@@ -380,7 +380,7 @@ async fn proceed(
             .await?;
             Ok(post_form(
                 web,
-                &sp.name,
+                &format!("Returning to {}", sp.name),
                 &pending.acs_url,
                 &xml,
                 pending.relay_state.as_deref(),
@@ -398,4 +398,83 @@ async fn proceed(
             Ok(super::auth::see_other(&format!("/login?{}", s.finish())))
         }
     }
+}
+
+/// `GET|POST /saml/slo`: a LogoutRequest from an SP (Redirect or POST binding).
+pub async fn slo(
+    web: super::auth::Web,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    use crate::saml::slo::{self, Outcome};
+    use crate::saml::sso::Inbound;
+    let post = method == axum::http::Method::POST;
+    let raw_query = web.here.split_once('?').map_or("", |(_, q)| q).to_owned();
+    let params = match super::auth::front_channel_params(
+        &web,
+        &method,
+        &headers,
+        &body,
+        (8, crate::saml::inbound::MAX_PARAM_BYTES),
+    ) {
+        Ok(p) => p,
+        Err(message) => return Ok(refusal_page(message)),
+    };
+    let Some(saml_request) = params.get("SAMLRequest") else {
+        return Ok(refusal_page(
+            "This address takes sign-out requests from applications (SAMLRequest).".into(),
+        ));
+    };
+    let inbound = if post {
+        Inbound::Post
+    } else {
+        Inbound::Redirect {
+            raw_query: &raw_query,
+        }
+    };
+    let session = web.session().await?;
+    let decision = slo::logout_request(
+        &web.state.svc,
+        &web.tenant,
+        inbound,
+        saml_request,
+        params.get("RelayState").map(String::as_str),
+        session.as_ref(),
+        web.now,
+    )
+    .await?;
+    if decision.end_session
+        && let Some(s) = &session
+    {
+        let detail = serde_json::json!({ "saml_slo": true, "sp": decision.sp_entity_id });
+        crate::login::flow::logout(&web.ctx(), s, Some(detail)).await?;
+        crate::store::saml_requests::delete_participants(
+            &web.state.svc.store,
+            web.tenant.id,
+            &s.id,
+        )
+        .await?;
+    }
+    let res = match decision.outcome {
+        Outcome::Page(message) => refusal_page(message),
+        Outcome::Redirect(url) => super::auth::see_other(&url),
+        Outcome::Post {
+            url,
+            xml,
+            relay_state,
+            sp,
+        } => post_form(
+            &web,
+            &format!("Returning to {}", sp.name),
+            &url,
+            &xml,
+            relay_state.as_deref(),
+        ),
+    };
+    Ok(if decision.end_session {
+        web.clearing_session(res)
+    } else {
+        res
+    })
 }

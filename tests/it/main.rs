@@ -17,6 +17,7 @@ mod oidc_es256;
 mod oidc_flow;
 mod oidc_logout;
 mod saml;
+mod saml_slo;
 mod saml_sp_init;
 mod saml_sso;
 mod tenancy;

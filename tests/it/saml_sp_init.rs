@@ -16,14 +16,14 @@ use crate::saml_sso::{
     text_of, xmlsec_verify,
 };
 
-fn now_instant(offset_secs: i64) -> String {
+pub fn now_instant(offset_secs: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(crate::browser::now_unix() + offset_secs)
         .unwrap();
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
 }
 
-struct Req<'a> {
+pub struct Req<'a> {
     id: &'a str,
     issuer: &'a str,
     acs: Option<&'a str>,
@@ -32,7 +32,7 @@ struct Req<'a> {
 }
 
 impl<'a> Req<'a> {
-    fn new(id: &'a str) -> Req<'a> {
+    pub fn new(id: &'a str) -> Req<'a> {
         Req {
             id,
             issuer: SP,
@@ -42,7 +42,7 @@ impl<'a> Req<'a> {
         }
     }
 
-    fn xml(&self) -> String {
+    pub fn xml(&self) -> String {
         let acs = self
             .acs
             .map(|a| format!(r#" AssertionConsumerServiceURL="{a}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST""#))
@@ -54,7 +54,7 @@ impl<'a> Req<'a> {
     }
 }
 
-fn deflate_b64(xml: &str) -> String {
+pub fn deflate_b64(xml: &str) -> String {
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(xml.as_bytes()).unwrap();
     STANDARD.encode(enc.finish().unwrap())
@@ -64,10 +64,21 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
 /// A Redirect-binding URL path; signed with `key_file` (PEM) when given.
 fn redirect_path(xml: &str, relay: Option<&str>, key_file: Option<&str>, sig_alg: &str) -> String {
+    binding_path("/saml/sso", xml, relay, key_file, sig_alg)
+}
+
+/// A Redirect-binding request to `path`, signed with `key_file` (PEM) when given.
+pub fn binding_path(
+    path: &str,
+    xml: &str,
+    relay: Option<&str>,
+    key_file: Option<&str>,
+    sig_alg: &str,
+) -> String {
     let mut q = format!("SAMLRequest={}", enc(&deflate_b64(xml)));
     if let Some(r) = relay {
         q.push_str(&format!("&RelayState={}", enc(r)));
@@ -86,11 +97,16 @@ fn redirect_path(xml: &str, relay: Option<&str>, key_file: Option<&str>, sig_alg
         let sig = STANDARD.encode(signer.sign_to_vec().unwrap());
         q.push_str(&format!("&Signature={}", enc(&sig)));
     }
-    format!("/saml/sso?{q}")
+    format!("{path}?{q}")
 }
 
 /// Signs a request document with `xmlsec1` (enveloped, exc-c14n, RSA-SHA256).
 fn xmlsec_sign(app: &TestApp, xml: &str, id: &str, key_file: &str) -> String {
+    xmlsec_sign_as(app, xml, id, key_file, "AuthnRequest")
+}
+
+/// Signs a protocol message (root element `root`, in the protocol namespace) with `xmlsec1`.
+pub fn xmlsec_sign_as(app: &TestApp, xml: &str, id: &str, key_file: &str, root: &str) -> String {
     let template = format!(
         r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{RSA_SHA256}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/></ds:Signature>"##
     );
@@ -104,7 +120,7 @@ fn xmlsec_sign(app: &TestApp, xml: &str, id: &str, key_file: &str) -> String {
             "--privkey-pem",
             key_file,
             "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest",
+            &format!("urn:oasis:names:tc:SAML:2.0:protocol:{root}"),
             "--output",
             output.to_str().unwrap(),
             input.to_str().unwrap(),
@@ -129,7 +145,7 @@ async fn post_request(b: &Browser, xml: &str, relay: Option<&str>) -> Page {
 }
 
 /// Follows a redirect to the login page, signs alice in, and returns the final page.
-async fn through_login(b: &Browser, page: Page) -> Page {
+pub async fn through_login(b: &Browser, page: Page) -> Page {
     let to_login = page
         .location
         .clone()
@@ -150,7 +166,7 @@ async fn through_login(b: &Browser, page: Page) -> Page {
     b.get(back.location.as_deref().unwrap()).await
 }
 
-fn status_of(xml: &str) -> Vec<String> {
+pub fn status_of(xml: &str) -> Vec<String> {
     xml.match_indices("<samlp:StatusCode Value=\"")
         .map(|(i, m)| {
             let rest = &xml[i + m.len()..];
@@ -163,7 +179,7 @@ fn status_of(xml: &str) -> Vec<String> {
         .collect()
 }
 
-fn refused(page: &Page, what: &str) {
+pub fn refused(page: &Page, what: &str) {
     assert_eq!(page.status, 400, "{what}: {}", page.body);
     assert!(
         page.field("SAMLResponse").is_none(),

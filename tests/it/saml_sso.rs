@@ -36,6 +36,8 @@ pub fn xmlsec_verify(app: &TestApp, xml: &str, cert_pem: &str) -> Result<(), Str
             "urn:oasis:names:tc:SAML:2.0:protocol:Response",
             "--id-attr:ID",
             "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
             doc.to_str().unwrap(),
         ])
         .output()
