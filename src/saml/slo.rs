@@ -4,11 +4,10 @@
 //! with a signed LogoutResponse at the SP's registered SLO endpoint (Redirect: signed query;
 //! POST: enveloped signature).
 
-use super::inbound;
 use super::request::{self, RequestError};
 use super::response::{self, Status};
 use super::sps::{BINDING_POST, ServiceProvider};
-use super::sso::{Inbound, SsoError, signing_key};
+use super::sso::{Inbound, Message, SsoError, signing_key};
 use crate::directory::Tenant;
 use crate::login::session::Session;
 use crate::services::Services;
@@ -48,21 +47,14 @@ fn page(message: &str) -> Decision {
 pub async fn logout_request(
     svc: &Services,
     tenant: &Tenant,
-    inbound: Inbound<'_>,
-    saml_request: &str,
-    relay_state: Option<&str>,
+    message: &Message<'_>,
     session: Option<&Session>,
     now: i64,
 ) -> Result<Decision, SsoError> {
-    if relay_state.is_some_and(|r| r.len() > super::sso::MAX_RELAY_STATE) {
-        return Ok(page("The application sent a RelayState that is too long."));
-    }
-    let xml = match inbound {
-        Inbound::Redirect { .. } => inbound::decode_redirect(saml_request),
-        Inbound::Post => inbound::decode_post(saml_request),
-    };
-    let Ok(xml) = xml else {
-        return Ok(page("The sign-out request cannot be read."));
+    let (inbound, relay_state) = (message.binding, message.relay_state);
+    let xml = match message.xml() {
+        Ok(xml) => xml,
+        Err(why) => return Ok(page(&why)),
     };
     let req = match request::parse_logout(&xml) {
         Ok(r) => r,

@@ -235,7 +235,31 @@ pub const PENDING_MS: i64 = 10 * 60_000;
 /// Longest RelayState passed through (the binding says 80 bytes; real SPs send more).
 pub const MAX_RELAY_STATE: usize = 256;
 
+/// A protocol message as it arrived: its binding, the `SAMLRequest` parameter as sent, and the
+/// RelayState.
+pub struct Message<'a> {
+    pub binding: Inbound<'a>,
+    pub saml_request: &'a str,
+    pub relay_state: Option<&'a str>,
+}
+
+impl Message<'_> {
+    /// The XML, through the inbound gate (and the RelayState length checked); `Err` is a
+    /// sentence for the page.
+    pub fn xml(&self) -> Result<String, String> {
+        if self.relay_state.is_some_and(|r| r.len() > MAX_RELAY_STATE) {
+            return Err("The application sent a RelayState that is too long.".into());
+        }
+        match self.binding {
+            Inbound::Redirect { .. } => super::inbound::decode_redirect(self.saml_request),
+            Inbound::Post => super::inbound::decode_post(self.saml_request),
+        }
+        .map_err(|e| format!("The request cannot be read: {e}."))
+    }
+}
+
 /// Which binding a request came on, with what it needs for signature checks.
+#[derive(Clone, Copy)]
 pub enum Inbound<'a> {
     /// The raw query string, as the SP signed it.
     Redirect {
@@ -284,27 +308,19 @@ fn parse_instant(s: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Checks an AuthnRequest (SAML Profiles §4.1.4.1) and remembers it. `saml_request` is the
-/// parameter as sent; `want_signed` is the tenant's policy.
+/// Checks an AuthnRequest (SAML Profiles §4.1.4.1) and remembers it. `want_signed` is the
+/// tenant's policy.
 pub async fn receive(
     svc: &Services,
     tenant: &Tenant,
-    inbound: Inbound<'_>,
-    saml_request: &str,
-    relay_state: Option<&str>,
+    message: &Message<'_>,
     want_signed: bool,
     now: i64,
 ) -> Result<Received, Refusal> {
-    use super::{inbound, request};
+    use super::request;
     let page = |m: &str| Refusal::Page(m.to_owned());
-    if relay_state.is_some_and(|r| r.len() > MAX_RELAY_STATE) {
-        return Err(page("The application sent a RelayState that is too long."));
-    }
-    let xml = match inbound {
-        Inbound::Redirect { .. } => inbound::decode_redirect(saml_request),
-        Inbound::Post => inbound::decode_post(saml_request),
-    }
-    .map_err(|e| Refusal::Page(format!("The sign-in request cannot be read: {e}.")))?;
+    let (inbound, relay_state) = (message.binding, message.relay_state);
+    let xml = message.xml().map_err(Refusal::Page)?;
     let req = request::parse(&xml)
         .map_err(|e| Refusal::Page(format!("The sign-in request cannot be used: {e}.")))?;
     let sp = super::sps::find(svc, tenant, &req.issuer)

@@ -183,6 +183,42 @@ fn refusal_page(message: String) -> Response {
     page(axum::http::StatusCode::BAD_REQUEST, message)
 }
 
+/// The parameters of an inbound SAML message (Redirect query or POST form), the raw query (for
+/// Redirect signatures) and whether it was posted; `Err` is the message for the page.
+fn inbound_params(
+    web: &super::auth::Web,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(std::collections::HashMap<String, String>, String, bool), String> {
+    let raw_query = web.here.split_once('?').map_or("", |(_, q)| q).to_owned();
+    let params = super::auth::front_channel_params(
+        web,
+        method,
+        headers,
+        body,
+        (8, crate::saml::inbound::MAX_PARAM_BYTES),
+    )?;
+    Ok((params, raw_query, method == axum::http::Method::POST))
+}
+
+fn message<'a>(
+    params: &'a std::collections::HashMap<String, String>,
+    raw_query: &'a str,
+    post: bool,
+) -> Option<crate::saml::sso::Message<'a>> {
+    use crate::saml::sso::Inbound;
+    Some(crate::saml::sso::Message {
+        binding: if post {
+            Inbound::Post
+        } else {
+            Inbound::Redirect { raw_query }
+        },
+        saml_request: params.get("SAMLRequest")?,
+        relay_state: params.get("RelayState").map(String::as_str),
+    })
+}
+
 /// `GET|POST /saml/sso`: an SP-initiated AuthnRequest on the Redirect or POST binding.
 pub async fn sso(
     web: super::auth::Web,
@@ -190,37 +226,20 @@ pub async fn sso(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    use crate::saml::sso::{self, Inbound, Refusal};
-    let post = method == axum::http::Method::POST;
-    let raw_query = web.here.split_once('?').map_or("", |(_, q)| q).to_owned();
-    let params = match super::auth::front_channel_params(
-        &web,
-        &method,
-        &headers,
-        &body,
-        (8, crate::saml::inbound::MAX_PARAM_BYTES),
-    ) {
-        Ok(p) => p,
+    use crate::saml::sso::{self, Refusal};
+    let (params, raw_query, post) = match inbound_params(&web, &method, &headers, &body) {
+        Ok(v) => v,
         Err(message) => return Ok(refusal_page(message)),
     };
-    let Some(saml_request) = params.get("SAMLRequest") else {
+    let Some(message) = message(&params, &raw_query, post) else {
         return Ok(refusal_page(
             "The request carries no SAMLRequest. Start again from the application.".into(),
         ));
     };
-    let inbound = if post {
-        Inbound::Post
-    } else {
-        Inbound::Redirect {
-            raw_query: &raw_query,
-        }
-    };
     let received = sso::receive(
         &web.state.svc,
         &web.tenant,
-        inbound,
-        saml_request,
-        params.get("RelayState").map(String::as_str),
+        &message,
         web.policy.saml.want_authn_requests_signed,
         web.now,
     )
@@ -408,38 +427,20 @@ pub async fn slo(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     use crate::saml::slo::{self, Outcome};
-    use crate::saml::sso::Inbound;
-    let post = method == axum::http::Method::POST;
-    let raw_query = web.here.split_once('?').map_or("", |(_, q)| q).to_owned();
-    let params = match super::auth::front_channel_params(
-        &web,
-        &method,
-        &headers,
-        &body,
-        (8, crate::saml::inbound::MAX_PARAM_BYTES),
-    ) {
-        Ok(p) => p,
+    let (params, raw_query, post) = match inbound_params(&web, &method, &headers, &body) {
+        Ok(v) => v,
         Err(message) => return Ok(refusal_page(message)),
     };
-    let Some(saml_request) = params.get("SAMLRequest") else {
+    let Some(message) = message(&params, &raw_query, post) else {
         return Ok(refusal_page(
             "This address takes sign-out requests from applications (SAMLRequest).".into(),
         ));
-    };
-    let inbound = if post {
-        Inbound::Post
-    } else {
-        Inbound::Redirect {
-            raw_query: &raw_query,
-        }
     };
     let session = web.session().await?;
     let decision = slo::logout_request(
         &web.state.svc,
         &web.tenant,
-        inbound,
-        saml_request,
-        params.get("RelayState").map(String::as_str),
+        &message,
         session.as_ref(),
         web.now,
     )
