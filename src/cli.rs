@@ -84,6 +84,10 @@ pub enum Command {
         threads: Option<usize>,
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+        /// Sign SAML responses (one enveloped RSA-SHA256 signature through libxmlsec1, on a
+        /// response of the size SSO sends) instead of JWT-sized messages.
+        #[arg(long)]
+        saml: bool,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -400,6 +404,90 @@ fn hash_rate(threads: usize, seconds: f64) -> (u64, f64) {
     (total, started.elapsed().as_secs_f64())
 }
 
+/// Signs SAML responses in-process (libxmlsec1) on `threads` threads for about `seconds`;
+/// returns (signatures, elapsed seconds, signed response bytes).
+fn saml_sign_rate(threads: usize, seconds: f64) -> anyhow::Result<(u64, f64, usize)> {
+    use crate::saml::response::{self, Assertion, OutAttribute, SigningKey};
+    use crate::saml::sps::{Acs, AttributeRule, NameIdFormat, ServiceProvider, Signing, SpConfig};
+    let now = crate::now_ms();
+    let generated = crate::crypto::signing::generate(keys::Alg::Rs256, "bench", now / 1000)?;
+    let pkey = crate::crypto::signing::parse_private_pem(&generated.private_pem)?;
+    let key = SigningKey {
+        private_der: zeroize::Zeroizing::new(pkey.private_key_to_der()?),
+        certificate_b64: crate::saml::metadata::pem_body(&generated.certificate_pem),
+    };
+    let sp = ServiceProvider {
+        id: "bench".into(),
+        entity_id: "https://sp.example.com/saml".into(),
+        name: "Bench".into(),
+        config: SpConfig {
+            acs: vec![Acs {
+                url: "https://sp.example.com/acs".into(),
+                index: 0,
+                is_default: true,
+            }],
+            slo: Vec::new(),
+            signing_certificates: Vec::new(),
+            encryption_certificates: Vec::new(),
+            name_id_format: NameIdFormat::Persistent,
+            attributes: AttributeRule::defaults(),
+            signing: Signing::Assertion,
+            require_signed_requests: false,
+            assertion_seconds: 300,
+            idp_initiated: false,
+            default_relay_state: None,
+        },
+        created_at: now,
+        updated_at: now,
+    };
+    let attributes: Vec<OutAttribute> = sp
+        .config
+        .attributes
+        .iter()
+        .map(|r| OutAttribute {
+            name: r.name.clone(),
+            friendly_name: r.friendly_name.clone(),
+            values: vec!["alice.example@bench.test".into()],
+        })
+        .collect();
+    let assertion = Assertion {
+        idp_entity_id: "http://bench.localhost:8080/saml/metadata",
+        sp: &sp,
+        acs_url: "https://sp.example.com/acs",
+        in_response_to: Some("_0123456789abcdef0123456789abcdef01234567"),
+        name_id: "4f1c2a9e0b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
+        name_id_format: NameIdFormat::Persistent.urn(),
+        session_index: "0193f3c2-7a1b-7c3d-9e4f-0a1b2c3d4e5f",
+        authn_instant_ms: now,
+        mfa: false,
+        attributes: &attributes,
+        now_ms: now,
+    };
+    let size = response::signed_success(&assertion, &key)?.len();
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs_f64(seconds);
+    let total: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (assertion, key) = (&assertion, &key);
+                scope.spawn(move || -> Result<u64, response::SignError> {
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < deadline {
+                        response::signed_success(assertion, key)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(Ok(0)))
+            .sum::<Result<u64, _>>()
+    })?;
+    Ok((total, started.elapsed().as_secs_f64(), size))
+}
+
 /// Signs a token-sized message on `threads` threads for about `seconds`.
 fn sign_rate(threads: usize, seconds: f64) -> anyhow::Result<(u64, f64)> {
     use openssl::hash::MessageDigest;
@@ -479,6 +567,33 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::SignRate {
             threads,
             seconds,
+            saml: true,
+            out,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .clamp(1, 256);
+            let seconds = seconds.clamp(0.5, 600.0);
+            let (signatures, elapsed, size) =
+                tokio::task::spawn_blocking(move || saml_sign_rate(threads, seconds)).await??;
+            let rate = signatures as f64 / elapsed;
+            Ok(done(
+                out.json,
+                json!({
+                    "threads": threads,
+                    "signatures": signatures,
+                    "seconds": elapsed,
+                    "signatures_per_second": rate,
+                    "response_bytes": size,
+                    "algorithm": "SAML response, RSA-SHA256 enveloped signature (libxmlsec1)",
+                }),
+                format!("{rate:.0} signed {size}-byte SAML responses/s on {threads} thread(s)"),
+            ))
+        }
+        Command::SignRate {
+            threads,
+            seconds,
+            saml: false,
             out,
         } => {
             let threads = threads
