@@ -3,7 +3,8 @@
 //! format, attribute mapping, signing options) is one validated JSON document. A request is
 //! remembered by (tenant, SP, request ID) until it expires, so a replay is refused, and waits
 //! there, under a random handle, while the user signs in. Each SP a session signed in to is
-//! remembered with the NameID it was given, for single logout.
+//! remembered with the NameID it was given, for single logout; an IdP-initiated logout walks
+//! the session's SPs one after the other under a random handle.
 
 use sea_orm_migration::prelude::*;
 
@@ -57,6 +58,15 @@ enum SamlParticipants {
     SpEntityId,
     NameId,
     CreatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum SamlLogouts {
+    Table,
+    HandleHash,
+    TenantId,
+    Remaining,
+    ExpiresAt,
 }
 
 #[async_trait::async_trait]
@@ -213,10 +223,41 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_table(
+            Table::create()
+                .table(SamlLogouts::Table)
+                .col(
+                    ColumnDef::new(SamlLogouts::HandleHash)
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(SamlLogouts::TenantId)
+                        .string_len(36)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(SamlLogouts::Remaining).text().not_null())
+                .col(
+                    ColumnDef::new(SamlLogouts::ExpiresAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(SamlLogouts::Table, SamlLogouts::TenantId)
+                        .to(Tenants::Table, Tenants::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(SamlLogouts::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(SamlParticipants::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(SamlRequests::Table).to_owned())

@@ -249,6 +249,26 @@ pub struct LogoutRequest {
     pub signed: bool,
 }
 
+/// A LogoutResponse from an SP, answering our LogoutRequest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogoutResponse {
+    pub issuer: String,
+    pub in_response_to: Option<String>,
+    pub id: String,
+    pub signed: bool,
+}
+
+/// Parses a LogoutResponse (already through `inbound::precheck`).
+pub fn parse_logout_response(xml: &str) -> Result<LogoutResponse, RequestError> {
+    let mut m = read_message(xml, b"LogoutResponse")?;
+    Ok(LogoutResponse {
+        id: id_of(&m)?,
+        in_response_to: m.attributes.remove("InResponseTo"),
+        issuer: m.issuer,
+        signed: m.signed,
+    })
+}
+
 /// Parses a LogoutRequest (already through `inbound::precheck`).
 pub fn parse_logout(xml: &str) -> Result<LogoutRequest, RequestError> {
     let mut m = read_message(xml, b"LogoutRequest")?;
@@ -397,6 +417,15 @@ pub fn verify_redirect_signature(
     raw_query: &str,
     certificates_pem: &[String],
 ) -> Result<(), RequestError> {
+    verify_redirect_signature_of("SAMLRequest", raw_query, certificates_pem)
+}
+
+/// The same for a message in parameter `param` (`SAMLRequest` or `SAMLResponse`).
+pub fn verify_redirect_signature_of(
+    param: &str,
+    raw_query: &str,
+    certificates_pem: &[String],
+) -> Result<(), RequestError> {
     let bad = RequestError::Signature;
     let sig_alg_raw = raw_param(raw_query, "SigAlg").ok_or(bad("SigAlg is missing"))?;
     let sig_alg = decode_param(sig_alg_raw).ok_or(bad("SigAlg is unreadable"))?;
@@ -422,8 +451,8 @@ pub fn verify_redirect_signature(
             .map_err(|_| bad("Signature is not base64"))?
     };
     let mut signed = format!(
-        "SAMLRequest={}",
-        raw_param(raw_query, "SAMLRequest").ok_or(bad("SAMLRequest is missing"))?
+        "{param}={}",
+        raw_param(raw_query, param).ok_or(bad("the message is missing"))?
     );
     if let Some(rs) = raw_param(raw_query, "RelayState") {
         signed.push_str(&format!("&RelayState={rs}"));

@@ -330,8 +330,7 @@ pub fn signed_logout_response(
     sign_first_template(&with_response_template(&xml, &id, key)?, key)
 }
 
-/// A LogoutResponse for the HTTP-Redirect binding: the query (`SAMLResponse`, `RelayState`,
-/// `SigAlg`, `Signature`) to append to the SP's endpoint, signed over its exact bytes.
+/// A LogoutResponse for the HTTP-Redirect binding: the query to append to the SP's endpoint.
 pub fn logout_response_query(
     idp_entity_id: &str,
     destination: &str,
@@ -341,8 +340,63 @@ pub fn logout_response_query(
     key: &SigningKey,
     now_ms: i64,
 ) -> Result<String, SignError> {
-    use std::io::Write;
     let (xml, _) = logout_response_xml(idp_entity_id, destination, in_response_to, status, now_ms);
+    redirect_query("SAMLResponse", &xml, relay_state, key)
+}
+
+/// What an IdP-initiated LogoutRequest says (SAML Core §3.7.1).
+pub struct LogoutRequestOut<'a> {
+    pub idp_entity_id: &'a str,
+    pub destination: &'a str,
+    pub name_id: &'a str,
+    pub name_id_format: &'a str,
+    pub session_index: &'a str,
+    pub now_ms: i64,
+}
+
+fn logout_request_xml(r: &LogoutRequestOut<'_>) -> (String, String) {
+    let id = new_id();
+    let xml = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{destination}" NotOnOrAfter="{until}"><saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">{issuer}</saml:Issuer><saml:NameID Format="{format}">{name_id}</saml:NameID><samlp:SessionIndex>{index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        now = instant(r.now_ms),
+        until = instant(r.now_ms + 5 * 60_000),
+        destination = escape(r.destination),
+        issuer = escape(r.idp_entity_id),
+        format = escape(r.name_id_format),
+        name_id = escape(r.name_id),
+        index = escape(r.session_index),
+    );
+    (xml, id)
+}
+
+/// An IdP-initiated LogoutRequest for the HTTP-POST binding (enveloped signature).
+pub fn signed_logout_request(
+    r: &LogoutRequestOut<'_>,
+    key: &SigningKey,
+) -> Result<String, SignError> {
+    let (xml, id) = logout_request_xml(r);
+    sign_first_template(&with_response_template(&xml, &id, key)?, key)
+}
+
+/// An IdP-initiated LogoutRequest for the HTTP-Redirect binding: the signed query.
+pub fn logout_request_query(
+    r: &LogoutRequestOut<'_>,
+    relay_state: Option<&str>,
+    key: &SigningKey,
+) -> Result<String, SignError> {
+    let (xml, _) = logout_request_xml(r);
+    redirect_query("SAMLRequest", &xml, relay_state, key)
+}
+
+/// The HTTP-Redirect binding (SAML Bindings §3.4.4): `param` (deflated, base64), `RelayState`,
+/// `SigAlg`, and an RSA-SHA256 `Signature` over exactly those query bytes.
+fn redirect_query(
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: &SigningKey,
+) -> Result<String, SignError> {
+    use std::io::Write;
     let sign_err = |e: &dyn std::fmt::Display| SignError::Sign(e.to_string());
     let mut deflater =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
@@ -352,7 +406,7 @@ pub fn logout_response_query(
     let deflated = deflater.finish().map_err(|e| sign_err(&e))?;
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let mut query = format!(
-        "SAMLResponse={}",
+        "{param}={}",
         enc(&base64::engine::general_purpose::STANDARD.encode(deflated))
     );
     if let Some(rs) = relay_state {

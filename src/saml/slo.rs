@@ -18,8 +18,10 @@ pub enum Outcome {
     Page(String),
     /// Redirect binding: to this URL (LogoutResponse in the signed query).
     Redirect(String),
-    /// POST binding: this signed LogoutResponse, posted to `url`.
+    /// POST binding: this signed message, posted to `url` as `param` (`SAMLRequest` or
+    /// `SAMLResponse`).
     Post {
+        param: &'static str,
         url: String,
         xml: String,
         relay_state: Option<String>,
@@ -144,6 +146,7 @@ pub async fn logout_request(
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         Outcome::Post {
+            param: "SAMLResponse",
             url: destination,
             xml,
             relay_state: rs.map(str::to_owned),
@@ -167,4 +170,157 @@ pub async fn logout_request(
         end_session,
         sp_entity_id: Some(sp.entity_id.clone()),
     })
+}
+
+/// One SP still to be signed out of, in an IdP-initiated logout.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Hop {
+    sp: String,
+    name_id: String,
+    session_index: String,
+}
+
+/// How long an IdP-initiated logout walk waits for each SP's answer.
+const WALK_MS: i64 = 10 * 60_000;
+
+/// Starts the IdP-initiated logout of a session that just ended: a LogoutRequest to each SP it
+/// signed in to that has an SLO endpoint, one after the other (front channel). `None` when
+/// there is no SP to tell.
+pub async fn begin_idp_logout(
+    svc: &Services,
+    tenant: &Tenant,
+    session_id: &str,
+    now: i64,
+) -> Result<Option<Outcome>, SsoError> {
+    use crate::store::saml_requests;
+    let hops: Vec<Hop> = saml_requests::participants(&svc.store, tenant.id, session_id)
+        .await?
+        .into_iter()
+        .map(|(sp, name_id)| Hop {
+            sp,
+            name_id,
+            session_index: session_id.to_owned(),
+        })
+        .collect();
+    saml_requests::delete_participants(&svc.store, tenant.id, session_id).await?;
+    let handle = crate::crypto::random_token();
+    next_hop(svc, tenant, &handle, hops, now).await
+}
+
+/// Sends the browser to the next SP of the walk (remembering the rest under `handle`).
+async fn next_hop(
+    svc: &Services,
+    tenant: &Tenant,
+    handle: &str,
+    mut hops: Vec<Hop>,
+    now: i64,
+) -> Result<Option<Outcome>, SsoError> {
+    while !hops.is_empty() {
+        let hop = hops.remove(0);
+        let Some(sp) = super::sps::find(svc, tenant, &hop.sp).await.ok().flatten() else {
+            continue;
+        };
+        let Some(endpoint) = sp.config.slo.first().cloned() else {
+            continue;
+        };
+        let remaining = serde_json::to_string(&hops).unwrap_or_else(|_| "[]".into());
+        crate::store::saml_requests::put_logout(
+            &svc.store,
+            tenant.id,
+            &super::sso::handle_hash(handle),
+            &remaining,
+            now + WALK_MS,
+        )
+        .await?;
+        let key = signing_key(svc, tenant).await?;
+        let idp = super::metadata::entity_id(svc, tenant);
+        let request = response::LogoutRequestOut {
+            idp_entity_id: &idp,
+            destination: &endpoint.url,
+            name_id: &hop.name_id,
+            name_id_format: sp.config.name_id_format.urn(),
+            session_index: &hop.session_index,
+            now_ms: now,
+        };
+        return Ok(Some(if endpoint.binding == BINDING_POST {
+            let xml = response::signed_logout_request(&request, &key)?;
+            Outcome::Post {
+                param: "SAMLRequest",
+                url: endpoint.url.clone(),
+                xml,
+                relay_state: Some(handle.to_owned()),
+                sp: Box::new(sp),
+            }
+        } else {
+            let query = response::logout_request_query(&request, Some(handle), &key)?;
+            let sep = if endpoint.url.contains('?') { '&' } else { '?' };
+            Outcome::Redirect(format!("{}{sep}{query}", endpoint.url))
+        }));
+    }
+    Ok(None)
+}
+
+/// An SP's LogoutResponse to our LogoutRequest: checked, then on to the next SP of the walk
+/// (`None` when the walk is over).
+pub async fn logout_response(
+    svc: &Services,
+    tenant: &Tenant,
+    message: &Message<'_>,
+    now: i64,
+) -> Result<Option<Outcome>, SsoError> {
+    let xml = match message.xml() {
+        Ok(xml) => xml,
+        Err(why) => return Ok(Some(Outcome::Page(why))),
+    };
+    let Ok(resp) = request::parse_logout_response(&xml) else {
+        return Ok(Some(Outcome::Page(
+            "The application's sign-out answer cannot be used.".into(),
+        )));
+    };
+    let Some(sp) = super::sps::find(svc, tenant, &resp.issuer)
+        .await
+        .ok()
+        .flatten()
+    else {
+        return Ok(Some(Outcome::Page(
+            "The sign-out answer comes from an application that is not registered here.".into(),
+        )));
+    };
+    let certs = &sp.config.signing_certificates;
+    if !certs.is_empty() {
+        let verified = match message.binding {
+            Inbound::Redirect { raw_query } => {
+                request::verify_redirect_signature_of("SAMLResponse", raw_query, certs)
+            }
+            Inbound::Post if resp.signed => {
+                let (xml, id, certs) = (xml.clone(), resp.id.clone(), certs.clone());
+                tokio::task::spawn_blocking(move || {
+                    request::verify_post_signature(&xml, &id, &certs)
+                })
+                .await
+                .unwrap_or(Err(RequestError::Signature("verification failed")))
+            }
+            Inbound::Post => Err(RequestError::Signature("it is not signed")),
+        };
+        if verified.is_err() {
+            return Ok(Some(Outcome::Page(
+                "The application's sign-out answer is not signed with its certificate.".into(),
+            )));
+        }
+    }
+    let Some(handle) = message.relay_state.filter(|h| h.len() <= 64) else {
+        return Ok(None);
+    };
+    let Some(remaining) = crate::store::saml_requests::take_logout(
+        &svc.store,
+        tenant.id,
+        &super::sso::handle_hash(handle),
+        now,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let hops: Vec<Hop> = serde_json::from_str(&remaining).unwrap_or_default();
+    next_hop(svc, tenant, handle, hops, now).await
 }

@@ -105,12 +105,19 @@ pub async fn answer(
 /// Forgets requests expired before `before` (their IDs can no longer be replayed: the request
 /// itself is refused as stale by then).
 pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreError> {
-    exec(
+    let n = exec(
         h,
         "DELETE FROM saml_requests WHERE expires_at < ?",
         vec![before.into()],
     )
-    .await
+    .await?;
+    let m = exec(
+        h,
+        "DELETE FROM saml_logouts WHERE expires_at < ?",
+        vec![before.into()],
+    )
+    .await?;
+    Ok(n + m)
 }
 
 /// Remembers that a session signed in to an SP under `name_id` (for single logout).
@@ -187,4 +194,69 @@ pub async fn delete_stale_participants(h: &impl Handle, before: i64) -> Result<u
         vec![before.into()],
     )
     .await
+}
+
+/// The SPs (entity id, NameID) a session signed in to.
+pub async fn participants(
+    h: &impl Handle,
+    tenant: TenantId,
+    session_id: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    super::query_all(
+        h,
+        "SELECT sp_entity_id, name_id FROM saml_participants WHERE tenant_id = ? \
+         AND session_id = ? ORDER BY created_at, sp_entity_id",
+        vec![tenant.to_string().into(), session_id.to_owned().into()],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("", "sp_entity_id")?, r.try_get("", "name_id")?)))
+    .collect()
+}
+
+/// Stores (or replaces) the rest of an IdP-initiated logout walk.
+pub async fn put_logout(
+    h: &impl Handle,
+    tenant: TenantId,
+    handle_hash: &str,
+    remaining_json: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    exec(
+        h,
+        "INSERT INTO saml_logouts (handle_hash, tenant_id, remaining, expires_at) \
+         VALUES (?, ?, ?, ?) ON CONFLICT (handle_hash) DO UPDATE SET remaining = excluded.remaining",
+        vec![
+            handle_hash.to_owned().into(),
+            tenant.to_string().into(),
+            remaining_json.to_owned().into(),
+            expires_at.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Takes the rest of a logout walk (deleting it: each step stores what is left again).
+pub async fn take_logout(
+    h: &impl Handle,
+    tenant: TenantId,
+    handle_hash: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    let row = query_one(
+        h,
+        "DELETE FROM saml_logouts WHERE tenant_id = ? AND handle_hash = ? AND expires_at > ? \
+         RETURNING remaining",
+        vec![
+            tenant.to_string().into(),
+            handle_hash.to_owned().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("", "remaining")?),
+        None => None,
+    })
 }

@@ -472,6 +472,12 @@ pub async fn logout(web: Web, WebForm(f): WebForm<CsrfForm>) -> Result<Response,
     }
     if let Some(s) = web.session().await? {
         flow::logout(&web.ctx(), &s, None).await?;
+        // SAML applications this session signed in to are told, one after the other.
+        if let Some(first) =
+            crate::saml::slo::begin_idp_logout(&web.state.svc, &web.tenant, &s.id, web.now).await?
+        {
+            return Ok(web.clearing_session(super::saml::render_outcome(&web, first)));
+        }
     }
     let res = render_login(
         &web,

@@ -66,6 +66,7 @@ struct PostPage<'a> {
     tenant_name: &'a str,
     heading: &'a str,
     acs_url: &'a str,
+    param: &'a str,
     saml_response: &'a str,
     relay_state: Option<&'a str>,
     script: &'a str,
@@ -77,6 +78,18 @@ pub fn post_form(
     web: &super::auth::Web,
     heading: &str,
     acs_url: &str,
+    saml_xml: &str,
+    relay_state: Option<&str>,
+) -> Response {
+    post_message(web, heading, acs_url, "SAMLResponse", saml_xml, relay_state)
+}
+
+/// The POST form carrying `saml_xml` in parameter `param` (`SAMLRequest` or `SAMLResponse`).
+pub fn post_message(
+    web: &super::auth::Web,
+    heading: &str,
+    acs_url: &str,
+    param: &str,
     saml_xml: &str,
     relay_state: Option<&str>,
 ) -> Response {
@@ -95,6 +108,7 @@ pub fn post_form(
         tenant_name: &web.tenant.name,
         heading,
         acs_url,
+        param,
         saml_response: &encoded,
         relay_state,
         script: AUTO_SUBMIT,
@@ -202,10 +216,12 @@ fn inbound_params(
     Ok((params, raw_query, method == axum::http::Method::POST))
 }
 
+/// The message in parameter `name` (`SAMLRequest` or `SAMLResponse`), if there is one.
 fn message<'a>(
     params: &'a std::collections::HashMap<String, String>,
     raw_query: &'a str,
     post: bool,
+    name: &str,
 ) -> Option<crate::saml::sso::Message<'a>> {
     use crate::saml::sso::Inbound;
     Some(crate::saml::sso::Message {
@@ -214,7 +230,7 @@ fn message<'a>(
         } else {
             Inbound::Redirect { raw_query }
         },
-        saml_request: params.get("SAMLRequest")?,
+        saml_request: params.get(name)?,
         relay_state: params.get("RelayState").map(String::as_str),
     })
 }
@@ -231,7 +247,7 @@ pub async fn sso(
         Ok(v) => v,
         Err(message) => return Ok(refusal_page(message)),
     };
-    let Some(message) = message(&params, &raw_query, post) else {
+    let Some(message) = message(&params, &raw_query, post, "SAMLRequest") else {
         return Ok(refusal_page(
             "The request carries no SAMLRequest. Start again from the application.".into(),
         ));
@@ -426,14 +442,22 @@ pub async fn slo(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    use crate::saml::slo::{self, Outcome};
+    use crate::saml::slo;
     let (params, raw_query, post) = match inbound_params(&web, &method, &headers, &body) {
         Ok(v) => v,
         Err(message) => return Ok(refusal_page(message)),
     };
-    let Some(message) = message(&params, &raw_query, post) else {
+    // An SP answering our LogoutRequest (IdP-initiated logout): on to the next SP.
+    if let Some(message) = message(&params, &raw_query, post, "SAMLResponse") {
+        let next = slo::logout_response(&web.state.svc, &web.tenant, &message, web.now).await?;
+        return Ok(match next {
+            Some(outcome) => render_outcome(&web, outcome),
+            None => signed_out_page(&web),
+        });
+    }
+    let Some(message) = message(&params, &raw_query, post, "SAMLRequest") else {
         return Ok(refusal_page(
-            "This address takes sign-out requests from applications (SAMLRequest).".into(),
+            "This address takes sign-out messages from applications.".into(),
         ));
     };
     let session = web.session().await?;
@@ -457,25 +481,45 @@ pub async fn slo(
         )
         .await?;
     }
-    let res = match decision.outcome {
-        Outcome::Page(message) => refusal_page(message),
-        Outcome::Redirect(url) => super::auth::see_other(&url),
-        Outcome::Post {
-            url,
-            xml,
-            relay_state,
-            sp,
-        } => post_form(
-            &web,
-            &format!("Returning to {}", sp.name),
-            &url,
-            &xml,
-            relay_state.as_deref(),
-        ),
-    };
+    let res = render_outcome(&web, decision.outcome);
     Ok(if decision.end_session {
         web.clearing_session(res)
     } else {
         res
     })
+}
+
+/// Where a single-logout step sends the browser.
+pub fn render_outcome(web: &super::auth::Web, outcome: crate::saml::slo::Outcome) -> Response {
+    use crate::saml::slo::Outcome;
+    match outcome {
+        Outcome::Page(message) => refusal_page(message),
+        Outcome::Redirect(url) => super::auth::see_other(&url),
+        Outcome::Post {
+            param,
+            url,
+            xml,
+            relay_state,
+            sp,
+        } => post_message(
+            web,
+            &format!("Signing you out of {}", sp.name),
+            &url,
+            param,
+            &xml,
+            relay_state.as_deref(),
+        ),
+    }
+}
+
+/// The end of a logout walk.
+pub fn signed_out_page(web: &super::auth::Web) -> Response {
+    super::login::MessagePage {
+        tenant_name: web.tenant.name.clone(),
+        title: "You are signed out".into(),
+        message: "You have been signed out of this sign-in service and its applications.".into(),
+        link: "/login".into(),
+        link_text: "Sign in again".into(),
+    }
+    .into_response()
 }

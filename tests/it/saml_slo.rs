@@ -56,11 +56,10 @@ fn inflate(b64: &str) -> String {
     out
 }
 
-#[tokio::test]
-async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
-    let app = app_with_alice().await;
-    let key = register_sp(
-        &app,
+/// The SP with a Redirect-binding SLO endpoint and e-mail NameIDs; returns its key file.
+fn register_slo_sp(app: &TestApp) -> String {
+    register_sp(
+        app,
         "acme",
         SP,
         &[
@@ -69,7 +68,13 @@ async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
             "--slo",
             "https://sp.example.com/slo",
         ],
-    );
+    )
+}
+
+#[tokio::test]
+async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
+    let app = app_with_alice().await;
+    let key = register_slo_sp(&app);
     let (_, intruder) = sp_key_files(&app, "intruder");
     let b = Browser::new(&app, "acme");
     let index = signed_in_at_sp(&b).await;
@@ -130,31 +135,8 @@ async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
     assert!(loc.starts_with("https://sp.example.com/slo?"), "{loc}");
     assert!(!signed_in(&b).await, "the IdP session is over");
     // Our query signature verifies with the certificate from our metadata.
-    let raw = loc.split_once('?').unwrap().1;
-    let (signed, signature) = raw.rsplit_once("&Signature=").unwrap();
-    let signature = STANDARD
-        .decode(
-            url::form_urlencoded::parse(format!("s={signature}").as_bytes())
-                .next()
-                .unwrap()
-                .1
-                .as_bytes(),
-        )
-        .unwrap();
     let cert = idp_certificate(&app, "acme").await;
-    let public = openssl::x509::X509::from_pem(cert.as_bytes())
-        .unwrap()
-        .public_key()
-        .unwrap();
-    let mut verifier =
-        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
-    verifier.update(signed.as_bytes()).unwrap();
-    assert!(verifier.verify(&signature).unwrap());
-    let q: std::collections::HashMap<String, String> = url::Url::parse(&loc)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let q = verified_query(&loc, &cert);
     assert_eq!(q["RelayState"], "back-to/home");
     let response = inflate(&q["SAMLResponse"]);
     assert!(response.contains("InResponseTo=\"_lo2\""), "{response}");
@@ -225,4 +207,166 @@ async fn post_binding_logout_posts_a_signed_response_xmlsec1_verifies() {
         "unsigned POST logout",
     );
     assert!(signed_in(&b2).await);
+}
+
+/// Checks our Redirect-binding signature on `location` with the IdP certificate; returns the
+/// query parameters.
+fn verified_query(location: &str, cert_pem: &str) -> std::collections::HashMap<String, String> {
+    let raw = location.split_once('?').unwrap().1;
+    let (signed, signature) = raw.rsplit_once("&Signature=").unwrap();
+    let signature = STANDARD
+        .decode(
+            url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .as_bytes(),
+        )
+        .unwrap();
+    let public = openssl::x509::X509::from_pem(cert_pem.as_bytes())
+        .unwrap()
+        .public_key()
+        .unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+    verifier.update(signed.as_bytes()).unwrap();
+    assert!(
+        verifier.verify(&signature).unwrap(),
+        "our query signature verifies"
+    );
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn id_of(xml: &str) -> String {
+    let at = xml.find(" ID=\"").unwrap() + 5;
+    xml[at..at + xml[at..].find('"').unwrap()].to_owned()
+}
+
+fn logout_response(issuer: &str, in_response_to: &str, id: &str) -> String {
+    format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        now_instant(0)
+    )
+}
+
+#[tokio::test]
+async fn signing_out_at_the_idp_walks_every_sp_of_the_session_with_signed_requests() {
+    let app = app_with_alice().await;
+    let key1 = register_slo_sp(&app);
+    let (cert2_file, key2) = sp_key_files(&app, "two");
+    let cert2: String = std::fs::read_to_string(&cert2_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let two = "urn:sp:two";
+    let metadata = format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{two}"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert2}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://two.example.com/slo"/><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{ACS}" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>"#
+    );
+    assert!(
+        app.cli_with(
+            &["sp", "import", "--tenant", "acme", "--file", "-"],
+            &[],
+            Some(&metadata)
+        )
+        .ok()
+    );
+    register_sp(&app, "acme", "urn:sp:no-slo", &[]);
+    let b = Browser::new(&app, "acme");
+    let index = signed_in_at_sp(&b).await;
+    for issuer in [two, "urn:sp:no-slo"] {
+        let mut r = Req::new("_x");
+        let id = latchkey::saml::response::new_id();
+        r.id = &id;
+        r.issuer = issuer;
+        let p = b
+            .get(&binding_path("/saml/sso", &r.xml(), None, None, ""))
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+    }
+    let cert = idp_certificate(&app, "acme").await;
+
+    // Sign out at the IdP: the session ends at once, and the first SP is told.
+    let account = b.get("/account").await;
+    let first = b.post("/logout", &[("csrf", &account.csrf())]).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert!(!signed_in(&b).await);
+    let loc = first.location.clone().unwrap();
+    assert!(loc.starts_with("https://sp.example.com/slo?"), "{loc}");
+    let q = verified_query(&loc, &cert);
+    let request = inflate(&q["SAMLRequest"]);
+    assert!(request.contains("<samlp:LogoutRequest"), "{request}");
+    assert_eq!(
+        text_of(&request, "NameID").as_deref(),
+        Some("alice@acme.test")
+    );
+    assert_eq!(
+        text_of(&request, "SessionIndex").as_deref(),
+        Some(index.as_str())
+    );
+    let handle = q["RelayState"].clone();
+
+    // A forged answer (not signed by SP 1) moves nothing.
+    let forged = logout_response(SP, &id_of(&request), "_f1");
+    let p = b
+        .get(&crate::saml_sp_init::message_path(
+            "/saml/slo",
+            "SAMLResponse",
+            &forged,
+            Some(&handle),
+            None,
+            "",
+        ))
+        .await;
+    refused(&p, "unsigned LogoutResponse");
+
+    // SP 1 answers (Redirect, signed): on to SP 2, by POST.
+    let answer = logout_response(SP, &id_of(&request), "_a1");
+    let p = b
+        .get(&crate::saml_sp_init::message_path(
+            "/saml/slo",
+            "SAMLResponse",
+            &answer,
+            Some(&handle),
+            Some(&key1),
+            RSA_SHA256,
+        ))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.has("action=\"https://two.example.com/slo\""));
+    let request2 = {
+        let b64 = p.field("SAMLRequest").unwrap();
+        String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
+    };
+    xmlsec_verify(&app, &request2, &cert).expect("the POST LogoutRequest is signed");
+    assert!(
+        text_of(&request2, "NameID").is_some_and(|n| n.len() == 64),
+        "pairwise id"
+    );
+    let handle2 = p.field("RelayState").unwrap();
+
+    // SP 2 answers (POST, signed): the walk is over (the SP without SLO is skipped).
+    let answer2 = xmlsec_sign_as(
+        &app,
+        &logout_response(two, &id_of(&request2), "_a2"),
+        "_a2",
+        &key2,
+        "LogoutResponse",
+    );
+    let done = b
+        .post(
+            "/saml/slo",
+            &[
+                ("SAMLResponse", &STANDARD.encode(&answer2)),
+                ("RelayState", &handle2),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.has("You are signed out"));
+    assert!(done.field("SAMLRequest").is_none());
 }

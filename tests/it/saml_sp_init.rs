@@ -24,8 +24,8 @@ pub fn now_instant(offset_secs: i64) -> String {
 }
 
 pub struct Req<'a> {
-    id: &'a str,
-    issuer: &'a str,
+    pub id: &'a str,
+    pub issuer: &'a str,
     acs: Option<&'a str>,
     extra_attrs: &'a str,
     issue_instant: String,
@@ -79,7 +79,19 @@ pub fn binding_path(
     key_file: Option<&str>,
     sig_alg: &str,
 ) -> String {
-    let mut q = format!("SAMLRequest={}", enc(&deflate_b64(xml)));
+    message_path(path, "SAMLRequest", xml, relay, key_file, sig_alg)
+}
+
+/// A Redirect-binding message in parameter `param`, signed with `key_file` when given.
+pub fn message_path(
+    path: &str,
+    param: &str,
+    xml: &str,
+    relay: Option<&str>,
+    key_file: Option<&str>,
+    sig_alg: &str,
+) -> String {
+    let mut q = format!("{param}={}", enc(&deflate_b64(xml)));
     if let Some(r) = relay {
         q.push_str(&format!("&RelayState={}", enc(r)));
     }

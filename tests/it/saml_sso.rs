@@ -38,6 +38,8 @@ pub fn xmlsec_verify(app: &TestApp, xml: &str, cert_pem: &str) -> Result<(), Str
             "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
             "--id-attr:ID",
             "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest",
             doc.to_str().unwrap(),
         ])
         .output()
