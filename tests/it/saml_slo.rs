@@ -119,6 +119,19 @@ async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
     );
     assert!(signed_in(&b).await, "another person's logout ends nothing");
 
+    // The same signed request at another tenant: that SP is unknown there.
+    app.create_tenant("globex");
+    let elsewhere = Browser::new(&app, "globex")
+        .get(&binding_path(
+            "/saml/slo",
+            &someone_else,
+            None,
+            Some(&key),
+            RSA_SHA256,
+        ))
+        .await;
+    refused(&elsewhere, "SP of another tenant");
+
     // The real thing.
     let request = logout_request(&app, "_lo2", "alice@acme.test", Some(&index));
     let p = b

@@ -242,6 +242,12 @@ async fn redirect_binding_signs_in_and_answers_the_request_at_its_registered_acs
     refused(&replay, "replay");
     assert!(replay.has("already used"));
 
+    // The POST binding, unsigned (this SP does not require signatures).
+    let posted = post_request(&b, &Req::new("_req-post").xml(), Some("rp")).await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    assert!(posted_response(&posted).contains("InResponseTo=\"_req-post\""));
+    assert_eq!(posted.field("RelayState").as_deref(), Some("rp"));
+
     // Without an ACS URL in the request: the registered default.
     let mut no_acs = Req::new("_req-3");
     no_acs.acs = None;
@@ -526,6 +532,15 @@ async fn name_ids_follow_the_sp_format_and_attribute_values_arrive_as_text() {
         text_of(&sso(&b2, SP, "_n5").await, "NameID").unwrap(),
         first
     );
+
+    register_sp(
+        &app,
+        "acme",
+        "urn:sp:unspecified",
+        &["--name-id-format", "unspecified"],
+    );
+    let unspecified = text_of(&sso(&b, "urn:sp:unspecified", "_n7").await, "NameID").unwrap();
+    assert_eq!(unspecified, "alice", "unspecified: the username");
 
     let e = Browser::new(&app, "acme");
     e.login("eve", PW).await;
