@@ -98,6 +98,7 @@ pub struct Caches {
     pub browser_origins: EpochMap<TenantId, std::collections::HashSet<String>>,
     /// Each tenant's opened SAML signing key.
     pub saml_keys: EpochMap<TenantId, crate::saml::response::SigningKey>,
+    pub saml_sps: EpochMap<(TenantId, String), crate::saml::sps::ServiceProvider>,
 }
 
 impl Caches {
@@ -109,6 +110,7 @@ impl Caches {
         self.verifiers.clear();
         self.browser_origins.clear();
         self.saml_keys.clear();
+        self.saml_sps.clear();
     }
 
     /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the

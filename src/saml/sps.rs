@@ -687,6 +687,8 @@ pub async fn create(
     store(svc, tenant, sp, origin, now).await
 }
 
+/// The registered SP with this entity id: from memory (until the change epoch moves), or
+/// loaded and remembered.
 pub async fn find(
     svc: &Services,
     tenant: &Tenant,
@@ -695,10 +697,25 @@ pub async fn find(
     if entity_id.len() > 1024 {
         return Ok(None);
     }
-    Ok(saml_sps::find(&svc.store, tenant.id, entity_id)
+    let key = (tenant.id, entity_id.to_owned());
+    if let Some(sp) = svc.caches.saml_sps.get(&key) {
+        return Ok(Some((*sp).clone()));
+    }
+    let epoch = svc.caches.epoch();
+    let Some(sp) = saml_sps::find(&svc.store, tenant.id, entity_id)
         .await?
         .map(to_sp)
-        .transpose()?)
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    svc.caches.remember(
+        &svc.caches.saml_sps,
+        key,
+        std::sync::Arc::new(sp.clone()),
+        epoch,
+    );
+    Ok(Some(sp))
 }
 
 pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<ServiceProvider>, SpError> {

@@ -283,11 +283,13 @@ pub enum Refusal {
     },
 }
 
-/// A request that checked out and waits (under `handle`) for a signed-in user.
+/// A request that checked out and waits (under `handle`) for a signed-in user, or was
+/// claimed for the browser's current session at once (`answered`).
 pub struct Received {
     pub sp: ServiceProvider,
     pub pending: crate::store::saml_requests::RequestRow,
     pub handle: String,
+    pub answered: bool,
 }
 
 pub fn handle_hash(handle: &str) -> String {
@@ -309,12 +311,14 @@ fn parse_instant(s: &str) -> Option<i64> {
 }
 
 /// Checks an AuthnRequest (SAML Profiles §4.1.4.1) and remembers it. `want_signed` is the
-/// tenant's policy.
+/// tenant's policy; `signed_in` says the browser has an active session already, so a request
+/// that does not force a new sign-in is claimed for it at once (one write, not two).
 pub async fn receive(
     svc: &Services,
     tenant: &Tenant,
     message: &Message<'_>,
     want_signed: bool,
+    signed_in: bool,
     now: i64,
 ) -> Result<Received, Refusal> {
     use super::request;
@@ -439,7 +443,9 @@ pub async fn receive(
         received_at: now,
         expires_at: now + PENDING_MS,
     };
-    match crate::store::saml_requests::insert(&svc.store, tenant.id, &pending).await {
+    let answered = signed_in && !req.force_authn;
+    let answered_at = answered.then_some(now);
+    match crate::store::saml_requests::insert(&svc.store, tenant.id, &pending, answered_at).await {
         Ok(()) => {}
         Err(crate::store::StoreError::Conflict(_)) => {
             tracing::warn!(tenant = %tenant.slug, sp = %sp.entity_id, "saml: replayed request ID");
@@ -460,5 +466,6 @@ pub async fn receive(
         sp,
         pending,
         handle,
+        answered,
     })
 }

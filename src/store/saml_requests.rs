@@ -17,13 +17,19 @@ pub struct RequestRow {
     pub expires_at: i64,
 }
 
-/// Remembers a request; `Conflict` when this SP already sent this ID (a replay).
-pub async fn insert(h: &impl Handle, tenant: TenantId, r: &RequestRow) -> Result<(), StoreError> {
+/// Remembers a request (already answered at `answered_at` when it is answered at once);
+/// `Conflict` when this SP already sent this ID (a replay).
+pub async fn insert(
+    h: &impl Handle,
+    tenant: TenantId,
+    r: &RequestRow,
+    answered_at: Option<i64>,
+) -> Result<(), StoreError> {
     exec(
         h,
         "INSERT INTO saml_requests (tenant_id, sp_entity_id, request_id, handle_hash, acs_url, \
          relay_state, force_authn, is_passive, received_at, expires_at, answered_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             tenant.to_string().into(),
             r.sp_entity_id.clone().into(),
@@ -35,6 +41,7 @@ pub async fn insert(h: &impl Handle, tenant: TenantId, r: &RequestRow) -> Result
             r.is_passive.into(),
             r.received_at.into(),
             r.expires_at.into(),
+            answered_at.into(),
         ],
     )
     .await

@@ -252,16 +252,18 @@ pub async fn sso(
             "The request carries no SAMLRequest. Start again from the application.".into(),
         ));
     };
+    let session = active_session(&web).await?;
     let received = sso::receive(
         &web.state.svc,
         &web.tenant,
         &message,
         web.policy.saml.want_authn_requests_signed,
+        session.is_some(),
         web.now,
     )
     .await;
     match received {
-        Ok(r) => proceed(&web, &r.sp, &r.pending, &r.handle).await,
+        Ok(r) => proceed(&web, session, &r.sp, &r.pending, &r.handle, r.answered).await,
         Err(Refusal::Page(message)) => Ok(refusal_page(message)),
         Err(Refusal::Respond {
             sp,
@@ -329,24 +331,34 @@ pub async fn continue_sso(
             "The application is no longer registered with this sign-in service.".into(),
         ));
     };
-    proceed(&web, &sp, &pending, &q.h).await
+    let session = active_session(&web).await?;
+    proceed(&web, session, &sp, &pending, &q.h, false).await
+}
+
+/// The browser's session on this tenant, if it is fully signed in.
+async fn active_session(
+    web: &super::auth::Web,
+) -> Result<Option<crate::login::session::Session>, AppError> {
+    Ok(web
+        .session()
+        .await?
+        .filter(|s| s.stage == crate::login::session::Stage::Active))
 }
 
 /// Answers a waiting request if the browser has a fresh enough session; otherwise signs the
 /// user in first (or answers `NoPassive` when the SP said not to ask).
+/// `claimed`: the request was stored already answered for this session (see `sso::receive`).
 async fn proceed(
     web: &super::auth::Web,
+    session: Option<crate::login::session::Session>,
     sp: &crate::saml::sps::ServiceProvider,
     pending: &crate::store::saml_requests::RequestRow,
     handle: &str,
+    claimed: bool,
 ) -> Result<Response, AppError> {
     use crate::saml::response::Status;
     use crate::saml::sso;
     let svc = &web.state.svc;
-    let session = web
-        .session()
-        .await?
-        .filter(|s| s.stage == crate::login::session::Stage::Active);
     let user = match &session {
         Some(s) => crate::store::users::find(&svc.store, web.tenant.id, s.user)
             .await?
@@ -357,6 +369,9 @@ async fn proceed(
         .as_ref()
         .is_some_and(|s| !pending.force_authn || s.auth_time >= pending.received_at);
     let answer_once = async || {
+        if claimed {
+            return Ok(true);
+        }
         crate::store::saml_requests::answer(
             &svc.store,
             web.tenant.id,
