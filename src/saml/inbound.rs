@@ -3,6 +3,10 @@
 //! inflated output (a bounded inflate, so a deflate bomb stops at the limit); then a streaming
 //! scan that refuses DOCTYPE (and with it every entity declaration), processing instructions
 //! other than the XML declaration, more than one root, deep nesting and floods of elements.
+//! Every attribute of every element is checked too (well-formed, no duplicates — a repeated
+//! `xmlns:ds` is read as its last value by one parser and its first by another —, no `xml:id`),
+//! and only UTF-8 is accepted, so quick-xml (which reads our fields) and libxml2 (which checks
+//! signatures) cannot see two different documents in the same bytes.
 //! Signature structure is checked separately, where a signature is expected.
 
 use std::io::Read;
@@ -100,13 +104,20 @@ pub fn precheck(xml: &str) -> Result<(), InboundError> {
             Event::Eof => break,
             Event::DocType(_) => return Err(InboundError::Forbidden("a DOCTYPE")),
             Event::PI(_) => return Err(InboundError::Forbidden("a processing instruction")),
-            Event::Decl(_) => {
+            Event::Decl(ref d) => {
                 if !was_first || seen_decl {
                     return Err(InboundError::Forbidden("a misplaced XML declaration"));
                 }
+                if let Some(enc) = d.encoding() {
+                    let enc = enc.map_err(|_| InboundError::Malformed)?;
+                    if !enc.eq_ignore_ascii_case(b"utf-8") {
+                        return Err(InboundError::Forbidden("an encoding other than UTF-8"));
+                    }
+                }
                 seen_decl = true;
             }
-            Event::Start(_) | Event::Empty(_) => {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                check_attributes(e)?;
                 if depth == 0 {
                     roots += 1;
                     if roots > 1 {
@@ -146,6 +157,25 @@ pub fn precheck(xml: &str) -> Result<(), InboundError> {
     }
     if roots != 1 || depth != 0 {
         return Err(InboundError::Malformed);
+    }
+    Ok(())
+}
+
+/// Every attribute well-formed (quoted, escapes valid), none repeated, no `xml:id`.
+fn check_attributes(e: &quick_xml::events::BytesStart<'_>) -> Result<(), InboundError> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for a in e.attributes().with_checks(true) {
+        let a = a.map_err(|_| InboundError::Malformed)?;
+        let key = a.key.as_ref();
+        if key == b"xml:id" {
+            return Err(InboundError::Forbidden("an xml:id attribute"));
+        }
+        if seen.iter().any(|k| k == key) {
+            return Err(InboundError::Forbidden("a repeated attribute"));
+        }
+        seen.push(key.to_vec());
+        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|_| InboundError::Malformed)?;
     }
     Ok(())
 }
@@ -216,6 +246,23 @@ mod tests {
             Err(InboundError::Forbidden("too many elements"))
         );
         assert!(precheck("<r>&amp;&lt;&#65;&#x42;</r>").is_ok());
+        for (xml, what) in [
+            (
+                r#"<r><ds:S xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:ds="urn:x"/></r>"#,
+                "a repeated namespace declaration",
+            ),
+            (r#"<r a="1" a="2"/>"#, "a repeated attribute"),
+            (r#"<r a=1/>"#, "an unquoted attribute"),
+            (r#"<r a="&x;"/>"#, "an unknown entity in an attribute"),
+            (r#"<r xml:id="_a"/>"#, "xml:id"),
+            (
+                r#"<?xml version="1.0" encoding="UTF-7"?><r/>"#,
+                "another encoding",
+            ),
+        ] {
+            assert!(precheck(xml).is_err(), "{what}");
+        }
+        assert!(precheck(r#"<?xml version="1.0" encoding="utf-8"?><r a="1" b="2"/>"#).is_ok());
     }
 
     #[test]

@@ -161,6 +161,10 @@ fn read_message(xml: &str, root: &[u8]) -> Result<Message, RequestError> {
             Event::Text(t) if collecting != Collecting::Nothing => {
                 text.push_str(&t.decode().map_err(|_| RequestError::Bad("text"))?);
             }
+            // Canonicalization (and so the signature) treats CDATA as text: so do we.
+            Event::CData(t) if collecting != Collecting::Nothing => {
+                text.push_str(&t.decode().map_err(|_| RequestError::Bad("text"))?);
+            }
             Event::GeneralRef(r) if collecting != Collecting::Nothing => {
                 let name = r.decode().map_err(|_| RequestError::Bad("text"))?;
                 text.push_str(match &*name {
@@ -177,9 +181,11 @@ fn read_message(xml: &str, root: &[u8]) -> Result<Message, RequestError> {
                 if depth == 1
                     && let Some(m) = message.as_mut()
                 {
-                    let value = text.trim().to_owned();
+                    // The Issuer is matched after trimming layout whitespace; NameID and
+                    // SessionIndex exactly as signed.
+                    let value = text.clone();
                     match collecting {
-                        Collecting::Issuer => m.issuer = value,
+                        Collecting::Issuer => m.issuer = value.trim().to_owned(),
                         Collecting::NameId => m.name_id = value,
                         Collecting::SessionIndex if m.session_indexes.len() < 16 => {
                             m.session_indexes.push(value);
@@ -395,6 +401,27 @@ pub fn verify_post_signature(
     ))
 }
 
+/// Refuses a query whose binding parameters are spelled with escapes or without `=`
+/// (`RelayStat%65=…`): the page reads decoded names, so such a parameter would be used without
+/// being covered by the signature.
+fn exact_binding_keys(query: &str) -> Result<(), RequestError> {
+    const BINDING: [&str; 5] = [
+        "SAMLRequest",
+        "SAMLResponse",
+        "RelayState",
+        "SigAlg",
+        "Signature",
+    ];
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_key, _) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = decode_param(raw_key).unwrap_or_default();
+        if BINDING.contains(&decoded.as_str()) && (raw_key != decoded || !pair.contains('=')) {
+            return Err(RequestError::Signature("a parameter name is escaped"));
+        }
+    }
+    Ok(())
+}
+
 /// The raw (still percent-encoded) value of a query parameter, as the SP signed it.
 fn raw_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query
@@ -427,6 +454,7 @@ pub fn verify_redirect_signature_of(
     certificates_pem: &[String],
 ) -> Result<(), RequestError> {
     let bad = RequestError::Signature;
+    exact_binding_keys(raw_query)?;
     let sig_alg_raw = raw_param(raw_query, "SigAlg").ok_or(bad("SigAlg is missing"))?;
     let sig_alg = decode_param(sig_alg_raw).ok_or(bad("SigAlg is unreadable"))?;
     let digest = match sig_alg.as_str() {

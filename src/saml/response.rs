@@ -346,6 +346,8 @@ pub fn logout_response_query(
 
 /// What an IdP-initiated LogoutRequest says (SAML Core §3.7.1).
 pub struct LogoutRequestOut<'a> {
+    /// The request's ID (from `new_id`): the SP's answer must carry it as InResponseTo.
+    pub id: &'a str,
     pub idp_entity_id: &'a str,
     pub destination: &'a str,
     pub name_id: &'a str,
@@ -355,7 +357,7 @@ pub struct LogoutRequestOut<'a> {
 }
 
 fn logout_request_xml(r: &LogoutRequestOut<'_>) -> (String, String) {
-    let id = new_id();
+    let id = escape(r.id);
     let xml = format!(
         r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{destination}" NotOnOrAfter="{until}"><saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">{issuer}</saml:Issuer><saml:NameID Format="{format}">{name_id}</saml:NameID><samlp:SessionIndex>{index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
         now = instant(r.now_ms),

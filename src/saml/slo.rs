@@ -76,8 +76,15 @@ pub async fn logout_request(
             "The application has no registered sign-out address to answer to.",
         ));
     };
+    // A LogoutRequest must be authenticated (Profiles §4.4.4.1): by the SP's signature.
     let certs = &sp.config.signing_certificates;
-    if !certs.is_empty() {
+    if certs.is_empty() {
+        return Ok(page(
+            "This application has no registered signing certificate, so its sign-out \
+             requests cannot be checked. You are still signed in.",
+        ));
+    }
+    {
         let verified = match inbound {
             Inbound::Redirect { raw_query } => request::verify_redirect_signature(raw_query, certs),
             Inbound::Post if req.signed => {
@@ -121,8 +128,9 @@ pub async fn logout_request(
                     &sp.entity_id,
                 )
                 .await?;
+                let ours = super::sso::session_index(svc, tenant, &sp.entity_id, &s.id)?;
                 let index_ok =
-                    req.session_indexes.is_empty() || req.session_indexes.contains(&s.id);
+                    req.session_indexes.is_empty() || req.session_indexes.contains(&ours);
                 if given.as_deref() == Some(req.name_id.as_str()) && index_ok {
                     (Status::Success, true)
                 } else {
@@ -177,7 +185,16 @@ pub async fn logout_request(
 struct Hop {
     sp: String,
     name_id: String,
-    session_index: String,
+    session_id: String,
+}
+
+/// An IdP-initiated logout walk between two SPs: whose answer (to which request) is awaited,
+/// and who is next.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Walk {
+    awaiting_sp: String,
+    awaiting_request: String,
+    hops: Vec<Hop>,
 }
 
 /// How long an IdP-initiated logout walk waits for each SP's answer.
@@ -199,19 +216,18 @@ pub async fn begin_idp_logout(
         .map(|(sp, name_id)| Hop {
             sp,
             name_id,
-            session_index: session_id.to_owned(),
+            session_id: session_id.to_owned(),
         })
         .collect();
     saml_requests::delete_participants(&svc.store, tenant.id, session_id).await?;
-    let handle = crate::crypto::random_token();
-    next_hop(svc, tenant, &handle, hops, now).await
+    next_hop(svc, tenant, hops, now).await
 }
 
-/// Sends the browser to the next SP of the walk (remembering the rest under `handle`).
+/// Sends the browser to the next SP of the walk. Each hop gets a new random handle (its
+/// RelayState), under which the walk remembers whose answer, to which request, it awaits.
 async fn next_hop(
     svc: &Services,
     tenant: &Tenant,
-    handle: &str,
     mut hops: Vec<Hop>,
     now: i64,
 ) -> Result<Option<Outcome>, SsoError> {
@@ -223,23 +239,31 @@ async fn next_hop(
         let Some(endpoint) = sp.config.slo.first().cloned() else {
             continue;
         };
-        let remaining = serde_json::to_string(&hops).unwrap_or_else(|_| "[]".into());
+        let request_id = response::new_id();
+        let handle = crate::crypto::random_token();
+        let walk = Walk {
+            awaiting_sp: sp.entity_id.clone(),
+            awaiting_request: request_id.clone(),
+            hops,
+        };
         crate::store::saml_requests::put_logout(
             &svc.store,
             tenant.id,
-            &super::sso::handle_hash(handle),
-            &remaining,
+            &super::sso::handle_hash(&handle),
+            &serde_json::to_string(&walk).unwrap_or_else(|_| "{}".into()),
             now + WALK_MS,
         )
         .await?;
         let key = signing_key(svc, tenant).await?;
         let idp = super::metadata::entity_id(svc, tenant);
+        let session_index = super::sso::session_index(svc, tenant, &sp.entity_id, &hop.session_id)?;
         let request = response::LogoutRequestOut {
+            id: &request_id,
             idp_entity_id: &idp,
             destination: &endpoint.url,
             name_id: &hop.name_id,
             name_id_format: sp.config.name_id_format.urn(),
-            session_index: &hop.session_index,
+            session_index: &session_index,
             now_ms: now,
         };
         return Ok(Some(if endpoint.binding == BINDING_POST {
@@ -248,11 +272,11 @@ async fn next_hop(
                 param: "SAMLRequest",
                 url: endpoint.url.clone(),
                 xml,
-                relay_state: Some(handle.to_owned()),
+                relay_state: Some(handle),
                 sp: Box::new(sp),
             }
         } else {
-            let query = response::logout_request_query(&request, Some(handle), &key)?;
+            let query = response::logout_request_query(&request, Some(&handle), &key)?;
             let sep = if endpoint.url.contains('?') { '&' } else { '?' };
             Outcome::Redirect(format!("{}{sep}{query}", endpoint.url))
         }));
@@ -260,7 +284,8 @@ async fn next_hop(
     Ok(None)
 }
 
-/// An SP's LogoutResponse to our LogoutRequest: checked, then on to the next SP of the walk
+/// An SP's LogoutResponse to our LogoutRequest: it must come from the SP whose turn it is,
+/// answer our request, and be signed when the SP has a certificate; then on to the next SP
 /// (`None` when the walk is over).
 pub async fn logout_response(
     svc: &Services,
@@ -268,23 +293,36 @@ pub async fn logout_response(
     message: &Message<'_>,
     now: i64,
 ) -> Result<Option<Outcome>, SsoError> {
+    let refused = |why: &str| Ok(Some(Outcome::Page(why.to_owned())));
     let xml = match message.xml() {
         Ok(xml) => xml,
-        Err(why) => return Ok(Some(Outcome::Page(why))),
+        Err(why) => return refused(&why),
     };
     let Ok(resp) = request::parse_logout_response(&xml) else {
-        return Ok(Some(Outcome::Page(
-            "The application's sign-out answer cannot be used.".into(),
-        )));
+        return refused("The application's sign-out answer cannot be used.");
     };
+    let Some(handle) = message.relay_state.filter(|h| h.len() <= 64) else {
+        return Ok(None);
+    };
+    // Checked before it is consumed: a forged answer must not end the walk.
+    let handle_hash = super::sso::handle_hash(handle);
+    let Some(walk) =
+        crate::store::saml_requests::peek_logout(&svc.store, tenant.id, &handle_hash, now).await?
+    else {
+        return Ok(None);
+    };
+    let walk: Walk = serde_json::from_str(&walk).unwrap_or_default();
+    if resp.issuer != walk.awaiting_sp
+        || resp.in_response_to.as_deref() != Some(walk.awaiting_request.as_str())
+    {
+        return refused("The sign-out answer does not answer this service's request.");
+    }
     let Some(sp) = super::sps::find(svc, tenant, &resp.issuer)
         .await
         .ok()
         .flatten()
     else {
-        return Ok(Some(Outcome::Page(
-            "The sign-out answer comes from an application that is not registered here.".into(),
-        )));
+        return refused("The sign-out answer comes from an application that is not registered.");
     };
     let certs = &sp.config.signing_certificates;
     if !certs.is_empty() {
@@ -303,24 +341,17 @@ pub async fn logout_response(
             Inbound::Post => Err(RequestError::Signature("it is not signed")),
         };
         if verified.is_err() {
-            return Ok(Some(Outcome::Page(
-                "The application's sign-out answer is not signed with its certificate.".into(),
-            )));
+            return refused(
+                "The application's sign-out answer is not signed with its certificate.",
+            );
         }
     }
-    let Some(handle) = message.relay_state.filter(|h| h.len() <= 64) else {
+    if crate::store::saml_requests::take_logout(&svc.store, tenant.id, &handle_hash, now)
+        .await?
+        .is_none()
+    {
+        // Answered twice at once: the first answer moves the walk on.
         return Ok(None);
-    };
-    let Some(remaining) = crate::store::saml_requests::take_logout(
-        &svc.store,
-        tenant.id,
-        &super::sso::handle_hash(handle),
-        now,
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    let hops: Vec<Hop> = serde_json::from_str(&remaining).unwrap_or_default();
-    next_hop(svc, tenant, handle, hops, now).await
+    }
+    next_hop(svc, tenant, walk.hops, now).await
 }

@@ -43,25 +43,52 @@ pub async fn signing_key(svc: &Services, tenant: &Tenant) -> Result<Arc<SigningK
     Ok(key)
 }
 
-/// The persistent NameID of `user` at `sp`: an HMAC under a key derived from the tenant's data
-/// key, so it is stable for the pair, different for every SP, and reveals nothing.
+/// An HMAC, under a key derived (for `label`) from the tenant's data key, of an SP and an id:
+/// stable for the pair, different for every SP, and revealing nothing.
+fn per_sp(
+    svc: &Services,
+    tenant: &Tenant,
+    label: &str,
+    sp_entity_id: &str,
+    id: &str,
+) -> Result<String, KeyError> {
+    let key = svc.keyring.data_key_of(tenant)?.derive_mac_key(label);
+    #[allow(clippy::expect_used)]
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts any key length");
+    mac.update(sp_entity_id.as_bytes());
+    mac.update(b"\n");
+    mac.update(id.as_bytes());
+    Ok(crate::login::totp::hex(&mac.finalize().into_bytes()))
+}
+
+/// The persistent NameID of `user` at `sp` (pairwise).
 pub fn pairwise_id(
     svc: &Services,
     tenant: &Tenant,
     sp_entity_id: &str,
     user: &User,
 ) -> Result<String, KeyError> {
-    let key = svc
-        .keyring
-        .data_key_of(tenant)?
-        .derive_mac_key("saml-persistent-nameid");
-    #[allow(clippy::expect_used)]
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts any key length");
-    mac.update(sp_entity_id.as_bytes());
-    mac.update(b"\n");
-    mac.update(user.id.to_string().as_bytes());
-    Ok(crate::login::totp::hex(&mac.finalize().into_bytes()))
+    per_sp(
+        svc,
+        tenant,
+        "saml-persistent-nameid",
+        sp_entity_id,
+        &user.id.to_string(),
+    )
+}
+
+/// The SessionIndex an SP is given for a session: per SP, so SPs cannot link users through it.
+pub fn session_index(
+    svc: &Services,
+    tenant: &Tenant,
+    sp_entity_id: &str,
+    session_id: &str,
+) -> Result<String, KeyError> {
+    Ok(format!(
+        "_{}",
+        &per_sp(svc, tenant, "saml-session-index", sp_entity_id, session_id)?[..40]
+    ))
 }
 
 fn name_id(
@@ -131,7 +158,7 @@ pub async fn success(
     let sp = reply.sp.clone();
     let acs_url = reply.acs_url.to_owned();
     let in_response_to = reply.in_response_to.map(str::to_owned);
-    let session_index = session.id.clone();
+    let session_index = session_index(svc, tenant, &reply.sp.entity_id, &session.id)?;
     let authn_instant_ms = session.auth_time;
     let mfa = session.amr.split(' ').any(|m| m == "otp" || m == "mfa");
     run_blocking(move || {

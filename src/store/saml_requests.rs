@@ -251,10 +251,45 @@ pub async fn take_logout(
     handle_hash: &str,
     now: i64,
 ) -> Result<Option<String>, StoreError> {
-    let row = query_one(
+    logout_walk(
         h,
         "DELETE FROM saml_logouts WHERE tenant_id = ? AND handle_hash = ? AND expires_at > ? \
          RETURNING remaining",
+        tenant,
+        handle_hash,
+        now,
+    )
+    .await
+}
+
+/// The rest of a logout walk, left in place.
+pub async fn peek_logout(
+    h: &impl Handle,
+    tenant: TenantId,
+    handle_hash: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    logout_walk(
+        h,
+        "SELECT remaining FROM saml_logouts WHERE tenant_id = ? AND handle_hash = ? \
+         AND expires_at > ?",
+        tenant,
+        handle_hash,
+        now,
+    )
+    .await
+}
+
+async fn logout_walk(
+    h: &impl Handle,
+    sql: &str,
+    tenant: TenantId,
+    handle_hash: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    let row = query_one(
+        h,
+        sql,
         vec![
             tenant.to_string().into(),
             handle_hash.to_owned().into(),

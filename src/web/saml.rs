@@ -359,6 +359,14 @@ async fn proceed(
     use crate::saml::response::Status;
     use crate::saml::sso;
     let svc = &web.state.svc;
+    // The ACS must still be registered (the SP may have changed while the user signed in).
+    if sp.acs(Some(&pending.acs_url), None).is_none() {
+        return Ok(refusal_page(
+            "The application's address changed while you were signing in. Go back to the \
+             application and start again."
+                .into(),
+        ));
+    }
     let user = match &session {
         Some(s) => crate::store::users::find(&svc.store, web.tenant.id, s.user)
             .await?

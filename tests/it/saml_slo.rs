@@ -46,6 +46,16 @@ async fn signed_in(b: &Browser) -> bool {
     b.get("/account").await.status == 200
 }
 
+/// The status codes of the LogoutResponse in a Redirect-binding location.
+fn answered_status(location: &str) -> Vec<String> {
+    let q: std::collections::HashMap<String, String> = url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    status_of(&inflate(&q["SAMLResponse"]))
+}
+
 fn inflate(b64: &str) -> String {
     use std::io::Read;
     let bytes = STANDARD.decode(b64).unwrap();
@@ -108,16 +118,31 @@ async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
         ))
         .await;
     let loc = p.location.clone().unwrap();
-    let q: std::collections::HashMap<String, String> = url::Url::parse(&loc)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
+    assert_eq!(answered_status(&loc), vec!["Requester", "UnknownPrincipal"]);
+    assert!(signed_in(&b).await, "another person's logout ends nothing");
+
+    // CDATA is text to the signature, and so to us: this NameID is not alice's.
+    let cdata = logout_request(&app, "_lo1c", "alice@acme.test<![CDATA[.evil]]>", None);
+    let p = b
+        .get(&binding_path(
+            "/saml/slo",
+            &cdata,
+            None,
+            Some(&key),
+            RSA_SHA256,
+        ))
+        .await;
+    let q: std::collections::HashMap<String, String> =
+        url::Url::parse(p.location.as_deref().unwrap())
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
     assert_eq!(
         status_of(&inflate(&q["SAMLResponse"])),
         vec!["Requester", "UnknownPrincipal"]
     );
-    assert!(signed_in(&b).await, "another person's logout ends nothing");
+    assert!(signed_in(&b).await);
 
     // The same signed request at another tenant: that SP is unknown there.
     app.create_tenant("globex");
@@ -336,6 +361,20 @@ async fn signing_out_at_the_idp_walks_every_sp_of_the_session_with_signed_reques
         ))
         .await;
     refused(&p, "unsigned LogoutResponse");
+
+    // An answer from the wrong SP, or to another request, moves nothing either.
+    let wrong_request = logout_response(SP, "_not-ours", "_a0");
+    let p = b
+        .get(&crate::saml_sp_init::message_path(
+            "/saml/slo",
+            "SAMLResponse",
+            &wrong_request,
+            Some(&handle),
+            Some(&key1),
+            RSA_SHA256,
+        ))
+        .await;
+    refused(&p, "answer to another request");
 
     // SP 1 answers (Redirect, signed): on to SP 2, by POST.
     let answer = logout_response(SP, &id_of(&request), "_a1");

@@ -593,3 +593,37 @@ async fn samaels_service_provider_accepts_our_response_with_an_algorithm_allowli
     };
     assert!(other.parse_xml_response(&xml, Some(&["_sam1"])).is_err());
 }
+
+#[tokio::test]
+async fn parser_differentials_are_closed_before_any_signature_check() {
+    let app = app_with_alice().await;
+    let key = register_sp(&app, "acme", SP, &["--require-signed-requests"]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    // A repeated namespace declaration (one parser keeps the first, another the last).
+    let hidden = Req::new("_d1").xml().replace(
+        "</saml:Issuer>",
+        r#"</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:ds="urn:x"><ds:SignedInfo/></ds:Signature>"#,
+    );
+    refused(&post_request(&b, &hidden, None).await, "repeated xmlns:ds");
+    // Another encoding than UTF-8.
+    let utf7 = format!(
+        r#"<?xml version="1.0" encoding="UTF-7"?>{}"#,
+        Req::new("_d2").xml()
+    );
+    refused(&post_request(&b, &utf7, None).await, "UTF-7");
+    // A binding parameter spelled with an escape is not covered by the signature: refused.
+    let signed = redirect_path(&Req::new("_d3").xml(), Some("good"), Some(&key), RSA_SHA256);
+    refused(
+        &b.get(&format!("{signed}&RelayStat%65=evil")).await,
+        "escaped RelayState name",
+    );
+    refused(
+        &b.get(&format!("{signed}&RelayState")).await,
+        "bare RelayState",
+    );
+    // The genuine signed request still works.
+    let ok = b.get(&signed).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.field("RelayState").as_deref(), Some("good"));
+}
