@@ -224,6 +224,9 @@ async fn es256_clients_get_p256_id_tokens_that_verify_and_rotate_on_their_own_cy
     assert!(now.contains(&(ec_kid.clone(), "ES256".into(), "previous".into())));
     assert!(now.contains(&(rsa_kid.clone(), "RS256".into(), "active".into())));
     jwks_with(&app, &[&rsa_kid, &ec_kid, &active_ec]).await;
+    // The JWKS may have been read straight from the database; the opened signer follows once
+    // this node has seen the change (the epoch poll, about a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (new_id_token, _) = code_flow(&app, &b, &id, &secret).await;
     assert_eq!(header(&new_id_token)["kid"], active_ec.as_str());
     let logout = |hint: String| {
