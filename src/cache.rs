@@ -99,6 +99,8 @@ pub struct Caches {
     /// Each tenant's opened SAML signing key.
     pub saml_keys: EpochMap<TenantId, crate::saml::response::SigningKey>,
     pub saml_sps: EpochMap<(TenantId, String), crate::saml::sps::ServiceProvider>,
+    /// Each tenant's login policy.
+    pub policies: EpochMap<TenantId, crate::login::policy::Policy>,
 }
 
 impl Caches {
@@ -111,6 +113,7 @@ impl Caches {
         self.browser_origins.clear();
         self.saml_keys.clear();
         self.saml_sps.clear();
+        self.policies.clear();
     }
 
     /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the

@@ -257,6 +257,22 @@ impl Policy {
 
 /// The tenant's policy, or the defaults if none was set. A stored policy that no longer parses
 /// is an error, never silently the defaults.
+/// The tenant's policy from memory (until the change epoch moves: every policy change bumps
+/// it), or loaded and remembered.
+pub async fn cached(
+    svc: &crate::services::Services,
+    tenant: TenantId,
+) -> Result<std::sync::Arc<Policy>, StoreError> {
+    if let Some(p) = svc.caches.policies.get(&tenant) {
+        return Ok(p);
+    }
+    let epoch = svc.caches.epoch();
+    let policy = std::sync::Arc::new(load(&svc.store, tenant).await?);
+    svc.caches
+        .remember(&svc.caches.policies, tenant, policy.clone(), epoch);
+    Ok(policy)
+}
+
 pub async fn load(h: &impl Handle, tenant: TenantId) -> Result<Policy, StoreError> {
     match policies::find(h, tenant).await? {
         None => Ok(Policy::default()),

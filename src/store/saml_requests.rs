@@ -140,7 +140,8 @@ pub async fn add_participant(
         h,
         "INSERT INTO saml_participants (tenant_id, session_id, sp_entity_id, name_id, created_at) \
          VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, session_id, sp_entity_id) DO UPDATE SET \
-         name_id = excluded.name_id, created_at = excluded.created_at",
+         name_id = excluded.name_id, created_at = excluded.created_at \
+         WHERE saml_participants.name_id <> excluded.name_id",
         vec![
             tenant.to_string().into(),
             session_id.to_owned().into(),

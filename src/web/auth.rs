@@ -471,7 +471,7 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     let Some(Site::Tenant(tenant)) = req.extensions().get::<Site>().cloned() else {
         return super::error::not_found_page();
     };
-    let policy = match policy::load(&state.svc.store, tenant.id).await {
+    let policy = match policy::cached(&state.svc, tenant.id).await {
         Ok(p) => p,
         Err(e) => return AppError::from(e).into_response(),
     };
@@ -491,7 +491,7 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
         )
             .into_response();
     }
-    parts.extensions.insert(Arc::new(policy));
+    parts.extensions.insert(policy);
     let mut res = next.run(Request::from_parts(parts, body)).await;
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -23,6 +23,8 @@ pub fn policy(app: &TestApp, slug: &str, settings: &[&str]) {
     args.push("--json");
     let out = app.cli(&args);
     assert!(out.ok(), "policy {settings:?}: {}", out.stderr);
+    // The server notices the change within a second (epoch poll); don't wait for it here.
+    app.svc.caches.clear();
 }
 
 pub async fn count(app: &TestApp, sql: &str) -> i64 {
