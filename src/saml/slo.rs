@@ -111,35 +111,55 @@ pub async fn logout_request(
         super::paths::SLO
     );
     let fresh = super::sso::request_is_fresh(&req.issue_instant, now);
-    let (status, end_session) = if req.version != "2.0"
-        || req.destination.as_deref().is_some_and(|d| d != slo_url)
-        || !fresh
-    {
-        (Status::Requester, false)
-    } else {
-        match session {
-            // Nothing to end here: the user is already signed out of the IdP.
-            None => (Status::Success, false),
-            Some(s) => {
-                let given = crate::store::saml_requests::participant_name_id(
-                    &svc.store,
-                    tenant.id,
-                    &s.id,
-                    &sp.entity_id,
-                )
-                .await?;
-                let ours = super::sso::session_index(svc, tenant, &sp.entity_id, &s.id)?;
-                let index_ok =
-                    req.session_indexes.is_empty() || req.session_indexes.contains(&ours);
-                if given.as_deref() == Some(req.name_id.as_str()) && index_ok {
-                    (Status::Success, true)
-                } else {
-                    // Another person's, or another browser's, session: left alone.
-                    (Status::UnknownPrincipal, false)
+    // LogoutRequest IDs are remembered like AuthnRequest IDs: a replay is refused.
+    let seen = crate::store::saml_requests::RequestRow {
+        sp_entity_id: sp.entity_id.clone(),
+        request_id: req.id.clone(),
+        handle_hash: super::sso::handle_hash(&crate::crypto::random_token()),
+        acs_url: String::new(),
+        relay_state: None,
+        force_authn: false,
+        is_passive: false,
+        received_at: now,
+        expires_at: now + super::sso::PENDING_MS,
+    };
+    match crate::store::saml_requests::insert(&svc.store, tenant.id, &seen, Some(now)).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Conflict(_)) => {
+            return Ok(page(
+                "This sign-out request was already used. You are still signed in.",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // Signed, so it must name where it was sent (Bindings §3.4.5.2, §3.5.5.2).
+    let (status, end_session) =
+        if req.version != "2.0" || req.destination.as_deref() != Some(slo_url.as_str()) || !fresh {
+            (Status::Requester, false)
+        } else {
+            match session {
+                // Nothing to end here: the user is already signed out of the IdP.
+                None => (Status::Success, false),
+                Some(s) => {
+                    let given = crate::store::saml_requests::participant_name_id(
+                        &svc.store,
+                        tenant.id,
+                        &s.id,
+                        &sp.entity_id,
+                    )
+                    .await?;
+                    let ours = super::sso::session_index(svc, tenant, &sp.entity_id, &s.id)?;
+                    let index_ok =
+                        req.session_indexes.is_empty() || req.session_indexes.contains(&ours);
+                    if given.as_deref() == Some(req.name_id.as_str()) && index_ok {
+                        (Status::Success, true)
+                    } else {
+                        // Another person's, or another browser's, session: left alone.
+                        (Status::UnknownPrincipal, false)
+                    }
                 }
             }
-        }
-    };
+        };
     let key = signing_key(svc, tenant).await?;
     let idp = super::metadata::entity_id(svc, tenant);
     let destination = endpoint

@@ -440,6 +440,13 @@ pub async fn receive(
             "the Destination is not this IdP",
         ));
     }
+    // A signed message must say where it was sent (Bindings §3.4.5.2, §3.5.5.2).
+    if signature.is_some() && req.destination.is_none() {
+        return Err(respond(
+            Status::Requester,
+            "a signed request must carry its Destination",
+        ));
+    }
     if !request_is_fresh(&req.issue_instant, now) {
         return Err(respond(
             Status::Requester,

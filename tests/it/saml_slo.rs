@@ -183,7 +183,19 @@ async fn redirect_binding_logout_ends_the_named_session_and_answers_signed() {
         text_of(&response, "Issuer").unwrap(),
         app.url("acme", "/saml/metadata")
     );
-    // The same request again (no session now): still a Success answer, nothing else to end.
+    // The very same request again is a replay.
+    refused(
+        &b.get(&binding_path(
+            "/saml/slo",
+            &request,
+            Some("back-to/home"),
+            Some(&key),
+            RSA_SHA256,
+        ))
+        .await,
+        "replayed LogoutRequest",
+    );
+    // A new request (no session now): still a Success answer, nothing else to end.
     let again = logout_request(&app, "_lo3", "alice@acme.test", None);
     let p = b
         .get(&binding_path(

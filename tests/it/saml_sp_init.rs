@@ -42,6 +42,12 @@ impl<'a> Req<'a> {
         }
     }
 
+    /// The same request naming `destination` (signed messages must).
+    pub fn to(mut self, destination: &'a str) -> Req<'a> {
+        self.extra_attrs = destination;
+        self
+    }
+
     pub fn xml(&self) -> String {
         let acs = self
             .acs
@@ -304,13 +310,14 @@ async fn signed_requests_are_verified_with_the_registered_certificate_only() {
     let app = app_with_alice().await;
     let key = register_sp(&app, "acme", SP, &["--require-signed-requests"]);
     let (_, other_key) = sp_key_files(&app, "intruder");
+    let dest = format!(r#" Destination="{}""#, app.url("acme", "/saml/sso"));
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
 
     // Redirect binding.
     let ok = b
         .get(&redirect_path(
-            &Req::new("_s1").xml(),
+            &Req::new("_s1").to(&dest).xml(),
             Some("rs"),
             Some(&key),
             RSA_SHA256,
@@ -325,7 +332,7 @@ async fn signed_requests_are_verified_with_the_registered_certificate_only() {
     );
     refused(
         &b.get(&redirect_path(
-            &Req::new("_s3").xml(),
+            &Req::new("_s3").to(&dest).xml(),
             None,
             Some(&other_key),
             RSA_SHA256,
@@ -335,7 +342,7 @@ async fn signed_requests_are_verified_with_the_registered_certificate_only() {
     );
     refused(
         &b.get(&redirect_path(
-            &Req::new("_s4").xml(),
+            &Req::new("_s4").to(&dest).xml(),
             None,
             Some(&key),
             "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
@@ -344,28 +351,44 @@ async fn signed_requests_are_verified_with_the_registered_certificate_only() {
         "SHA-1",
     );
     // The RelayState is covered by the signature: changing it breaks it.
-    let signed = redirect_path(&Req::new("_s5").xml(), Some("good"), Some(&key), RSA_SHA256);
+    let signed = redirect_path(
+        &Req::new("_s5").to(&dest).xml(),
+        Some("good"),
+        Some(&key),
+        RSA_SHA256,
+    );
     refused(
         &b.get(&signed.replace("RelayState=good", "RelayState=evil"))
             .await,
         "tampered RelayState",
     );
 
+    // A signed request must say where it was sent.
+    let undirected = b
+        .get(&redirect_path(
+            &Req::new("_s6").xml(),
+            None,
+            Some(&key),
+            RSA_SHA256,
+        ))
+        .await;
+    assert_eq!(status_of(&posted_response(&undirected)), vec!["Requester"]);
+
     // POST binding: an enveloped signature made by xmlsec1.
-    let signed = xmlsec_sign(&app, &Req::new("_p1").xml(), "_p1", &key);
+    let signed = xmlsec_sign(&app, &Req::new("_p1").to(&dest).xml(), "_p1", &key);
     let p = post_request(&b, &signed, None).await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(posted_response(&p).contains("InResponseTo=\"_p1\""));
     let unsigned = post_request(&b, &Req::new("_p2").xml(), None).await;
     refused(&unsigned, "unsigned POST");
-    let by_intruder = xmlsec_sign(&app, &Req::new("_p3").xml(), "_p3", &other_key);
+    let by_intruder = xmlsec_sign(&app, &Req::new("_p3").to(&dest).xml(), "_p3", &other_key);
     refused(
         &post_request(&b, &by_intruder, None).await,
         "POST signed by another key",
     );
 
     // Signature wrapping: the genuine signed request inside a forged one naming another ACS.
-    let genuine = xmlsec_sign(&app, &Req::new("_p4").xml(), "_p4", &key);
+    let genuine = xmlsec_sign(&app, &Req::new("_p4").to(&dest).xml(), "_p4", &key);
     let genuine_body = genuine
         .trim_start_matches(|c| c != '<')
         .trim_start_matches("<?xml version=\"1.0\"?>")
@@ -598,6 +621,7 @@ async fn samaels_service_provider_accepts_our_response_with_an_algorithm_allowli
 async fn parser_differentials_are_closed_before_any_signature_check() {
     let app = app_with_alice().await;
     let key = register_sp(&app, "acme", SP, &["--require-signed-requests"]);
+    let dest = format!(r#" Destination="{}""#, app.url("acme", "/saml/sso"));
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
     // A repeated namespace declaration (one parser keeps the first, another the last).
@@ -613,7 +637,12 @@ async fn parser_differentials_are_closed_before_any_signature_check() {
     );
     refused(&post_request(&b, &utf7, None).await, "UTF-7");
     // A binding parameter spelled with an escape is not covered by the signature: refused.
-    let signed = redirect_path(&Req::new("_d3").xml(), Some("good"), Some(&key), RSA_SHA256);
+    let signed = redirect_path(
+        &Req::new("_d3").to(&dest).xml(),
+        Some("good"),
+        Some(&key),
+        RSA_SHA256,
+    );
     refused(
         &b.get(&format!("{signed}&RelayStat%65=evil")).await,
         "escaped RelayState name",
