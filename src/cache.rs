@@ -130,6 +130,43 @@ impl Caches {
         }
     }
 
+    /// `map[key]` from memory, or loaded by `load` and remembered. Read before the load, the
+    /// epoch keeps a value loaded across a change from being remembered.
+    pub async fn get_or_load<K: Eq + Hash, V, E>(
+        &self,
+        map: &EpochMap<K, V>,
+        key: K,
+        load: impl AsyncFnOnce() -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        if let Some(v) = map.get(&key) {
+            return Ok(v);
+        }
+        let epoch = self.epoch();
+        let v = Arc::new(load().await?);
+        self.remember(map, key, v.clone(), epoch);
+        Ok(v)
+    }
+
+    /// Like `get_or_load` for things that may not exist: only found values are remembered, so
+    /// something created later is found at once.
+    pub async fn find_or_load<K: Eq + Hash, V, E>(
+        &self,
+        map: &EpochMap<K, V>,
+        key: K,
+        load: impl AsyncFnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<Arc<V>>, E> {
+        if let Some(v) = map.get(&key) {
+            return Ok(Some(v));
+        }
+        let epoch = self.epoch();
+        let Some(v) = load().await? else {
+            return Ok(None);
+        };
+        let v = Arc::new(v);
+        self.remember(map, key, v.clone(), epoch);
+        Ok(Some(v))
+    }
+
     /// A tenant's public document from memory, or built by `build` and remembered (with an
     /// ETag over its body).
     pub async fn document<E>(
@@ -138,17 +175,13 @@ impl Caches {
         kind: DocumentKind,
         build: impl AsyncFnOnce() -> Result<String, E>,
     ) -> Result<Arc<Document>, E> {
-        let key = (tenant, kind);
-        if let Some(doc) = self.documents.get(&key) {
-            return Ok(doc);
-        }
-        let epoch = self.epoch();
-        let body = build().await?;
-        let digest = <sha2::Sha256 as sha2::Digest>::digest(body.as_bytes());
-        let etag = format!("\"{}\"", &crate::login::totp::hex(&digest)[..32]);
-        let doc = Arc::new(Document { body, etag });
-        self.remember(&self.documents, key, doc.clone(), epoch);
-        Ok(doc)
+        self.get_or_load(&self.documents, (tenant, kind), async || {
+            let body = build().await?;
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(body.as_bytes());
+            let etag = format!("\"{}\"", &crate::login::totp::hex(&digest)[..32]);
+            Ok(Document { body, etag })
+        })
+        .await
     }
 
     /// The tenant with this slug: from memory, or loaded and remembered.
@@ -160,13 +193,10 @@ impl Caches {
         if let Some(t) = self.tenants.get(slug) {
             return Ok(Some(t));
         }
-        let epoch_before = self.epoch();
-        let Some(t) = tenants::find_by_slug(store, slug).await? else {
-            return Ok(None);
-        };
-        let t = Arc::new(t);
-        self.remember(&self.tenants, slug.to_owned(), t.clone(), epoch_before);
-        Ok(Some(t))
+        self.find_or_load(&self.tenants, slug.to_owned(), async || {
+            tenants::find_by_slug(store, slug).await
+        })
+        .await
     }
 
     pub fn epoch(&self) -> i64 {

@@ -404,6 +404,14 @@ fn hash_rate(threads: usize, seconds: f64) -> (u64, f64) {
     (total, started.elapsed().as_secs_f64())
 }
 
+/// The threads (default: one per CPU) and seconds of a rate measurement, within bounds.
+fn rate_run(threads: Option<usize>, seconds: f64) -> (usize, f64) {
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256);
+    (threads, seconds.clamp(0.5, 600.0))
+}
+
 /// Signs SAML responses in-process (libxmlsec1) on `threads` threads for about `seconds`;
 /// returns (signatures, elapsed seconds, signed response bytes).
 fn saml_sign_rate(threads: usize, seconds: f64) -> anyhow::Result<(u64, f64, usize)> {
@@ -543,10 +551,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             seconds,
             out,
         } => {
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .clamp(1, 256);
-            let seconds = seconds.clamp(0.5, 600.0);
+            let (threads, seconds) = rate_run(threads, seconds);
             let (hashes, elapsed) =
                 tokio::task::spawn_blocking(move || hash_rate(threads, seconds)).await?;
             let rate = hashes as f64 / elapsed;
@@ -570,10 +575,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             saml: true,
             out,
         } => {
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .clamp(1, 256);
-            let seconds = seconds.clamp(0.5, 600.0);
+            let (threads, seconds) = rate_run(threads, seconds);
             let (signatures, elapsed, size) =
                 tokio::task::spawn_blocking(move || saml_sign_rate(threads, seconds)).await??;
             let rate = signatures as f64 / elapsed;
@@ -596,10 +598,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
             saml: false,
             out,
         } => {
-            let threads = threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .clamp(1, 256);
-            let seconds = seconds.clamp(0.5, 600.0);
+            let (threads, seconds) = rate_run(threads, seconds);
             let (signatures, elapsed) =
                 tokio::task::spawn_blocking(move || sign_rate(threads, seconds)).await??;
             let rate = signatures as f64 / elapsed;

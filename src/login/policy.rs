@@ -263,14 +263,11 @@ pub async fn cached(
     svc: &crate::services::Services,
     tenant: TenantId,
 ) -> Result<std::sync::Arc<Policy>, StoreError> {
-    if let Some(p) = svc.caches.policies.get(&tenant) {
-        return Ok(p);
-    }
-    let epoch = svc.caches.epoch();
-    let policy = std::sync::Arc::new(load(&svc.store, tenant).await?);
     svc.caches
-        .remember(&svc.caches.policies, tenant, policy.clone(), epoch);
-    Ok(policy)
+        .get_or_load(&svc.caches.policies, tenant, async || {
+            load(&svc.store, tenant).await
+        })
+        .await
 }
 
 pub async fn load(h: &impl Handle, tenant: TenantId) -> Result<Policy, StoreError> {

@@ -428,18 +428,13 @@ pub async fn find_cached(
     tenant: &Tenant,
     client_id: &str,
 ) -> Result<Option<std::sync::Arc<Client>>, ClientError> {
-    let key = (tenant.id, client_id.to_owned());
-    if let Some(c) = svc.caches.clients.get(&key) {
-        return Ok(Some(c));
-    }
-    let epoch = svc.caches.epoch();
-    let Some(client) = find(svc, tenant, client_id).await? else {
-        return Ok(None);
-    };
-    let client = std::sync::Arc::new(client);
     svc.caches
-        .remember(&svc.caches.clients, key, client.clone(), epoch);
-    Ok(Some(client))
+        .find_or_load(
+            &svc.caches.clients,
+            (tenant.id, client_id.to_owned()),
+            async || find(svc, tenant, client_id).await,
+        )
+        .await
 }
 
 pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<Client>, ClientError> {
@@ -457,27 +452,19 @@ pub async fn browser_origins(
     svc: &Services,
     tenant: &Tenant,
 ) -> Result<std::sync::Arc<std::collections::HashSet<String>>, ClientError> {
-    if let Some(o) = svc.caches.browser_origins.get(&tenant.id) {
-        return Ok(o);
-    }
-    let epoch = svc.caches.epoch();
-    let origins: std::collections::HashSet<String> = list(svc, tenant)
-        .await?
-        .iter()
-        .filter(|c| c.kind == ClientKind::Public)
-        .flat_map(|c| c.redirect_uris.iter())
-        .filter_map(|u| url::Url::parse(u).ok())
-        .filter(|u| matches!(u.scheme(), "https" | "http"))
-        .map(|u| u.origin().ascii_serialization())
-        .collect();
-    let origins = std::sync::Arc::new(origins);
-    svc.caches.remember(
-        &svc.caches.browser_origins,
-        tenant.id,
-        origins.clone(),
-        epoch,
-    );
-    Ok(origins)
+    svc.caches
+        .get_or_load(&svc.caches.browser_origins, tenant.id, async || {
+            Ok(list(svc, tenant)
+                .await?
+                .iter()
+                .filter(|c| c.kind == ClientKind::Public)
+                .flat_map(|c| c.redirect_uris.iter())
+                .filter_map(|u| url::Url::parse(u).ok())
+                .filter(|u| matches!(u.scheme(), "https" | "http"))
+                .map(|u| u.origin().ascii_serialization())
+                .collect())
+        })
+        .await
 }
 
 /// A new secret; the old one keeps working for `overlap_seconds` so apps can be redeployed.

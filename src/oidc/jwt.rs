@@ -60,20 +60,17 @@ impl Signer {
 
 /// The tenant's active signer for `alg`, from the cache or opened (unseal + parse) on a miss.
 pub async fn signer(svc: &Services, tenant: &Tenant, alg: Alg) -> Result<Arc<Signer>, JwtError> {
-    let cache_key = (tenant.id, alg);
-    if let Some(s) = svc.caches.signers.get(&cache_key) {
-        return Ok(s);
-    }
-    let epoch = svc.caches.epoch();
-    let (key, pkey) = keys::active_private_key(&svc.store, &svc.keyring, tenant.id, alg).await?;
-    let signer = Arc::new(Signer {
-        kid: key.kid,
-        alg,
-        key: pkey,
-    });
     svc.caches
-        .remember(&svc.caches.signers, cache_key, signer.clone(), epoch);
-    Ok(signer)
+        .get_or_load(&svc.caches.signers, (tenant.id, alg), async || {
+            let (key, pkey) =
+                keys::active_private_key(&svc.store, &svc.keyring, tenant.id, alg).await?;
+            Ok(Signer {
+                kid: key.kid,
+                alg,
+                key: pkey,
+            })
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -46,37 +46,36 @@ struct Verified {
 
 /// The tenant's keys that may have signed a live token, from memory or parsed on a miss.
 async fn published_keys(svc: &Services, tenant: &Tenant) -> Option<Arc<Vec<VerifyKey>>> {
-    if let Some(k) = svc.caches.verifiers.get(&tenant.id) {
-        return Some(k);
-    }
-    let epoch = svc.caches.epoch();
-    let rows = match keys::list(&svc.store, tenant.id).await {
-        Ok(rows) => rows,
+    let loaded = svc
+        .caches
+        .get_or_load(&svc.caches.verifiers, tenant.id, async || {
+            let rows = keys::list(&svc.store, tenant.id).await?;
+            let mut parsed = Vec::new();
+            for k in rows.into_iter().filter(|k| {
+                matches!(
+                    k.state,
+                    KeyState::Next | KeyState::Active | KeyState::Previous
+                )
+            }) {
+                match crate::crypto::signing::parse_public_pem(k.public_key_pem.as_bytes()) {
+                    Ok(key) => parsed.push(VerifyKey {
+                        kid: k.kid,
+                        alg: k.algorithm,
+                        key,
+                    }),
+                    Err(e) => tracing::error!(kid = %k.kid, error = %e, "unreadable public key"),
+                }
+            }
+            Ok::<_, keys::KeyError>(parsed)
+        })
+        .await;
+    match loaded {
+        Ok(keys) => Some(keys),
         Err(e) => {
             tracing::error!(error = %e, "loading verification keys");
-            return None;
-        }
-    };
-    let mut parsed = Vec::new();
-    for k in rows.into_iter().filter(|k| {
-        matches!(
-            k.state,
-            KeyState::Next | KeyState::Active | KeyState::Previous
-        )
-    }) {
-        match crate::crypto::signing::parse_public_pem(k.public_key_pem.as_bytes()) {
-            Ok(key) => parsed.push(VerifyKey {
-                kid: k.kid,
-                alg: k.algorithm,
-                key,
-            }),
-            Err(e) => tracing::error!(kid = %k.kid, error = %e, "unreadable public key"),
+            None
         }
     }
-    let parsed = Arc::new(parsed);
-    svc.caches
-        .remember(&svc.caches.verifiers, tenant.id, parsed.clone(), epoch);
-    Some(parsed)
 }
 
 /// A JOSE ES256 signature (R ‖ S, 32 bytes each) as the DER structure OpenSSL verifies.

@@ -440,15 +440,8 @@ fn decode_param(raw: &str) -> Option<String> {
 /// Verifies an HTTP-Redirect query signature (SAML Bindings §3.4.4.1): `SigAlg` must be on the
 /// allowlist, and the signature must verify over `SAMLRequest=…&RelayState=…&SigAlg=…` exactly
 /// as the bytes arrived, with one of the SP's certificates.
+/// The message is in parameter `param` (`SAMLRequest` or `SAMLResponse`).
 pub fn verify_redirect_signature(
-    raw_query: &str,
-    certificates_pem: &[String],
-) -> Result<(), RequestError> {
-    verify_redirect_signature_of("SAMLRequest", raw_query, certificates_pem)
-}
-
-/// The same for a message in parameter `param` (`SAMLRequest` or `SAMLResponse`).
-pub fn verify_redirect_signature_of(
     param: &str,
     raw_query: &str,
     certificates_pem: &[String],

@@ -7,7 +7,7 @@
 use super::request::{self, RequestError};
 use super::response::{self, Status};
 use super::sps::{BINDING_POST, ServiceProvider};
-use super::sso::{Inbound, Message, SsoError, signing_key};
+use super::sso::{Message, SsoError, signing_key};
 use crate::directory::Tenant;
 use crate::login::session::Session;
 use crate::services::Services;
@@ -53,7 +53,7 @@ pub async fn logout_request(
     session: Option<&Session>,
     now: i64,
 ) -> Result<Decision, SsoError> {
-    let (inbound, relay_state) = (message.binding, message.relay_state);
+    let relay_state = message.relay_state;
     let xml = match message.xml() {
         Ok(xml) => xml,
         Err(why) => return Ok(page(&why)),
@@ -85,18 +85,10 @@ pub async fn logout_request(
         ));
     }
     {
-        let verified = match inbound {
-            Inbound::Redirect { raw_query } => request::verify_redirect_signature(raw_query, certs),
-            Inbound::Post if req.signed => {
-                let (xml, id, certs) = (xml.clone(), req.id.clone(), certs.clone());
-                tokio::task::spawn_blocking(move || {
-                    request::verify_post_signature(&xml, &id, &certs)
-                })
-                .await
-                .unwrap_or(Err(RequestError::Signature("verification failed")))
-            }
-            Inbound::Post => Err(RequestError::Signature("it is not signed")),
-        };
+        let verified = message
+            .signature(&xml, &req.id, req.signed, certs)
+            .await
+            .unwrap_or(Err(RequestError::Signature("it is not signed")));
         if let Err(e) = verified {
             tracing::warn!(tenant = %tenant.slug, sp = %sp.entity_id, error = %e, "saml: bad logout signature");
             return Ok(page(
@@ -346,20 +338,10 @@ pub async fn logout_response(
     };
     let certs = &sp.config.signing_certificates;
     if !certs.is_empty() {
-        let verified = match message.binding {
-            Inbound::Redirect { raw_query } => {
-                request::verify_redirect_signature_of("SAMLResponse", raw_query, certs)
-            }
-            Inbound::Post if resp.signed => {
-                let (xml, id, certs) = (xml.clone(), resp.id.clone(), certs.clone());
-                tokio::task::spawn_blocking(move || {
-                    request::verify_post_signature(&xml, &id, &certs)
-                })
-                .await
-                .unwrap_or(Err(RequestError::Signature("verification failed")))
-            }
-            Inbound::Post => Err(RequestError::Signature("it is not signed")),
-        };
+        let verified = message
+            .signature(&xml, &resp.id, resp.signed, certs)
+            .await
+            .unwrap_or(Err(RequestError::Signature("it is not signed")));
         if verified.is_err() {
             return refused(
                 "The application's sign-out answer is not signed with its certificate.",

@@ -697,25 +697,20 @@ pub async fn find(
     if entity_id.len() > 1024 {
         return Ok(None);
     }
-    let key = (tenant.id, entity_id.to_owned());
-    if let Some(sp) = svc.caches.saml_sps.get(&key) {
-        return Ok(Some((*sp).clone()));
-    }
-    let epoch = svc.caches.epoch();
-    let Some(sp) = saml_sps::find(&svc.store, tenant.id, entity_id)
-        .await?
-        .map(to_sp)
-        .transpose()?
-    else {
-        return Ok(None);
-    };
-    svc.caches.remember(
-        &svc.caches.saml_sps,
-        key,
-        std::sync::Arc::new(sp.clone()),
-        epoch,
-    );
-    Ok(Some(sp))
+    let sp = svc
+        .caches
+        .find_or_load(
+            &svc.caches.saml_sps,
+            (tenant.id, entity_id.to_owned()),
+            async || {
+                saml_sps::find(&svc.store, tenant.id, entity_id)
+                    .await?
+                    .map(to_sp)
+                    .transpose()
+            },
+        )
+        .await?;
+    Ok(sp.map(|sp| (*sp).clone()))
 }
 
 pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<ServiceProvider>, SpError> {

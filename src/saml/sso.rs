@@ -28,19 +28,16 @@ pub enum SsoError {
 
 /// The tenant's SAML signing key (its active RSA key), from memory or opened on a miss.
 pub async fn signing_key(svc: &Services, tenant: &Tenant) -> Result<Arc<SigningKey>, SsoError> {
-    if let Some(k) = svc.caches.saml_keys.get(&tenant.id) {
-        return Ok(k);
-    }
-    let epoch = svc.caches.epoch();
-    let (meta, pkey) =
-        keys::active_private_key(&svc.store, &svc.keyring, tenant.id, Alg::Rs256).await?;
-    let key = Arc::new(SigningKey {
-        private_der: zeroize::Zeroizing::new(pkey.private_key_to_der()?),
-        certificate_b64: super::metadata::pem_body(&meta.certificate_pem),
-    });
     svc.caches
-        .remember(&svc.caches.saml_keys, tenant.id, key.clone(), epoch);
-    Ok(key)
+        .get_or_load(&svc.caches.saml_keys, tenant.id, async || {
+            let (meta, pkey) =
+                keys::active_private_key(&svc.store, &svc.keyring, tenant.id, Alg::Rs256).await?;
+            Ok(SigningKey {
+                private_der: zeroize::Zeroizing::new(pkey.private_key_to_der()?),
+                certificate_b64: super::metadata::pem_body(&meta.certificate_pem),
+            })
+        })
+        .await
 }
 
 /// An HMAC, under a key derived (for `label`) from the tenant's data key, of an SP and an id:
@@ -266,6 +263,8 @@ pub const MAX_RELAY_STATE: usize = 256;
 /// RelayState.
 pub struct Message<'a> {
     pub binding: Inbound<'a>,
+    /// `SAMLRequest` or `SAMLResponse`: the parameter the message came in.
+    pub param: &'a str,
     pub saml_request: &'a str,
     pub relay_state: Option<&'a str>,
 }
@@ -282,6 +281,35 @@ impl Message<'_> {
             Inbound::Post => super::inbound::decode_post(self.saml_request),
         }
         .map_err(|e| format!("The request cannot be read: {e}."))
+    }
+
+    /// The message's signature checked against `certs`: the query signature (Redirect), or the
+    /// enveloped one of the document `xml` whose root has `root_id` (POST, when `enveloped`).
+    /// `None` when the message carries no signature.
+    pub async fn signature(
+        &self,
+        xml: &str,
+        root_id: &str,
+        enveloped: bool,
+        certs: &[String],
+    ) -> Option<Result<(), super::request::RequestError>> {
+        use super::request::{self, RequestError};
+        match self.binding {
+            Inbound::Redirect { raw_query } => raw_query
+                .contains("Signature=")
+                .then(|| request::verify_redirect_signature(self.param, raw_query, certs)),
+            Inbound::Post if enveloped => {
+                let (xml, id, certs) = (xml.to_owned(), root_id.to_owned(), certs.to_vec());
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        request::verify_post_signature(&xml, &id, &certs)
+                    })
+                    .await
+                    .unwrap_or(Err(RequestError::Signature("verification failed"))),
+                )
+            }
+            Inbound::Post => None,
+        }
     }
 }
 
@@ -350,7 +378,7 @@ pub async fn receive(
 ) -> Result<Received, Refusal> {
     use super::request;
     let page = |m: &str| Refusal::Page(m.to_owned());
-    let (inbound, relay_state) = (message.binding, message.relay_state);
+    let relay_state = message.relay_state;
     let xml = message.xml().map_err(Refusal::Page)?;
     let req = request::parse(&xml)
         .map_err(|e| Refusal::Page(format!("The sign-in request cannot be used: {e}.")))?;
@@ -366,28 +394,7 @@ pub async fn receive(
     // The signature: checked whenever present, required when the SP or the tenant says so.
     let required = want_signed || sp.config.require_signed_requests;
     let certs = &sp.config.signing_certificates;
-    let signature = match inbound {
-        Inbound::Redirect { raw_query } => {
-            if raw_query.contains("Signature=") {
-                Some(request::verify_redirect_signature(raw_query, certs))
-            } else {
-                None
-            }
-        }
-        Inbound::Post if req.signed => {
-            let xml = xml.clone();
-            let id = req.id.clone();
-            let certs = certs.clone();
-            Some(
-                tokio::task::spawn_blocking(move || {
-                    request::verify_post_signature(&xml, &id, &certs)
-                })
-                .await
-                .unwrap_or(Err(request::RequestError::Signature("verification failed"))),
-            )
-        }
-        Inbound::Post => None,
-    };
+    let signature = message.signature(&xml, &req.id, req.signed, certs).await;
     match signature {
         Some(Err(e)) => {
             tracing::warn!(tenant = %tenant.slug, sp = %sp.entity_id, error = %e, "saml: bad request signature");

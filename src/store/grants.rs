@@ -196,17 +196,18 @@ pub async fn consume_refresh(
         ],
     )
     .await?;
-    Ok(match row {
-        Some(r) => Some(RefreshRow {
-            family_id: r.try_get("", "family_id")?,
-            client_id: r.try_get("", "client_id")?,
-            user_id: r.try_get("", "user_id")?,
-            scope: r.try_get("", "scope")?,
-            auth_time: r.try_get("", "auth_time")?,
-            amr: r.try_get("", "amr")?,
-            expires_at: r.try_get("", "expires_at")?,
-        }),
-        None => None,
+    row.as_ref().map(refresh_from).transpose()
+}
+
+fn refresh_from(r: &QueryResult) -> Result<RefreshRow, StoreError> {
+    Ok(RefreshRow {
+        family_id: r.try_get("", "family_id")?,
+        client_id: r.try_get("", "client_id")?,
+        user_id: r.try_get("", "user_id")?,
+        scope: r.try_get("", "scope")?,
+        auth_time: r.try_get("", "auth_time")?,
+        amr: r.try_get("", "amr")?,
+        expires_at: r.try_get("", "expires_at")?,
     })
 }
 
@@ -334,18 +335,7 @@ pub async fn live_refresh(
         ],
     )
     .await?;
-    Ok(match row {
-        Some(r) => Some(RefreshRow {
-            family_id: r.try_get("", "family_id")?,
-            client_id: r.try_get("", "client_id")?,
-            user_id: r.try_get("", "user_id")?,
-            scope: r.try_get("", "scope")?,
-            auth_time: r.try_get("", "auth_time")?,
-            amr: r.try_get("", "amr")?,
-            expires_at: r.try_get("", "expires_at")?,
-        }),
-        None => None,
-    })
+    row.as_ref().map(refresh_from).transpose()
 }
 
 /// Revokes every live refresh token a client holds, for one user or (with `None`) for all.

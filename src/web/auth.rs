@@ -417,6 +417,14 @@ pub fn front_channel_params(
             .split_once('?')
             .map_or(&[][..], |(_, q)| q.as_bytes())
     };
+    parse_params(raw, (max_params, max_value))
+}
+
+/// Form-encoded parameters, each at most once, within the limits (count, bytes per value).
+pub fn parse_params(
+    raw: &[u8],
+    (max_params, max_value): (usize, usize),
+) -> Result<std::collections::HashMap<String, String>, String> {
     let mut params = std::collections::HashMap::new();
     for (k, v) in url::form_urlencoded::parse(raw) {
         if params.len() >= max_params || v.len() > max_value {

@@ -34,8 +34,11 @@ pub async fn jwks(
     Ok(super::documents::serve(&doc, DocumentKind::Jwks, &headers))
 }
 
-/// Parameter limits of the authorize and logout endpoints: count, and bytes per value.
-const FRONT_LIMITS: (usize, usize) = (32, crate::oidc::verify::MAX_TOKEN_LEN);
+/// Parameter limits of the authorize endpoint (and the consent form that replays it): count,
+/// and bytes per value.
+const AUTHORIZE_LIMITS: (usize, usize) = (32, 4096);
+/// Logout carries an ID token as its hint.
+const LOGOUT_LIMITS: (usize, usize) = (32, crate::oidc::verify::MAX_TOKEN_LEN);
 
 /// The most form fields a token request may carry (each at most once, RFC 6749 §3.2).
 const MAX_TOKEN_FIELDS: usize = 16;
@@ -75,23 +78,8 @@ fn back_channel(headers: &HeaderMap, body: &[u8]) -> Result<BackChannel, token::
             "send the request as application/x-www-form-urlencoded",
         ));
     }
-    let mut params = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        if params.len() >= MAX_TOKEN_FIELDS || v.len() > 8192 {
-            return Err(token::OAuthError::new(
-                400,
-                "invalid_request",
-                "too many or too long parameters",
-            ));
-        }
-        if params.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err(token::OAuthError::new(
-                400,
-                "invalid_request",
-                "a parameter was sent more than once",
-            ));
-        }
-    }
+    let params = super::auth::parse_params(body, (MAX_TOKEN_FIELDS, 8192))
+        .map_err(|message| token::OAuthError::new(400, "invalid_request", message))?;
     let basic = match headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""))
@@ -178,13 +166,10 @@ pub async fn authorize(
 ) -> Response {
     use crate::oidc::authorize as az;
     let params =
-        match super::auth::front_channel_params(&web, &method, &headers, &body, FRONT_LIMITS) {
+        match super::auth::front_channel_params(&web, &method, &headers, &body, AUTHORIZE_LIMITS) {
             Ok(p) => p,
             Err(message) => return request_page(message),
         };
-    if params.values().any(|v| v.len() > 4096) {
-        return request_page("The request has too many or too long parameters.".into());
-    }
     answer_authorize(&web, &params, az::ConsentStep::NotAsked).await
 }
 
@@ -299,16 +284,10 @@ pub async fn consent(
         "deny" => ConsentStep::Refused,
         _ => return request_page("Choose whether to allow access.".into()),
     };
-    let mut params = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(f.request.as_bytes()) {
-        if params.len() >= 32 || v.len() > 4096 {
-            return request_page("The request has too many or too long parameters.".into());
-        }
-        if params.insert(k.into_owned(), v.into_owned()).is_some() {
-            return request_page("A parameter was sent more than once.".into());
-        }
+    match super::auth::parse_params(f.request.as_bytes(), AUTHORIZE_LIMITS) {
+        Ok(params) => answer_authorize(&web, &params, step).await,
+        Err(message) => request_page(message),
     }
-    answer_authorize(&web, &params, step).await
 }
 
 #[derive(askama::Template, askama_web::WebTemplate)]
@@ -347,7 +326,7 @@ pub async fn end_session(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     let params =
-        match super::auth::front_channel_params(&web, &method, &headers, &body, FRONT_LIMITS) {
+        match super::auth::front_channel_params(&web, &method, &headers, &body, LOGOUT_LIMITS) {
             Ok(p) => p,
             Err(message) => return Ok(request_page(message)),
         };

@@ -221,7 +221,7 @@ fn message<'a>(
     params: &'a std::collections::HashMap<String, String>,
     raw_query: &'a str,
     post: bool,
-    name: &str,
+    name: &'a str,
 ) -> Option<crate::saml::sso::Message<'a>> {
     use crate::saml::sso::Inbound;
     Some(crate::saml::sso::Message {
@@ -230,6 +230,7 @@ fn message<'a>(
         } else {
             Inbound::Redirect { raw_query }
         },
+        param: name,
         saml_request: params.get(name)?,
         relay_state: params.get("RelayState").map(String::as_str),
     })
