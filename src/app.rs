@@ -92,6 +92,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
             get(web::saml::sso).post(web::saml::sso),
         )
         .route(crate::saml::paths::CONTINUE, get(web::saml::continue_sso))
+        .route(crate::saml::paths::CANCEL, post(web::saml::cancel))
         .route(
             crate::saml::paths::SLO,
             get(web::saml::slo).post(web::saml::slo),

@@ -213,7 +213,10 @@ pub async fn lookup(
         sessions::delete(h, tenant, &session.id).await?;
         return Ok(Lookup::Expired);
     }
-    sessions::touch(h, tenant, &session.id, now, TOUCH_MS).await?;
+    // Seen recently enough: no statement at all (the SQL repeats the check for races).
+    if now >= session.last_seen_at + TOUCH_MS {
+        sessions::touch(h, tenant, &session.id, now, TOUCH_MS).await?;
+    }
     Ok(Lookup::Found(session))
 }
 

@@ -11,6 +11,7 @@ pub mod response;
 pub mod slo;
 pub mod sps;
 pub mod sso;
+pub mod xmlsec_log;
 
 /// Where the endpoints live on a tenant host.
 pub mod paths {
@@ -20,6 +21,9 @@ pub mod paths {
     pub const SLO: &str = "/saml/slo";
     /// IdP-initiated SSO: `?sp=<entityID>`.
     pub const START: &str = "/saml/start";
-    /// Back from the sign-in pages to a waiting AuthnRequest: `?h=<handle>`.
+    /// Back from the sign-in pages to a waiting AuthnRequest: `?h=<public part of the handle>`
+    /// (the secret part is in a cookie).
     pub const CONTINUE: &str = "/saml/continue";
+    /// The sign-in page's cancel button for a waiting AuthnRequest (POST `h`, `csrf`).
+    pub const CANCEL: &str = "/saml/cancel";
 }

@@ -386,6 +386,7 @@ pub fn verify_post_signature(
     certificates_pem: &[String],
 ) -> Result<(), RequestError> {
     use samael::crypto::CryptoProvider;
+    super::xmlsec_log::install();
     check_signature_structure(xml, root_id)?;
     for pem in certificates_pem {
         let Ok(der) = openssl::x509::X509::from_pem(pem.as_bytes()).and_then(|c| c.to_der()) else {

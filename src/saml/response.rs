@@ -239,6 +239,7 @@ pub struct SigningKey {
 }
 
 fn sign_first_template(xml: &str, key: &SigningKey) -> Result<String, SignError> {
+    super::xmlsec_log::install();
     samael::crypto::XmlSec::sign_xml(xml, &key.private_der)
         .map_err(|e| SignError::Sign(e.to_string()))
 }

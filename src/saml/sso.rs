@@ -13,6 +13,7 @@ use crate::directory::{Tenant, User};
 use crate::keys::{self, Alg, KeyError};
 use crate::login::session::Session;
 use crate::services::Services;
+use crate::store::saml_requests::RequestRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SsoError {
@@ -126,25 +127,80 @@ fn attributes(sp: &ServiceProvider, user: &User) -> Vec<OutAttribute> {
 pub struct Reply<'a> {
     pub sp: &'a ServiceProvider,
     pub acs_url: &'a str,
-    pub in_response_to: Option<&'a str>,
+    pub request: Answering<'a>,
 }
 
-/// A signed successful Response for `user`, signed in with `session`; the session is
-/// remembered as signed in to the SP (for single logout).
+/// The request a Response answers, and whether it is stored yet.
+#[derive(Clone, Copy)]
+pub enum Answering<'a> {
+    /// IdP-initiated: no request.
+    Nothing,
+    /// Received just now and not stored: stored answered with the Response (one write).
+    Fresh(&'a RequestRow),
+    /// Stored and waiting for the user to sign in: marked answered.
+    Waiting(&'a RequestRow),
+}
+
+impl Answering<'_> {
+    fn in_response_to(&self) -> Option<&str> {
+        match self {
+            Answering::Nothing => None,
+            Answering::Fresh(r) | Answering::Waiting(r) => Some(&r.request_id),
+        }
+    }
+
+    /// Stores the request as answered at `now`; false when it was answered (or received) before.
+    async fn mark_answered(
+        &self,
+        h: &impl crate::store::Handle,
+        tenant: &Tenant,
+        now: i64,
+    ) -> Result<bool, crate::store::StoreError> {
+        use crate::store::{StoreError, saml_requests};
+        match self {
+            Answering::Nothing => Ok(true),
+            Answering::Fresh(r) => match saml_requests::insert(h, tenant.id, r, Some(now)).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict(_)) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Answering::Waiting(r) => saml_requests::answer(h, tenant.id, &r.handle_hash, now).await,
+        }
+    }
+}
+
+/// An answer, or why there is none.
+pub enum Answered {
+    /// The signed Response to deliver.
+    Signed(String),
+    /// The request was answered before (a replay, or another tab of the same browser).
+    AlreadyAnswered,
+}
+
+/// A signed successful Response for `user`, signed in with `session`. In one transaction the
+/// request is marked answered, the session is remembered as signed in to the SP (for single
+/// logout) and the sign-in is audited; the signing follows the commit.
 pub async fn success(
     svc: &Services,
     tenant: &Tenant,
     reply: &Reply<'_>,
     session: &Session,
     user: &User,
+    origin: &crate::audit::Origin,
     now: i64,
-) -> Result<String, SsoError> {
+) -> Result<Answered, SsoError> {
+    use crate::audit::{Actor, Event, Outcome};
     let key = signing_key(svc, tenant).await?;
+    let chain_key = svc.keyring.chain_key_of(tenant)?;
     let idp = super::metadata::entity_id(svc, tenant);
     let name_id = name_id(svc, tenant, reply.sp, user)?;
-    let attributes = attributes(reply.sp, user);
+    let session_index = session_index(svc, tenant, &reply.sp.entity_id, &session.id)?;
+    let tx = svc.store.begin().await?;
+    if !reply.request.mark_answered(&tx, tenant, now).await? {
+        return Ok(Answered::AlreadyAnswered);
+    }
     crate::store::saml_requests::add_participant(
-        &svc.store,
+        &tx,
         tenant.id,
         &session.id,
         &reply.sp.entity_id,
@@ -152,10 +208,29 @@ pub async fn success(
         now,
     )
     .await?;
+    crate::audit::record(
+        &tx,
+        &chain_key,
+        tenant.id,
+        Event {
+            actor: Actor::User(user.id),
+            subject: Some(format!("user:{}", user.id)),
+            operation: "sso.saml",
+            outcome: Outcome::Success,
+            origin,
+            detail: Some(serde_json::json!({
+                "sp": reply.sp.entity_id,
+                "idp_initiated": matches!(reply.request, Answering::Nothing),
+            })),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let attributes = attributes(reply.sp, user);
     let sp = reply.sp.clone();
     let acs_url = reply.acs_url.to_owned();
-    let in_response_to = reply.in_response_to.map(str::to_owned);
-    let session_index = session_index(svc, tenant, &reply.sp.entity_id, &session.id)?;
+    let in_response_to = reply.request.in_response_to().map(str::to_owned);
     let authn_instant_ms = session.auth_time;
     let mfa = session.amr.split(' ').any(|m| m == "otp" || m == "mfa");
     run_blocking(move || {
@@ -177,6 +252,33 @@ pub async fn success(
         )
     })
     .await
+    .map(Answered::Signed)
+}
+
+/// A signed error Response answering a request: the request is marked answered first.
+pub async fn refuse(
+    svc: &Services,
+    tenant: &Tenant,
+    reply: &Reply<'_>,
+    status: Status,
+    message: &str,
+    now: i64,
+) -> Result<Answered, SsoError> {
+    if !reply.request.mark_answered(&svc.store, tenant, now).await? {
+        return Ok(Answered::AlreadyAnswered);
+    }
+    let in_response_to = reply.request.in_response_to();
+    error(
+        svc,
+        tenant,
+        reply.acs_url,
+        in_response_to,
+        status,
+        message,
+        now,
+    )
+    .await
+    .map(Answered::Signed)
 }
 
 /// A signed error Response to a trusted SP's registered ACS.
@@ -215,40 +317,6 @@ async fn run_blocking(
         Ok(r) => Ok(r?),
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
-}
-
-/// Records that `user` was signed in to `sp` (an audit entry).
-pub async fn audit_sign_in(
-    svc: &Services,
-    tenant: &Tenant,
-    user: &User,
-    sp_entity_id: &str,
-    idp_initiated: bool,
-    origin: &crate::audit::Origin,
-    now: i64,
-) -> Result<(), SsoError> {
-    use crate::audit::{Actor, Event, Outcome};
-    let key = svc.keyring.chain_key_of(tenant)?;
-    let tx = svc.store.begin().await?;
-    crate::audit::record(
-        &tx,
-        &key,
-        tenant.id,
-        Event {
-            actor: Actor::User(user.id),
-            subject: Some(format!("user:{}", user.id)),
-            operation: "sso.saml",
-            outcome: Outcome::Success,
-            origin,
-            detail: Some(serde_json::json!({
-                "sp": sp_entity_id, "idp_initiated": idp_initiated,
-            })),
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// How far an AuthnRequest's IssueInstant may lie in the past, and in the future (clock skew).
@@ -338,13 +406,54 @@ pub enum Refusal {
     },
 }
 
-/// A request that checked out and waits (under `handle`) for a signed-in user, or was
-/// claimed for the browser's current session at once (`answered`).
+/// A request that checked out; not stored yet (see [`Answering::Fresh`]).
 pub struct Received {
     pub sp: ServiceProvider,
-    pub pending: crate::store::saml_requests::RequestRow,
-    pub handle: String,
-    pub answered: bool,
+    pub pending: RequestRow,
+    pub handle: RequestHandle,
+}
+
+/// What brings a browser back to its waiting request after signing in. The public part goes in
+/// the URL and the secret in a short-lived cookie named after it, so the request is continued
+/// only in the browser that brought it: a leaked URL continues nothing. The stored row holds a
+/// hash of both.
+pub struct RequestHandle {
+    pub public: String,
+    pub secret: String,
+}
+
+impl RequestHandle {
+    const PUBLIC_LEN: usize = 16;
+
+    fn new() -> RequestHandle {
+        use base64::Engine;
+        let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(crate::crypto::random_bytes::<12>());
+        RequestHandle {
+            public,
+            secret: crate::crypto::random_token(),
+        }
+    }
+
+    /// A handle from the URL's public part and the cookie's secret; `None` for a public part
+    /// that is not one of ours (it names a cookie, so it is checked strictly).
+    pub fn from_parts(public: &str, secret: &str) -> Option<RequestHandle> {
+        RequestHandle::valid_public(public).then(|| RequestHandle {
+            public: public.to_owned(),
+            secret: secret.to_owned(),
+        })
+    }
+
+    pub fn valid_public(public: &str) -> bool {
+        public.len() == RequestHandle::PUBLIC_LEN
+            && public
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    pub fn hash(&self) -> String {
+        handle_hash(&format!("{}.{}", self.public, self.secret))
+    }
 }
 
 pub fn handle_hash(handle: &str) -> String {
@@ -365,15 +474,14 @@ fn parse_instant(s: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Checks an AuthnRequest (SAML Profiles §4.1.4.1) and remembers it. `want_signed` is the
-/// tenant's policy; `signed_in` says the browser has an active session already, so a request
-/// that does not force a new sign-in is claimed for it at once (one write, not two).
+/// Checks an AuthnRequest (SAML Profiles §4.1.4.1). `want_signed` is the tenant's policy.
+/// Nothing is stored yet: the request is stored when it is answered, or when it waits for the
+/// user to sign in, and a replayed ID is refused then.
 pub async fn receive(
     svc: &Services,
     tenant: &Tenant,
     message: &Message<'_>,
     want_signed: bool,
-    signed_in: bool,
     now: i64,
 ) -> Result<Received, Refusal> {
     use super::request;
@@ -472,11 +580,11 @@ pub async fn receive(
             ));
         }
     }
-    let handle = crate::crypto::random_token();
-    let pending = crate::store::saml_requests::RequestRow {
+    let handle = RequestHandle::new();
+    let pending = RequestRow {
         sp_entity_id: sp.entity_id.clone(),
         request_id: req.id.clone(),
-        handle_hash: handle_hash(&handle),
+        handle_hash: handle.hash(),
         acs_url: acs.url.clone(),
         relay_state: relay_state.map(str::to_owned),
         force_authn: req.force_authn,
@@ -484,29 +592,9 @@ pub async fn receive(
         received_at: now,
         expires_at: now + PENDING_MS,
     };
-    let answered = signed_in && !req.force_authn;
-    let answered_at = answered.then_some(now);
-    match crate::store::saml_requests::insert(&svc.store, tenant.id, &pending, answered_at).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::Conflict(_)) => {
-            tracing::warn!(tenant = %tenant.slug, sp = %sp.entity_id, "saml: replayed request ID");
-            return Err(page(
-                "This sign-in request was already used. Go back to the application and start \
-                 again.",
-            ));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "saml: storing the request");
-            return Err(respond(
-                Status::Responder,
-                "the IdP could not store the request",
-            ));
-        }
-    }
     Ok(Received {
         sp,
         pending,
         handle,
-        answered,
     })
 }

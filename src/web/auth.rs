@@ -97,6 +97,26 @@ impl CookieNames {
         ))
     }
 
+    /// The cookie holding the secret half of a waiting SAML request's handle (named after the
+    /// public half, so several requests can wait in one browser).
+    pub fn saml_request(&self, public: &str) -> String {
+        let prefix = if self.secure { "__Host-" } else { "" };
+        format!("{prefix}lk_saml_{public}")
+    }
+
+    /// Sets it for as long as the request waits.
+    pub fn saml_request_cookie(&self, public: &str, secret: &str, max_age_s: i64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        cookie_header(&format!(
+            "{}={secret}; Path=/; Max-Age={max_age_s}; HttpOnly{secure}; SameSite=Lax",
+            self.saml_request(public)
+        ))
+    }
+
+    pub fn clear_saml_request(&self, public: &str) -> HeaderValue {
+        self.saml_request_cookie(public, "", 0)
+    }
+
     fn csrf_cookie(&self, value: &str) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
         cookie_header(&format!(

@@ -35,6 +35,9 @@ struct LoginPage {
     login: String,
     error: Option<String>,
     notice: Option<String>,
+    /// A SAML request waits for this sign-in: the public part of its handle, for the cancel
+    /// button (the SP then gets `AuthnFailed`).
+    saml_cancel: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -153,12 +156,19 @@ fn render_login(
     status: StatusCode,
 ) -> Response {
     let csrf = web.csrf();
+    let return_to = safe_return_to(return_to).unwrap_or_default();
+    let saml_cancel = return_to
+        .strip_prefix(crate::saml::paths::CONTINUE)
+        .and_then(|q| q.strip_prefix("?h="))
+        .filter(|h| crate::saml::sso::RequestHandle::valid_public(h))
+        .map(str::to_owned);
     csrf.attach((
         status,
         LoginPage {
             tenant_name: web.tenant.name.clone(),
             csrf: csrf.token.clone(),
-            return_to: safe_return_to(return_to).unwrap_or_default(),
+            return_to,
+            saml_cancel,
             login: login.chars().take(320).collect(),
             error: error.map(str::to_owned),
             notice: notice.map(str::to_owned),

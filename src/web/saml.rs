@@ -152,34 +152,44 @@ pub async fn idp_start(
     let reply = crate::saml::sso::Reply {
         sp: &sp,
         acs_url: &acs.url,
-        in_response_to: None,
+        request: crate::saml::sso::Answering::Nothing,
     };
-    let xml = crate::saml::sso::success(
+    let answered = crate::saml::sso::success(
         &web.state.svc,
         &web.tenant,
         &reply,
         &session,
         &user,
-        web.now,
-    )
-    .await?;
-    crate::saml::sso::audit_sign_in(
-        &web.state.svc,
-        &web.tenant,
-        &user,
-        &sp.entity_id,
-        true,
         &web.origin,
         web.now,
     )
     .await?;
-    Ok(post_form(
+    Ok(deliver(
         &web,
         &format!("Signing you in to {}", sp.name),
         &acs.url,
-        &xml,
+        answered,
         sp.config.default_relay_state.as_deref(),
     ))
+}
+
+/// The POST form carrying a Response, or the page saying the request was answered before.
+fn deliver(
+    web: &super::auth::Web,
+    heading: &str,
+    acs_url: &str,
+    answered: crate::saml::sso::Answered,
+    relay_state: Option<&str>,
+) -> Response {
+    match answered {
+        crate::saml::sso::Answered::Signed(xml) => {
+            post_form(web, heading, acs_url, &xml, relay_state)
+        }
+        crate::saml::sso::Answered::AlreadyAnswered => refusal_page(
+            "This sign-in request was already used. Go back to the application and start again."
+                .into(),
+        ),
+    }
 }
 
 fn page(status: axum::http::StatusCode, message: String) -> Response {
@@ -253,18 +263,20 @@ pub async fn sso(
             "The request carries no SAMLRequest. Start again from the application.".into(),
         ));
     };
-    let session = active_session(&web).await?;
     let received = sso::receive(
         &web.state.svc,
         &web.tenant,
         &message,
         web.policy.saml.want_authn_requests_signed,
-        session.is_some(),
         web.now,
     )
     .await;
     match received {
-        Ok(r) => proceed(&web, session, &r.sp, &r.pending, &r.handle, r.answered).await,
+        Ok(r) => {
+            let session = active_session(&web).await?;
+            let request = sso::Answering::Fresh(&r.pending);
+            proceed(&web, session, &r.sp, request, &r.handle).await
+        }
         Err(Refusal::Page(message)) => Ok(refusal_page(message)),
         Err(Refusal::Respond {
             sp,
@@ -301,39 +313,124 @@ pub struct ContinueQuery {
     h: String,
 }
 
-/// `GET /saml/continue?h=…`: back from the sign-in pages to a waiting request.
-pub async fn continue_sso(
-    web: super::auth::Web,
-    axum::extract::Query(q): axum::extract::Query<ContinueQuery>,
-) -> Result<Response, AppError> {
-    use crate::saml::sso;
-    let pending = if q.h.len() <= 64 {
-        crate::store::saml_requests::pending(
-            &web.state.svc.store,
-            web.tenant.id,
-            &sso::handle_hash(&q.h),
-            web.now,
-        )
-        .await?
+/// The request waiting under the handle whose public part is `public` and whose secret is in
+/// this browser's cookie, with its SP; `Err` is the page to show.
+async fn waiting(
+    web: &super::auth::Web,
+    headers: &HeaderMap,
+    public: &str,
+) -> Result<
+    Result<
+        (
+            crate::saml::sso::RequestHandle,
+            crate::store::saml_requests::RequestRow,
+            crate::saml::sps::ServiceProvider,
+        ),
+        Response,
+    >,
+    AppError,
+> {
+    use crate::saml::sso::RequestHandle;
+    let secret = if RequestHandle::valid_public(public) {
+        super::auth::cookie(headers, &web.names.saml_request(public))
     } else {
         None
     };
-    let Some(pending) = pending else {
-        return Ok(refusal_page(
-            "This sign-in request has expired or was already answered. Go back to the \
-             application and start again."
+    let handle = secret.and_then(|secret| RequestHandle::from_parts(public, secret));
+    let pending = match &handle {
+        Some(h) => {
+            crate::store::saml_requests::pending(
+                &web.state.svc.store,
+                web.tenant.id,
+                &h.hash(),
+                web.now,
+            )
+            .await?
+        }
+        None => None,
+    };
+    let (Some(handle), Some(pending)) = (handle, pending) else {
+        return Ok(Err(refusal_page(
+            "This sign-in request has expired, was already answered, or was started in \
+             another browser. Go back to the application and start again."
                 .into(),
-        ));
+        )));
     };
     let Some(sp) =
         crate::saml::sps::find(&web.state.svc, &web.tenant, &pending.sp_entity_id).await?
     else {
-        return Ok(refusal_page(
+        return Ok(Err(refusal_page(
             "The application is no longer registered with this sign-in service.".into(),
-        ));
+        )));
+    };
+    Ok(Ok((handle, pending, sp)))
+}
+
+/// `GET /saml/continue?h=…`: back from the sign-in pages to a waiting request.
+pub async fn continue_sso(
+    web: super::auth::Web,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ContinueQuery>,
+) -> Result<Response, AppError> {
+    let (handle, pending, sp) = match waiting(&web, &headers, &q.h).await? {
+        Ok(w) => w,
+        Err(page) => return Ok(page),
     };
     let session = active_session(&web).await?;
-    proceed(&web, session, &sp, &pending, &q.h, false).await
+    let request = crate::saml::sso::Answering::Waiting(&pending);
+    proceed(&web, session, &sp, request, &handle).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    h: String,
+}
+
+/// `POST /saml/cancel`: the user gave up signing in (the sign-in page's cancel button); the SP
+/// gets a signed `AuthnFailed` Response to its request.
+pub async fn cancel(
+    web: super::auth::Web,
+    headers: HeaderMap,
+    super::auth::WebForm(f): super::auth::WebForm<CancelForm>,
+) -> Result<Response, AppError> {
+    use crate::saml::response::Status;
+    use crate::saml::sso;
+    if !web.csrf_ok(&f.csrf) {
+        return Ok(web.csrf_failed());
+    }
+    let (handle, pending, sp) = match waiting(&web, &headers, &f.h).await? {
+        Ok(w) => w,
+        Err(page) => return Ok(page),
+    };
+    let reply = sso::Reply {
+        sp: &sp,
+        acs_url: &pending.acs_url,
+        request: sso::Answering::Waiting(&pending),
+    };
+    let answered = sso::refuse(
+        &web.state.svc,
+        &web.tenant,
+        &reply,
+        Status::AuthnFailed,
+        "the user cancelled signing in",
+        web.now,
+    )
+    .await?;
+    let mut res = deliver(
+        &web,
+        &format!("Returning to {}", sp.name),
+        &pending.acs_url,
+        answered,
+        pending.relay_state.as_deref(),
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        web.names.clear_saml_request(&handle.public),
+    );
+    Ok(res)
 }
 
 /// The browser's session on this tenant, if it is fully signed in.
@@ -346,20 +443,25 @@ async fn active_session(
         .filter(|s| s.stage == crate::login::session::Stage::Active))
 }
 
-/// Answers a waiting request if the browser has a fresh enough session; otherwise signs the
-/// user in first (or answers `NoPassive` when the SP said not to ask).
-/// `claimed`: the request was stored already answered for this session (see `sso::receive`).
+/// Answers a request if the browser has a fresh enough session; otherwise signs the user in
+/// first (or answers `NoPassive` when the SP said not to ask). A fresh request is stored only
+/// now: answered with the Response, or waiting under `handle` while the user signs in.
 async fn proceed(
     web: &super::auth::Web,
-    session: Option<crate::login::session::Session>,
+    mut session: Option<crate::login::session::Session>,
     sp: &crate::saml::sps::ServiceProvider,
-    pending: &crate::store::saml_requests::RequestRow,
-    handle: &str,
-    claimed: bool,
+    request: crate::saml::sso::Answering<'_>,
+    handle: &crate::saml::sso::RequestHandle,
 ) -> Result<Response, AppError> {
     use crate::saml::response::Status;
-    use crate::saml::sso;
+    use crate::saml::sso::{self, Answering};
     let svc = &web.state.svc;
+    let (Answering::Fresh(pending) | Answering::Waiting(pending)) = request else {
+        return Err(AppError::Internal(
+            "SP-initiated SSO without a request".into(),
+        ));
+    };
+    let stored = matches!(request, Answering::Waiting(_));
     // The ACS must still be registered (the SP may have changed while the user signed in).
     if sp.acs(Some(&pending.acs_url), None).is_none() {
         return Ok(refusal_page(
@@ -374,89 +476,101 @@ async fn proceed(
             .filter(|u| u.status == crate::directory::UserStatus::Active),
         None => None,
     };
+    // Disabled or restricted since signing in: that session is over.
+    let mut ended = false;
+    if let (Some(s), None) = (&session, &user) {
+        crate::login::session::end(&svc.store, s).await?;
+        session = None;
+        ended = true;
+    }
     let fresh = session
         .as_ref()
         .is_some_and(|s| !pending.force_authn || s.auth_time >= pending.received_at);
-    let answer_once = async || {
-        if claimed {
-            return Ok(true);
-        }
-        crate::store::saml_requests::answer(
-            &svc.store,
-            web.tenant.id,
-            &pending.handle_hash,
-            web.now,
-        )
-        .await
+    let relay_state = pending.relay_state.as_deref();
+    let reply = sso::Reply {
+        sp,
+        acs_url: &pending.acs_url,
+        request,
     };
-    match (session, user) {
+    let mut res = match (session, user) {
         (Some(session), Some(user)) if fresh => {
-            if !answer_once().await? {
-                return Ok(refusal_page(
-                    "This sign-in request was already answered.".into(),
-                ));
-            }
-            let reply = sso::Reply {
-                sp,
-                acs_url: &pending.acs_url,
-                in_response_to: Some(&pending.request_id),
-            };
-            let xml = sso::success(svc, &web.tenant, &reply, &session, &user, web.now).await?;
-            sso::audit_sign_in(
+            let answered = sso::success(
                 svc,
                 &web.tenant,
+                &reply,
+                &session,
                 &user,
-                &sp.entity_id,
-                false,
                 &web.origin,
                 web.now,
             )
             .await?;
-            Ok(post_form(
-                web,
-                &format!("Signing you in to {}", sp.name),
-                &pending.acs_url,
-                &xml,
-                pending.relay_state.as_deref(),
-            ))
+            let heading = format!("Signing you in to {}", sp.name);
+            deliver(web, &heading, &pending.acs_url, answered, relay_state)
         }
-        (session, _) if pending.is_passive => {
-            if !answer_once().await? {
-                return Ok(refusal_page(
-                    "This sign-in request was already answered.".into(),
-                ));
-            }
-            let _ = session;
-            let xml = sso::error(
+        _ if pending.is_passive => {
+            let answered = sso::refuse(
                 svc,
                 &web.tenant,
-                &pending.acs_url,
-                Some(&pending.request_id),
+                &reply,
                 Status::NoPassive,
                 "the user is not signed in and the request was passive",
                 web.now,
             )
             .await?;
-            Ok(post_form(
-                web,
-                &format!("Returning to {}", sp.name),
-                &pending.acs_url,
-                &xml,
-                pending.relay_state.as_deref(),
-            ))
+            let heading = format!("Returning to {}", sp.name);
+            deliver(web, &heading, &pending.acs_url, answered, relay_state)
         }
         (session, _) => {
+            if !stored {
+                let insert =
+                    crate::store::saml_requests::insert(&svc.store, web.tenant.id, pending, None)
+                        .await;
+                match insert {
+                    Ok(()) => {}
+                    Err(crate::store::StoreError::Conflict(_)) => {
+                        tracing::warn!(tenant = %web.tenant.slug, sp = %sp.entity_id, "saml: replayed request ID");
+                        return Ok(refusal_page(
+                            "This sign-in request was already used. Go back to the application \
+                             and start again."
+                                .into(),
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             let mut s = url::form_urlencoded::Serializer::new(String::new());
             s.append_pair(
                 "return_to",
-                &format!("{}?h={handle}", crate::saml::paths::CONTINUE),
+                &format!("{}?h={}", crate::saml::paths::CONTINUE, handle.public),
             );
             if session.is_some() && pending.force_authn {
                 s.append_pair("reauth", "1");
             }
-            Ok(super::auth::see_other(&format!("/login?{}", s.finish())))
+            let mut res = super::auth::see_other(&format!("/login?{}", s.finish()));
+            let max_age_s = (pending.expires_at - web.now).max(0) / 1000;
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                web.names
+                    .saml_request_cookie(&handle.public, &handle.secret, max_age_s),
+            );
+            return Ok(if ended {
+                web.clearing_session(res)
+            } else {
+                res
+            });
         }
+    };
+    if stored {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            web.names.clear_saml_request(&handle.public),
+        );
     }
+    Ok(if ended {
+        web.clearing_session(res)
+    } else {
+        res
+    })
 }
 
 /// `GET|POST /saml/slo`: a LogoutRequest from an SP (Redirect or POST binding).

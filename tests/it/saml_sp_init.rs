@@ -656,3 +656,119 @@ async fn parser_differentials_are_closed_before_any_signature_check() {
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.field("RelayState").as_deref(), Some("good"));
 }
+
+/// The value of the `h` parameter of a sign-in redirect's `return_to`.
+fn continue_path(to_login: &str) -> String {
+    let url = url::Url::parse(&format!("http://x{to_login}")).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_waiting_request_continues_only_in_its_browser_and_can_be_cancelled() {
+    let app = app_with_alice().await;
+    register_sp(&app, "acme", SP, &[]);
+    let cert = idp_certificate(&app, "acme").await;
+
+    // Not signed in: the request waits; the URL names it, a cookie holds its secret.
+    let b = Browser::new(&app, "acme");
+    let first = b
+        .get(&redirect_path(&Req::new("_w1").xml(), None, None, ""))
+        .await;
+    assert_eq!(first.status, 303);
+    let to_login = first.location.clone().unwrap();
+    let back = continue_path(&to_login);
+    assert!(back.starts_with("/saml/continue?h="), "{back}");
+    let cookie = first
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("lk_saml_"))
+        .expect("the request's cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Max-Age=600"),
+        "{cookie}"
+    );
+    let secret = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(secret.len() >= 43, "{cookie}");
+    assert!(!to_login.contains(secret), "the secret is not in the URL");
+
+    // Another browser, even signed in as the same user, cannot continue it by URL alone.
+    let other = Browser::new(&app, "acme");
+    other.login("alice", PW).await;
+    let stolen = other.get(&back).await;
+    refused(&stolen, "continued in another browser");
+    assert!(stolen.has("another browser"), "{}", stolen.body);
+
+    // Its own browser signs in and gets the answer; the cookie is cleared.
+    let answered = through_login(&b, first).await;
+    let xml = posted_response(&answered);
+    assert!(xml.contains("InResponseTo=\"_w1\""));
+    assert_eq!(status_of(&xml), vec!["Success"]);
+    assert!(
+        answered
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("lk_saml_") && c.contains("Max-Age=0")),
+        "the request's cookie is cleared: {:?}",
+        answered.set_cookies
+    );
+    let again = b.get(&back).await;
+    refused(&again, "answered twice");
+    // The same request ID is a replay, wherever it comes from.
+    let replay = Browser::new(&app, "acme")
+        .get(&redirect_path(&Req::new("_w1").xml(), None, None, ""))
+        .await;
+    refused(&replay, "replay of a waiting request's ID");
+    assert!(replay.has("already used"));
+
+    // Cancelling on the sign-in page: the SP gets a signed AuthnFailed, RelayState kept.
+    let c = Browser::new(&app, "acme");
+    let waiting = c
+        .get(&redirect_path(&Req::new("_w2").xml(), Some("rc"), None, ""))
+        .await;
+    let form = c.get(waiting.location.as_deref().unwrap()).await;
+    assert!(form.has("Cancel and return to the application"));
+    let h = form.field("h").expect("the cancel form names the request");
+    let forged = c.post("/saml/cancel", &[("csrf", "x"), ("h", &h)]).await;
+    assert_eq!(forged.status, 403, "no CSRF token, nothing answered");
+    let cancelled = c
+        .post("/saml/cancel", &[("csrf", &form.csrf()), ("h", &h)])
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert!(cancelled.has(&format!("action=\"{ACS}\"")));
+    assert_eq!(cancelled.field("RelayState").as_deref(), Some("rc"));
+    let xml = posted_response(&cancelled);
+    xmlsec_verify(&app, &xml, &cert).expect("signed");
+    assert!(xml.contains("InResponseTo=\"_w2\""));
+    assert_eq!(status_of(&xml), vec!["Responder", "AuthnFailed"]);
+    assert!(!xml.contains("Assertion"), "no assertion in a failure");
+    // Answered: neither signing in nor cancelling again does anything.
+    refused(
+        &c.post("/saml/cancel", &[("csrf", &form.csrf()), ("h", &h)])
+            .await,
+        "cancelled twice",
+    );
+    let late = through_login(&c, waiting).await;
+    refused(&late, "signing in after cancelling");
+    // Another browser cannot cancel someone else's waiting request either.
+    let d = Browser::new(&app, "acme");
+    let waiting = d
+        .get(&redirect_path(&Req::new("_w3").xml(), None, None, ""))
+        .await;
+    let h3 = d
+        .get(waiting.location.as_deref().unwrap())
+        .await
+        .field("h")
+        .unwrap();
+    let e = Browser::new(&app, "acme");
+    let e_form = e.get("/login").await;
+    refused(
+        &e.post("/saml/cancel", &[("csrf", &e_form.csrf()), ("h", &h3)])
+            .await,
+        "cancel from another browser",
+    );
+    let still = through_login(&d, waiting).await;
+    assert!(posted_response(&still).contains("InResponseTo=\"_w3\""));
+}
