@@ -12,6 +12,8 @@ pub struct Services {
     pub public_url: PublicUrl,
     pub mailer: std::sync::Arc<Mailer>,
     pub caches: crate::cache::Caches,
+    /// Group commit of successful SAML sign-ins.
+    pub sso_answers: crate::saml::answers::Writer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,7 @@ impl Services {
                 .map_err(StartupError::Database)?,
         );
         Ok(Services {
+            sso_answers: crate::saml::answers::Writer::start(store.clone()),
             store,
             keyring: Keyring::new(loaded.key),
             public_url: config.public_url.clone(),

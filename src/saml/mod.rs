@@ -4,6 +4,7 @@
 //!
 //! May use: `store`, `keys`, `audit`, `directory`, `cache`, `login` (sessions).
 
+pub mod answers;
 pub mod inbound;
 pub mod metadata;
 pub mod request;

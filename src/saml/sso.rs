@@ -177,9 +177,9 @@ pub enum Answered {
     AlreadyAnswered,
 }
 
-/// A signed successful Response for `user`, signed in with `session`. In one transaction the
-/// request is marked answered, the session is remembered as signed in to the SP (for single
-/// logout) and the sign-in is audited; the signing follows the commit.
+/// A signed successful Response for `user`, signed in with `session`. In one transaction (see
+/// [`super::answers`]) the request is marked answered, the session is remembered as signed in
+/// to the SP (for single logout) and the sign-in is audited; the signing follows the commit.
 pub async fn success(
     svc: &Services,
     tenant: &Tenant,
@@ -189,44 +189,33 @@ pub async fn success(
     origin: &crate::audit::Origin,
     now: i64,
 ) -> Result<Answered, SsoError> {
-    use crate::audit::{Actor, Event, Outcome};
     let key = signing_key(svc, tenant).await?;
     let chain_key = svc.keyring.chain_key_of(tenant)?;
     let idp = super::metadata::entity_id(svc, tenant);
     let name_id = name_id(svc, tenant, reply.sp, user)?;
     let session_index = session_index(svc, tenant, &reply.sp.entity_id, &session.id)?;
-    let tx = svc.store.begin().await?;
-    if !reply.request.mark_answered(&tx, tenant, now).await? {
+    let request = match reply.request {
+        Answering::Nothing => super::answers::Answered::Nothing,
+        Answering::Fresh(r) => super::answers::Answered::Fresh(r.clone()),
+        Answering::Waiting(r) => super::answers::Answered::Waiting(r.handle_hash.clone()),
+    };
+    let stored = svc
+        .sso_answers
+        .record(super::answers::Record {
+            tenant: tenant.id,
+            chain_key,
+            request,
+            session_id: session.id.clone(),
+            sp_entity_id: reply.sp.entity_id.clone(),
+            name_id: name_id.clone(),
+            user: user.id,
+            origin: origin.clone(),
+            now,
+        })
+        .await?;
+    if !stored {
         return Ok(Answered::AlreadyAnswered);
     }
-    crate::store::saml_requests::add_participant(
-        &tx,
-        tenant.id,
-        &session.id,
-        &reply.sp.entity_id,
-        &name_id,
-        now,
-    )
-    .await?;
-    crate::audit::record(
-        &tx,
-        &chain_key,
-        tenant.id,
-        Event {
-            actor: Actor::User(user.id),
-            subject: Some(format!("user:{}", user.id)),
-            operation: "sso.saml",
-            outcome: Outcome::Success,
-            origin,
-            detail: Some(serde_json::json!({
-                "sp": reply.sp.entity_id,
-                "idp_initiated": matches!(reply.request, Answering::Nothing),
-            })),
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
     let attributes = attributes(reply.sp, user);
     let sp = reply.sp.clone();
     let acs_url = reply.acs_url.to_owned();

@@ -42,27 +42,34 @@ pub async fn create_head(tx: &Tx, tenant: TenantId) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Reserves the next sequence number; returns it with the previous entry's MAC.
-pub async fn advance_head(tx: &Tx, tenant: TenantId) -> Result<(i64, String), StoreError> {
+/// Reserves the next `n` sequence numbers; returns the last of them with the MAC of the entry
+/// before the first.
+pub async fn advance_head(tx: &Tx, tenant: TenantId, n: i64) -> Result<(i64, String), StoreError> {
     let c = tx.conn();
     let backend = c.get_database_backend();
     let sql = format!(
-        "UPDATE audit_heads SET seq = seq + 1 WHERE tenant_id = {} RETURNING seq, mac",
-        param(backend, 1)
+        "UPDATE audit_heads SET seq = seq + {} WHERE tenant_id = {} RETURNING seq, mac",
+        param(backend, 1),
+        param(backend, 2)
     );
     let row = c
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [tenant.to_string().into()],
+            [n.into(), tenant.to_string().into()],
         ))
         .await?
         .ok_or(StoreError::NotFound)?;
     Ok((row.try_get("", "seq")?, row.try_get("", "mac")?))
 }
 
-pub async fn insert(tx: &Tx, tenant: TenantId, row: AuditRow) -> Result<(), StoreError> {
-    let model = audit_entry::ActiveModel {
+/// Stores entries (in sequence order, after [`advance_head`]) and moves the head's MAC to the
+/// last one.
+pub async fn insert(tx: &Tx, tenant: TenantId, rows: Vec<AuditRow>) -> Result<(), StoreError> {
+    let Some(last_mac) = rows.last().map(|r| r.mac.clone()) else {
+        return Ok(());
+    };
+    let models = rows.into_iter().map(|row| audit_entry::ActiveModel {
         tenant_id: Set(tenant.to_string()),
         seq: Set(row.seq),
         at: Set(row.at),
@@ -75,14 +82,14 @@ pub async fn insert(tx: &Tx, tenant: TenantId, row: AuditRow) -> Result<(), Stor
         route: Set(row.route),
         detail: Set(row.detail),
         prev_mac: Set(row.prev_mac),
-        mac: Set(row.mac.clone()),
-    };
-    audit_entry::Entity::insert(model)
+        mac: Set(row.mac),
+    });
+    audit_entry::Entity::insert_many(models)
         .exec_without_returning(tx.conn())
         .await?;
     let head = audit_head::ActiveModel {
         tenant_id: Set(tenant.to_string()),
-        mac: Set(row.mac),
+        mac: Set(last_mac),
         ..Default::default()
     };
     audit_head::Entity::update(head).exec(tx.conn()).await?;

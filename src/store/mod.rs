@@ -83,6 +83,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// A write handed to a batching writer failed there (its error, as text) or was not taken.
+    #[error("batched write failed: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {

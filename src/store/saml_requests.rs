@@ -1,7 +1,9 @@
 //! AuthnRequests received, per tenant and SP: the replay cache, and the pending request a
 //! browser comes back to (by the hash of a random handle) after signing in.
 
-use super::{Handle, StoreError, exec, query_one};
+use sea_orm::Value;
+
+use super::{Handle, StoreError, exec, query_all, query_one};
 use crate::ids::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +19,27 @@ pub struct RequestRow {
     pub expires_at: i64,
 }
 
+const INSERT: &str = "INSERT INTO saml_requests (tenant_id, sp_entity_id, request_id, \
+     handle_hash, acs_url, relay_state, force_authn, is_passive, received_at, expires_at, \
+     answered_at) VALUES ";
+const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn row_values(tenant: TenantId, r: &RequestRow, answered_at: Option<i64>) -> [Value; 11] {
+    [
+        tenant.to_string().into(),
+        r.sp_entity_id.clone().into(),
+        r.request_id.clone().into(),
+        r.handle_hash.clone().into(),
+        r.acs_url.clone().into(),
+        r.relay_state.clone().into(),
+        r.force_authn.into(),
+        r.is_passive.into(),
+        r.received_at.into(),
+        r.expires_at.into(),
+        answered_at.into(),
+    ]
+}
+
 /// Remembers a request (already answered at `answered_at` when it is answered at once);
 /// `Conflict` when this SP already sent this ID (a replay).
 pub async fn insert(
@@ -25,31 +48,45 @@ pub async fn insert(
     r: &RequestRow,
     answered_at: Option<i64>,
 ) -> Result<(), StoreError> {
-    exec(
-        h,
-        "INSERT INTO saml_requests (tenant_id, sp_entity_id, request_id, handle_hash, acs_url, \
-         relay_state, force_authn, is_passive, received_at, expires_at, answered_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        vec![
-            tenant.to_string().into(),
-            r.sp_entity_id.clone().into(),
-            r.request_id.clone().into(),
-            r.handle_hash.clone().into(),
-            r.acs_url.clone().into(),
-            r.relay_state.clone().into(),
-            r.force_authn.into(),
-            r.is_passive.into(),
-            r.received_at.into(),
-            r.expires_at.into(),
-            answered_at.into(),
-        ],
-    )
-    .await
-    .map_err(|e| match e {
-        StoreError::Db(db) => StoreError::unique(db, "saml_requests.request_id"),
-        other => other,
-    })?;
+    let values = row_values(tenant, r, answered_at).into();
+    exec(h, &format!("{INSERT}{ROW}"), values)
+        .await
+        .map_err(|e| match e {
+            StoreError::Db(db) => StoreError::unique(db, "saml_requests.request_id"),
+            other => other,
+        })?;
     Ok(())
+}
+
+/// Stores requests answered at `now`, skipping any whose ID its SP already sent (replays,
+/// or twice in `rows`): returns the (tenant, SP, ID) of those stored. One statement.
+pub async fn insert_answered(
+    h: &impl Handle,
+    rows: &[(TenantId, &RequestRow)],
+    now: i64,
+) -> Result<std::collections::HashSet<(String, String, String)>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut sql = String::from(INSERT);
+    let mut values = Vec::with_capacity(rows.len() * 11);
+    for (i, (tenant, r)) in rows.iter().enumerate() {
+        sql.push_str(if i == 0 { "" } else { ", " });
+        sql.push_str(ROW);
+        values.extend(row_values(*tenant, r, Some(now)));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING tenant_id, sp_entity_id, request_id");
+    query_all(h, &sql, values)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "tenant_id")?,
+                r.try_get("", "sp_entity_id")?,
+                r.try_get("", "request_id")?,
+            ))
+        })
+        .collect()
 }
 
 /// The unanswered, unexpired request behind a handle.
@@ -127,30 +164,38 @@ pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreEr
     Ok(n + m)
 }
 
-/// Remembers that a session signed in to an SP under `name_id` (for single logout).
-pub async fn add_participant(
+/// Remembers that sessions signed in to SPs under NameIDs (for single logout), in one
+/// statement; each (tenant, session, SP) at most once in `rows`.
+pub async fn add_participants(
     h: &impl Handle,
-    tenant: TenantId,
-    session_id: &str,
-    sp_entity_id: &str,
-    name_id: &str,
+    rows: &[(TenantId, &str, &str, &str)],
     now: i64,
 ) -> Result<(), StoreError> {
-    exec(
-        h,
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
         "INSERT INTO saml_participants (tenant_id, session_id, sp_entity_id, name_id, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, session_id, sp_entity_id) DO UPDATE SET \
+         VALUES ",
+    );
+    let mut values = Vec::with_capacity(rows.len() * 5);
+    for (i, (tenant, session_id, sp, name_id)) in rows.iter().enumerate() {
+        sql.push_str(if i == 0 { "" } else { ", " });
+        sql.push_str("(?, ?, ?, ?, ?)");
+        values.extend([
+            tenant.to_string().into(),
+            (*session_id).to_owned().into(),
+            (*sp).to_owned().into(),
+            (*name_id).to_owned().into(),
+            now.into(),
+        ]);
+    }
+    sql.push_str(
+        " ON CONFLICT (tenant_id, session_id, sp_entity_id) DO UPDATE SET \
          name_id = excluded.name_id, created_at = excluded.created_at \
          WHERE saml_participants.name_id <> excluded.name_id",
-        vec![
-            tenant.to_string().into(),
-            session_id.to_owned().into(),
-            sp_entity_id.to_owned().into(),
-            name_id.to_owned().into(),
-            now.into(),
-        ],
-    )
-    .await?;
+    );
+    exec(h, &sql, values).await?;
     Ok(())
 }
 

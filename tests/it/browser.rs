@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::harness::{LocalhostResolver, TestApp};
 
+#[derive(Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
     pub jar: Arc<Jar>,

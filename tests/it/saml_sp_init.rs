@@ -772,3 +772,64 @@ async fn a_waiting_request_continues_only_in_its_browser_and_can_be_cancelled() 
     let still = through_login(&d, waiting).await;
     assert!(posted_response(&still).contains("InResponseTo=\"_w3\""));
 }
+
+#[tokio::test]
+async fn concurrent_sign_ins_are_recorded_once_each_and_replays_in_the_same_batch_refused() {
+    let app = app_with_alice().await;
+    register_sp(&app, "acme", SP, &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    // 24 requests, each sent twice at the same moment: the writer batches whatever arrives
+    // together, so copies of one ID often land in one batch.
+    let ids: Vec<String> = (0..24).map(|i| format!("_c{i}")).collect();
+    let paths: Vec<String> = ids
+        .iter()
+        .flat_map(|id| {
+            let p = redirect_path(&Req::new(id).xml(), None, None, "");
+            [p.clone(), p]
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in paths {
+        let b = b.clone();
+        tasks.spawn(async move { b.get(&p).await });
+    }
+    let pages = tasks.join_all().await;
+    let mut answered = std::collections::HashMap::new();
+    for page in &pages {
+        if page.status == 200 {
+            let xml = posted_response(page);
+            let id = xml
+                .split("InResponseTo=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap()
+                .to_owned();
+            *answered.entry(id).or_insert(0) += 1;
+        } else {
+            refused(page, "the second copy");
+            assert!(page.has("already used"));
+        }
+    }
+    for id in &ids {
+        assert_eq!(answered.get(id), Some(&1), "{id} answered exactly once");
+    }
+    assert_eq!(answered.len(), ids.len());
+    assert_eq!(
+        crate::login::count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE operation = 'sso.saml'"
+        )
+        .await,
+        24
+    );
+    assert_eq!(
+        crate::login::count(&app, "SELECT COUNT(*) FROM saml_requests").await,
+        24
+    );
+    assert_eq!(
+        crate::login::count(&app, "SELECT COUNT(*) FROM saml_participants").await,
+        1
+    );
+    assert!(app.cli(&["audit", "verify", "--tenant", "acme"]).ok());
+}
