@@ -2,7 +2,7 @@
 
 use sea_orm::QueryResult;
 
-use super::{Handle, StoreError, exec, query_all, query_one};
+use super::{Handle, StoreError, exec, exec_unique, query_all, query_one};
 use crate::ids::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
 }
 
 pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
-    exec(
+    exec_unique(
         h,
         &format!(
             "INSERT INTO oidc_clients ({COLUMNS}) VALUES \
@@ -85,12 +85,9 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
             c.created_at.into(),
             c.updated_at.into(),
         ],
+        "oidc_clients.client_id",
     )
-    .await
-    .map_err(|e| match e {
-        StoreError::Db(db) => StoreError::unique(db, "oidc_clients.client_id"),
-        other => other,
-    })?;
+    .await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! history, TOTP credentials, recovery codes and reset tokens. Single-use things are consumed
 //! with one conditional statement and an affected-row check, never read-then-write.
 
-use super::{Handle, StoreError, exec, query_all, query_one};
+use super::{Handle, StoreError, exec, exec_unique, query_all, query_one};
 use crate::ids::{TenantId, UserId};
 
 /// Lockout state of one account.
@@ -334,7 +334,7 @@ pub async fn put_pending_totp(
         vec![tenant.to_string().into(), user.to_string().into()],
     )
     .await?;
-    exec(
+    exec_unique(
         h,
         "INSERT INTO totp_credentials (user_id, tenant_id, sealed_seed, confirmed_at, last_step, \
          created_at) VALUES (?, ?, ?, NULL, 0, ?)",
@@ -344,12 +344,9 @@ pub async fn put_pending_totp(
             sealed_seed.into(),
             now.into(),
         ],
+        "totp_credentials.user_id",
     )
-    .await
-    .map_err(|e| match e {
-        StoreError::Db(db) => StoreError::unique(db, "totp_credentials.user_id"),
-        other => other,
-    })?;
+    .await?;
     Ok(())
 }
 

@@ -245,6 +245,19 @@ async fn exec(h: &impl Handle, sql: &str, values: Vec<Value>) -> Result<u64, Sto
     Ok(result.rows_affected())
 }
 
+/// [`exec`] for a write that a unique constraint may refuse: that becomes `Conflict(what)`.
+async fn exec_unique(
+    h: &impl Handle,
+    sql: &str,
+    values: Vec<Value>,
+    what: &'static str,
+) -> Result<u64, StoreError> {
+    exec(h, sql, values).await.map_err(|e| match e {
+        StoreError::Db(db) => StoreError::unique(db, what),
+        other => other,
+    })
+}
+
 async fn query_one(
     h: &impl Handle,
     sql: &str,

@@ -3,7 +3,7 @@
 
 use sea_orm::Value;
 
-use super::{Handle, StoreError, exec, query_all, query_one};
+use super::{Handle, StoreError, exec, exec_unique, query_all, query_one};
 use crate::ids::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,12 +49,13 @@ pub async fn insert(
     answered_at: Option<i64>,
 ) -> Result<(), StoreError> {
     let values = row_values(tenant, r, answered_at).into();
-    exec(h, &format!("{INSERT}{ROW}"), values)
-        .await
-        .map_err(|e| match e {
-            StoreError::Db(db) => StoreError::unique(db, "saml_requests.request_id"),
-            other => other,
-        })?;
+    exec_unique(
+        h,
+        &format!("{INSERT}{ROW}"),
+        values,
+        "saml_requests.request_id",
+    )
+    .await?;
     Ok(())
 }
 

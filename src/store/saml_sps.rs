@@ -1,6 +1,6 @@
 //! SAML service providers, always looked up within their tenant.
 
-use super::{Handle, StoreError, exec, query_all, query_one};
+use super::{Handle, StoreError, exec, exec_unique, query_all, query_one};
 use crate::ids::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ fn from_row(r: &sea_orm::QueryResult) -> Result<SpRow, StoreError> {
 }
 
 pub async fn insert(h: &impl Handle, tenant: TenantId, sp: &SpRow) -> Result<(), StoreError> {
-    exec(
+    exec_unique(
         h,
         "INSERT INTO saml_sps (id, tenant_id, entity_id, name, config, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -41,12 +41,9 @@ pub async fn insert(h: &impl Handle, tenant: TenantId, sp: &SpRow) -> Result<(),
             sp.created_at.into(),
             sp.updated_at.into(),
         ],
+        "saml_sps.entity_id",
     )
-    .await
-    .map_err(|e| match e {
-        StoreError::Db(db) => StoreError::unique(db, "saml_sps.entity_id"),
-        other => other,
-    })?;
+    .await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use super::entities::user;
-use super::{Handle, StoreError, Tx, exec};
+use super::{Handle, StoreError, Tx, exec, exec_unique};
 use crate::directory::{AdminRole, User, UserStatus};
 use crate::ids::{TenantId, UserId};
 
@@ -147,7 +147,7 @@ pub async fn update_profile(
     email_key: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let n = exec(
+    let n = exec_unique(
         h,
         "UPDATE users SET display_name = ?, email = ?, email_key = ?, updated_at = ? \
          WHERE tenant_id = ? AND id = ?",
@@ -159,12 +159,9 @@ pub async fn update_profile(
             tenant.to_string().into(),
             id.to_string().into(),
         ],
+        "users.email",
     )
-    .await
-    .map_err(|e| match e {
-        StoreError::Db(db) => StoreError::unique(db, "users.email"),
-        other => other,
-    })?;
+    .await?;
     if n != 1 {
         return Err(StoreError::NotFound);
     }

@@ -185,11 +185,14 @@ fn deliver(
         crate::saml::sso::Answered::Signed(xml) => {
             post_form(web, heading, acs_url, &xml, relay_state)
         }
-        crate::saml::sso::Answered::AlreadyAnswered => refusal_page(
-            "This sign-in request was already used. Go back to the application and start again."
-                .into(),
-        ),
+        crate::saml::sso::Answered::AlreadyAnswered => already_used(),
     }
+}
+
+fn already_used() -> Response {
+    refusal_page(
+        "This sign-in request was already used. Go back to the application and start again.".into(),
+    )
 }
 
 fn page(status: axum::http::StatusCode, message: String) -> Response {
@@ -492,7 +495,7 @@ async fn proceed(
         acs_url: &pending.acs_url,
         request,
     };
-    let mut res = match (session, user) {
+    let (mut res, answered) = match (session, user) {
         (Some(session), Some(user)) if fresh => {
             let answered = sso::success(
                 svc,
@@ -505,7 +508,10 @@ async fn proceed(
             )
             .await?;
             let heading = format!("Signing you in to {}", sp.name);
-            deliver(web, &heading, &pending.acs_url, answered, relay_state)
+            (
+                deliver(web, &heading, &pending.acs_url, answered, relay_state),
+                true,
+            )
         }
         _ if pending.is_passive => {
             let answered = sso::refuse(
@@ -518,7 +524,10 @@ async fn proceed(
             )
             .await?;
             let heading = format!("Returning to {}", sp.name);
-            deliver(web, &heading, &pending.acs_url, answered, relay_state)
+            (
+                deliver(web, &heading, &pending.acs_url, answered, relay_state),
+                true,
+            )
         }
         (session, _) => {
             if !stored {
@@ -529,11 +538,7 @@ async fn proceed(
                     Ok(()) => {}
                     Err(crate::store::StoreError::Conflict(_)) => {
                         tracing::warn!(tenant = %web.tenant.slug, sp = %sp.entity_id, "saml: replayed request ID");
-                        return Ok(refusal_page(
-                            "This sign-in request was already used. Go back to the application \
-                             and start again."
-                                .into(),
-                        ));
+                        return Ok(already_used());
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -553,14 +558,11 @@ async fn proceed(
                 web.names
                     .saml_request_cookie(&handle.public, &handle.secret, max_age_s),
             );
-            return Ok(if ended {
-                web.clearing_session(res)
-            } else {
-                res
-            });
+            (res, false)
         }
     };
-    if stored {
+    // Answered now: the waiting request's cookie has done its work.
+    if stored && answered {
         res.headers_mut().append(
             header::SET_COOKIE,
             web.names.clear_saml_request(&handle.public),
