@@ -14,6 +14,8 @@ pub struct Services {
     pub caches: crate::cache::Caches,
     /// Group commit of successful SAML sign-ins.
     pub sso_answers: crate::saml::answers::Writer,
+    /// One thread per core for checking inbound XML signatures.
+    pub cpu: crate::cpu::CpuPool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,8 @@ pub enum StartupError {
     MasterKey(#[from] MasterKeySetupError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("cannot start the signature-checking threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 impl Services {
@@ -63,6 +67,7 @@ impl Services {
             public_url: config.public_url.clone(),
             mailer: std::sync::Arc::new(Mailer::from_config(config)?),
             caches,
+            cpu: crate::cpu::CpuPool::per_core("latchkey-verify")?,
         })
     }
 }

@@ -182,13 +182,16 @@ pub async fn advance(
 
 /// Why a token does not give a session (for logging; the browser just starts over).
 #[derive(Debug, PartialEq, Eq)]
+// Returned once per request and unpacked at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Lookup {
-    Found(Session),
+    /// The session and its user (whatever the user's status now).
+    Found(Session, crate::directory::User),
     Unknown,
     Expired,
 }
 
-/// The live session for a token on this tenant. Expired sessions are deleted when seen.
+/// The live session for a token on this tenant, with its user, in one read. Expired sessions are deleted when seen.
 pub async fn lookup(
     h: &impl Handle,
     tenant: TenantId,
@@ -199,7 +202,9 @@ pub async fn lookup(
     if token.is_empty() || token.len() > 64 {
         return Ok(Lookup::Unknown);
     }
-    let Some(row) = sessions::find_by_token(h, tenant, &token_hash(token)).await? else {
+    let Some((row, user)) =
+        sessions::find_by_token_with_user(h, tenant, &token_hash(token)).await?
+    else {
         return Ok(Lookup::Unknown);
     };
     let session = from_row(row)?;
@@ -217,7 +222,7 @@ pub async fn lookup(
     if now >= session.last_seen_at + TOUCH_MS {
         sessions::touch(h, tenant, &session.id, now, TOUCH_MS).await?;
     }
-    Ok(Lookup::Found(session))
+    Ok(Lookup::Found(session, user))
 }
 
 pub async fn end(h: &impl Handle, session: &Session) -> Result<(), StoreError> {

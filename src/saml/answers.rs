@@ -6,8 +6,8 @@
 //! it in one transaction: one multi-row statement for the requests, one for the participants,
 //! and one head update per tenant for the audit entries. Under load a batch holds several
 //! sign-ins, so each costs a fraction of the statements (and of the commits) it would alone;
-//! a lone sign-in is written at once, as before. Nothing is answered before its record is
-//! committed.
+//! a lone sign-in is written at once, as before. A sign-in signs its Response while its batch
+//! commits, and delivers it only once the record is committed (a replay's Response is dropped).
 
 use std::collections::{HashMap, HashSet};
 
@@ -65,12 +65,28 @@ impl Writer {
     /// Stores `record` with whatever else is waiting; `Ok(false)` when its request ID was
     /// already used (a replay: nothing of it is stored).
     pub async fn record(&self, record: Record) -> Result<bool, StoreError> {
+        self.submit(record).await?.stored().await
+    }
+
+    /// Queues `record` and returns at once: the caller can do its own work (sign the answer)
+    /// while the batch commits, and must wait for [`Committing::stored`] before using it.
+    pub async fn submit(&self, record: Record) -> Result<Committing, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((record, reply))
             .await
             .map_err(|_| StoreError::Unavailable("the SSO writer has stopped".into()))?;
-        answer
+        Ok(Committing(answer))
+    }
+}
+
+/// A queued record, being committed.
+pub struct Committing(oneshot::Receiver<Result<bool, String>>);
+
+impl Committing {
+    /// Whether the record was stored (false: a replay), once its batch has committed.
+    pub async fn stored(self) -> Result<bool, StoreError> {
+        self.0
             .await
             .map_err(|_| StoreError::Unavailable("the SSO writer has stopped".into()))?
             .map_err(StoreError::Unavailable)

@@ -86,7 +86,7 @@ pub async fn logout_request(
     }
     {
         let verified = message
-            .signature(&xml, &req.id, req.signed, certs)
+            .signature(&svc.cpu, &xml, &req.id, req.signed, certs)
             .await
             .unwrap_or(Err(RequestError::Signature("it is not signed")));
         if let Err(e) = verified {
@@ -160,11 +160,7 @@ pub async fn logout_request(
         .unwrap_or_else(|| endpoint.url.clone());
     let outcome = if endpoint.binding == BINDING_POST {
         let (dest, irt, rs) = (destination.clone(), req.id.clone(), relay_state);
-        let xml = tokio::task::spawn_blocking(move || {
-            response::signed_logout_response(&idp, &dest, &irt, status, &key, now)
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let xml = response::signed_logout_response(&idp, &dest, &irt, status, &key, now)?;
         Outcome::Post {
             param: "SAMLResponse",
             url: destination,
@@ -339,7 +335,7 @@ pub async fn logout_response(
     let certs = &sp.config.signing_certificates;
     if !certs.is_empty() {
         let verified = message
-            .signature(&xml, &resp.id, resp.signed, certs)
+            .signature(&svc.cpu, &xml, &resp.id, resp.signed, certs)
             .await
             .unwrap_or(Err(RequestError::Signature("it is not signed")));
         if verified.is_err() {

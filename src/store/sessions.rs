@@ -24,6 +24,10 @@ pub struct SessionRow {
 const COLUMNS: &str = "id, tenant_id, user_id, stage, amr, return_to, source_ip, user_agent, \
                        created_at, auth_time, last_seen_at";
 
+/// [`COLUMNS`] of the table aliased `s`.
+const PREFIXED_COLUMNS: &str = "s.id, s.tenant_id, s.user_id, s.stage, s.amr, s.return_to, \
+     s.source_ip, s.user_agent, s.created_at, s.auth_time, s.last_seen_at";
+
 fn from_row(r: &QueryResult) -> Result<SessionRow, StoreError> {
     let id: String = r.try_get("", "id")?;
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: bad {what}"));
@@ -69,20 +73,36 @@ pub async fn insert(h: &impl Handle, token_hash: &str, s: &SessionRow) -> Result
     Ok(())
 }
 
-pub async fn find_by_token(
+/// The user columns read with a session, as `u_<column>` (sea-orm's prefixed model read).
+const USER_COLUMNS: &str = "u.id AS u_id, u.tenant_id AS u_tenant_id, u.username AS u_username, \
+     u.username_key AS u_username_key, u.email AS u_email, u.email_key AS u_email_key, \
+     u.display_name AS u_display_name, u.status AS u_status, u.password_hash AS u_password_hash, \
+     u.must_change_password AS u_must_change_password, u.admin_role AS u_admin_role, \
+     u.password_changed_at AS u_password_changed_at, u.created_at AS u_created_at, \
+     u.updated_at AS u_updated_at";
+
+/// The session for a token with its user, in one read (every signed-in request needs both).
+pub async fn find_by_token_with_user(
     h: &impl Handle,
     tenant: TenantId,
     token_hash: &str,
-) -> Result<Option<SessionRow>, StoreError> {
-    query_one(
+) -> Result<Option<(SessionRow, crate::directory::User)>, StoreError> {
+    use sea_orm::FromQueryResult;
+    let Some(r) = query_one(
         h,
-        &format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = ? AND tenant_id = ?"),
+        &format!(
+            "SELECT {PREFIXED_COLUMNS}, {USER_COLUMNS} FROM sessions s \
+             JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
+             WHERE s.token_hash = ? AND s.tenant_id = ?"
+        ),
         vec![token_hash.to_owned().into(), tenant.to_string().into()],
     )
     .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    else {
+        return Ok(None);
+    };
+    let user = super::entities::user::Model::from_query_result(&r, "u_")?;
+    Ok(Some((from_row(&r)?, super::users::to_record(user)?)))
 }
 
 /// Moves `last_seen_at` forward, at most once per `granularity` ms (saves a write per request).

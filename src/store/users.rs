@@ -22,7 +22,7 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
-fn to_record(m: user::Model) -> Result<User, StoreError> {
+pub(super) fn to_record(m: user::Model) -> Result<User, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("user {}: bad {what}", m.id));
     Ok(User {
         id: m.id.parse().map_err(|_| corrupt("id"))?,

@@ -33,7 +33,6 @@ use crate::directory::{Tenant, User, UserStatus};
 use crate::login::flow::{self, Ctx};
 use crate::login::policy::{self, Policy};
 use crate::login::session::{self, Lookup, Session, Stage, Token};
-use crate::store::users;
 
 /// The client's address: the socket peer, or with `trust_proxy` the last `X-Forwarded-For`
 /// entry (the one our proxy added).
@@ -272,6 +271,11 @@ impl Web {
 
     /// The browser's session on this tenant, if it has a live one (any stage).
     pub async fn session(&self) -> Result<Option<Session>, AppError> {
+        Ok(self.session_and_user().await?.map(|(s, _)| s))
+    }
+
+    /// The browser's live session (any stage) and its user, whatever the user's status.
+    pub async fn session_and_user(&self) -> Result<Option<(Session, User)>, AppError> {
         let Some(token) = &self.session_token else {
             return Ok(None);
         };
@@ -284,7 +288,7 @@ impl Web {
         )
         .await?
         {
-            Lookup::Found(s) => Ok(Some(s)),
+            Lookup::Found(s, u) => Ok(Some((s, u))),
             Lookup::Unknown | Lookup::Expired => Ok(None),
         }
     }
@@ -292,18 +296,18 @@ impl Web {
     /// The signed-in user, or the response that sends the browser where it must go first
     /// (sign-in, or the unfinished step of its login).
     pub async fn viewer(&self) -> Result<(Session, User), Response> {
-        let s = self.session().await.map_err(IntoResponse::into_response)?;
-        let Some(s) = s else {
+        let found = self
+            .session_and_user()
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some((s, user)) = found else {
             return Err(self.to_login());
         };
         if s.stage != Stage::Active {
             return Err(see_other(s.stage.path()));
         }
-        let user = users::find(&self.state.svc.store, self.tenant.id, s.user)
-            .await
-            .map_err(|e| AppError::from(e).into_response())?;
         match user {
-            Some(u) if u.status == UserStatus::Active => Ok((s, u)),
+            u if u.status == UserStatus::Active => Ok((s, u)),
             _ => {
                 // Disabled or restricted since the login: the session is over.
                 let _ = session::end(&self.state.svc.store, &s).await;

@@ -437,21 +437,22 @@ pub async fn cancel(
 }
 
 /// The browser's session on this tenant, if it is fully signed in.
-async fn active_session(
-    web: &super::auth::Web,
-) -> Result<Option<crate::login::session::Session>, AppError> {
+async fn active_session(web: &super::auth::Web) -> Result<Option<SignedIn>, AppError> {
     Ok(web
-        .session()
+        .session_and_user()
         .await?
-        .filter(|s| s.stage == crate::login::session::Stage::Active))
+        .filter(|(s, _)| s.stage == crate::login::session::Stage::Active))
 }
+
+/// A browser's active session and its user (whatever the user's status).
+type SignedIn = (crate::login::session::Session, crate::directory::User);
 
 /// Answers a request if the browser has a fresh enough session; otherwise signs the user in
 /// first (or answers `NoPassive` when the SP said not to ask). A fresh request is stored only
 /// now: answered with the Response, or waiting under `handle` while the user signs in.
 async fn proceed(
     web: &super::auth::Web,
-    mut session: Option<crate::login::session::Session>,
+    signed_in: Option<SignedIn>,
     sp: &crate::saml::sps::ServiceProvider,
     request: crate::saml::sso::Answering<'_>,
     handle: &crate::saml::sso::RequestHandle,
@@ -473,11 +474,12 @@ async fn proceed(
                 .into(),
         ));
     }
-    let user = match &session {
-        Some(s) => crate::store::users::find(&svc.store, web.tenant.id, s.user)
-            .await?
-            .filter(|u| u.status == crate::directory::UserStatus::Active),
-        None => None,
+    let (mut session, user) = match signed_in {
+        Some((s, u)) => {
+            let active = u.status == crate::directory::UserStatus::Active;
+            (Some(s), active.then_some(u))
+        }
+        None => (None, None),
     };
     // Disabled or restricted since signing in: that session is over.
     let mut ended = false;
