@@ -2,6 +2,7 @@
 //! command that creates or shows something accepts `--json` and then prints exactly one JSON
 //! object on stdout; logs and errors go to stderr, errors with a non-zero exit.
 
+mod group;
 mod sp;
 
 use std::io::Read;
@@ -58,6 +59,9 @@ pub enum Command {
     /// SAML service providers of a tenant.
     #[command(subcommand)]
     Sp(sp::SpCommand),
+    /// Directory groups of a tenant.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Key custody.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -625,6 +629,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
         Command::Sp(cmd) => {
             let svc = Services::open(&config).await?;
             sp::run(&svc, cmd, now).await
+        }
+        Command::Group(cmd) => {
+            let svc = Services::open(&config).await?;
+            group::run(&svc, cmd, now).await
         }
         Command::User(cmd) => {
             let svc = Services::open(&config).await?;

@@ -55,3 +55,7 @@ typed_id!(
     /// One signing key pair of a tenant.
     SigningKeyId
 );
+typed_id!(
+    /// A group in a tenant's directory.
+    GroupId
+);

@@ -10,6 +10,7 @@ mod m20261123_000003_oidc_clients;
 mod m20261123_000004_oidc_grants;
 mod m20261123_000005_oidc_consent;
 mod m20261123_000006_saml_sps;
+mod m20261202_000007_groups;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_oidc_grants::Migration),
             Box::new(m20261123_000005_oidc_consent::Migration),
             Box::new(m20261123_000006_saml_sps::Migration),
+            Box::new(m20261202_000007_groups::Migration),
         ]
     }
 }

@@ -185,6 +185,9 @@ struct IdClaims<'a> {
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email_verified: Option<bool>,
+    /// With the `groups` scope: the names of the user's directory groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
 }
 
 fn invalid_grant(description: &str) -> OAuthError {
@@ -262,6 +265,15 @@ async fn user_tokens(
         };
         let profile = scopes.contains(&"profile");
         let email = scopes.contains(&"email");
+        let groups = if scopes.contains(&"groups") {
+            Some(
+                crate::directory::groups::names_of(&svc.store, tenant, user.id)
+                    .await
+                    .map_err(OAuthError::server_error)?,
+            )
+        } else {
+            None
+        };
         let signer = jwt::signer(svc, tenant, client.id_token_alg)
             .await
             .map_err(OAuthError::server_error)?;
@@ -285,6 +297,7 @@ async fn user_tokens(
                         preferred_username: profile.then_some(user.username.as_str()),
                         email: email.then_some(user.email.as_str()),
                         email_verified: email.then_some(false),
+                        groups,
                     },
                 )
                 .map_err(OAuthError::server_error)?,

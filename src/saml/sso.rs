@@ -103,7 +103,26 @@ fn name_id(
     })
 }
 
-fn attributes(sp: &ServiceProvider, user: &User) -> Vec<OutAttribute> {
+/// The names of `user`'s groups, read only when the SP maps the `groups` source.
+async fn groups_for(
+    svc: &Services,
+    tenant: &Tenant,
+    sp: &ServiceProvider,
+    user: &User,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    if sp
+        .config
+        .attributes
+        .iter()
+        .any(|r| r.source == AttributeSource::Groups)
+    {
+        crate::directory::groups::names_of(&svc.store, tenant, user.id).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+fn attributes(sp: &ServiceProvider, user: &User, groups: &[String]) -> Vec<OutAttribute> {
     sp.config
         .attributes
         .iter()
@@ -115,8 +134,7 @@ fn attributes(sp: &ServiceProvider, user: &User) -> Vec<OutAttribute> {
                 AttributeSource::Email => vec![user.email.clone()],
                 AttributeSource::DisplayName => vec![user.display_name.clone()],
                 AttributeSource::UserId => vec![user.id.to_string()],
-                // Directory groups arrive with the admin console; none yet.
-                AttributeSource::Groups => Vec::new(),
+                AttributeSource::Groups => groups.to_vec(),
             },
         })
         .collect()
@@ -200,6 +218,7 @@ pub async fn success(
         Answering::Fresh(r) => super::answers::Answered::Fresh(r.clone()),
         Answering::Waiting(r) => super::answers::Answered::Waiting(r.handle_hash.clone()),
     };
+    let groups = groups_for(svc, tenant, reply.sp, user).await?;
     let committing = svc
         .sso_answers
         .submit(super::answers::Record {
@@ -229,7 +248,7 @@ pub async fn success(
             session_index: &session_index,
             authn_instant_ms: session.auth_time,
             mfa: session.amr.split(' ').any(|m| m == "otp" || m == "mfa"),
-            attributes: &attributes(reply.sp, user),
+            attributes: &attributes(reply.sp, user, &groups),
             now_ms: now,
         },
         &key,

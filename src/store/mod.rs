@@ -12,6 +12,7 @@ pub mod credentials;
 mod entities;
 pub mod epoch;
 pub mod grants;
+pub mod groups;
 mod migrate;
 pub mod policies;
 pub mod saml_requests;

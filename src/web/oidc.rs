@@ -478,5 +478,14 @@ pub async fn userinfo(
         body["email"] = serde_json::json!(user.email);
         body["email_verified"] = serde_json::json!(false);
     }
+    if claims.has_scope("groups") {
+        match crate::directory::groups::names_of(&state.svc.store, &tenant, user.id).await {
+            Ok(names) => body["groups"] = serde_json::json!(names),
+            Err(e) => {
+                tracing::error!(error = %e, "userinfo: reading groups");
+                return (StatusCode::INTERNAL_SERVER_ERROR, no_store()).into_response();
+            }
+        }
+    }
     (no_store(), axum::Json(body)).into_response()
 }

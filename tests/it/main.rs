@@ -7,6 +7,7 @@ mod harness;
 mod account;
 mod audit_chain;
 mod cli;
+mod groups;
 mod http;
 mod key_custody;
 mod login;
