@@ -62,12 +62,6 @@ impl Writer {
         Writer { queue }
     }
 
-    /// Stores `record` with whatever else is waiting; `Ok(false)` when its request ID was
-    /// already used (a replay: nothing of it is stored).
-    pub async fn record(&self, record: Record) -> Result<bool, StoreError> {
-        self.submit(record).await?.stored().await
-    }
-
     /// Queues `record` and returns at once: the caller can do its own work (sign the answer)
     /// while the batch commits, and must wait for [`Committing::stored`] before using it.
     pub async fn submit(&self, record: Record) -> Result<Committing, StoreError> {
