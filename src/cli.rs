@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::audit::{self, Origin, Verdict};
+use crate::audit::{self, By, Origin, Verdict};
 use crate::config::Config;
 use crate::directory::{
-    self, NewTenantInput, NewUserInput, Tenant, User, UserStatus, username_key,
+    self, AdminRole, NewTenantInput, NewUserInput, Tenant, User, UserStatus, username_key,
 };
 use crate::keys;
 use crate::login::admin;
@@ -189,6 +189,15 @@ pub enum UserCommand {
         tenant: String,
         username: String,
         status: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Give a user an admin console role (owner, admin, helpdesk, auditor), or `none`.
+    SetRole {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        role: String,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -831,7 +840,14 @@ async fn tenant_command(svc: &Services, cmd: TenantCommand, now: i64) -> anyhow:
                             .ok_or_else(|| anyhow::anyhow!("`{s}` is not PATH=VALUE"))
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                admin::set_policy(svc, &t, &settings, &Origin::cli("tenant policy"), now).await?
+                admin::set_policy(
+                    svc,
+                    &t,
+                    &settings,
+                    By::operator(&Origin::cli("tenant policy")),
+                    now,
+                )
+                .await?
             };
             let value = serde_json::to_value(&policy)?;
             let text = serde_json::to_string_pretty(&value)?;
@@ -1058,7 +1074,7 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                     password,
                     must_change_password: !no_change_required,
                 },
-                &Origin::cli("user create"),
+                By::operator(&Origin::cli("user create")),
                 now,
             )
             .await?;
@@ -1093,7 +1109,8 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
             out,
         } => {
             let (t, u) = find_user(svc, &tenant, &username).await?;
-            let was = admin::unlock(svc, &t, &u, &Origin::cli("user unlock"), now).await?;
+            let was =
+                admin::unlock(svc, &t, &u, By::operator(&Origin::cli("user unlock")), now).await?;
             let text = if was {
                 format!("unlocked `{}`", u.username)
             } else {
@@ -1103,6 +1120,28 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                 out.json,
                 json!({ "user": user_json(&u), "was_locked": was }),
                 text,
+            ))
+        }
+        UserCommand::SetRole {
+            tenant,
+            username,
+            role,
+            out,
+        } => {
+            let role = match role.trim() {
+                "none" => None,
+                r => Some(AdminRole::parse(r).ok_or_else(|| {
+                    anyhow::anyhow!("`{r}` is not one of: owner, admin, helpdesk, auditor, none")
+                })?),
+            };
+            let (t, u) = find_user(svc, &tenant, &username).await?;
+            let origin = Origin::cli("user set-role");
+            directory::set_role(svc, t.id, &u, role, By::operator(&origin), now).await?;
+            let name = role.map_or("none", AdminRole::as_str);
+            Ok(done(
+                out.json,
+                json!({ "username": u.username, "admin_role": role.map(AdminRole::as_str) }),
+                format!("`{}` now has the console role {name}", u.username),
             ))
         }
         UserCommand::SetStatus {
@@ -1115,9 +1154,15 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                 anyhow::anyhow!("`{status}` is not one of: active, disabled, restricted")
             })?;
             let (t, u) = find_user(svc, &tenant, &username).await?;
-            let ended =
-                admin::set_status(svc, &t, &u, status, &Origin::cli("user set-status"), now)
-                    .await?;
+            let ended = admin::set_status(
+                svc,
+                &t,
+                &u,
+                status,
+                By::operator(&Origin::cli("user set-status")),
+                now,
+            )
+            .await?;
             Ok(done(
                 out.json,
                 json!({ "status": status.as_str(), "sessions_ended": ended }),
@@ -1134,8 +1179,14 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
             out,
         } => {
             let (t, u) = find_user(svc, &tenant, &username).await?;
-            let p = admin::reset_password(svc, &t, &u, &Origin::cli("user reset-password"), now)
-                .await?;
+            let p = admin::reset_password(
+                svc,
+                &t,
+                &u,
+                By::operator(&Origin::cli("user reset-password")),
+                now,
+            )
+            .await?;
             Ok(done(
                 out.json,
                 json!({ "one_time_password": p.expose() }),

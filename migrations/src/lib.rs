@@ -11,6 +11,7 @@ mod m20261123_000004_oidc_grants;
 mod m20261123_000005_oidc_consent;
 mod m20261123_000006_saml_sps;
 mod m20261202_000007_groups;
+mod m20261202_000008_console;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_oidc_consent::Migration),
             Box::new(m20261123_000006_saml_sps::Migration),
             Box::new(m20261202_000007_groups::Migration),
+            Box::new(m20261202_000008_console::Migration),
         ]
     }
 }

@@ -73,6 +73,39 @@ impl Origin {
     }
 }
 
+/// Who acts, and from where: the operator on the command line, or an admin in the console.
+#[derive(Clone, Copy, Debug)]
+pub struct By<'a> {
+    pub actor: Actor,
+    pub origin: &'a Origin,
+}
+
+impl<'a> By<'a> {
+    pub fn operator(origin: &'a Origin) -> By<'a> {
+        By {
+            actor: Actor::Operator,
+            origin,
+        }
+    }
+
+    /// A successful change made by this actor to `subject`.
+    pub fn event(
+        self,
+        operation: &'static str,
+        subject: Option<String>,
+        detail: Option<serde_json::Value>,
+    ) -> Event<'a> {
+        Event {
+            actor: self.actor,
+            subject,
+            operation,
+            outcome: Outcome::Success,
+            origin: self.origin,
+            detail,
+        }
+    }
+}
+
 /// One thing that happened.
 #[derive(Clone, Debug)]
 pub struct Event<'a> {

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{JsonFlag, Outcome, done, find_user};
-use crate::audit::Origin;
+use crate::audit::{By, Origin};
 use crate::directory::{self, groups};
 use crate::services::Services;
 
@@ -104,7 +104,8 @@ pub async fn run(svc: &Services, cmd: GroupCommand, now: i64) -> anyhow::Result<
         } => {
             let t = directory::find_tenant(svc, &tenant).await?;
             let origin = Origin::cli("group create");
-            let g = groups::create(svc, &t, &name, &description, &origin, now).await?;
+            let g =
+                groups::create(svc, &t, &name, &description, By::operator(&origin), now).await?;
             let text = format!("created group `{}` in `{}`", g.name, t.slug);
             Ok(done(out.json, group_json(&g), text))
         }
@@ -129,15 +130,24 @@ pub async fn run(svc: &Services, cmd: GroupCommand, now: i64) -> anyhow::Result<
             let t = directory::find_tenant(svc, &tenant).await?;
             let g = groups::find(svc, &t, &group).await?;
             let origin = Origin::cli("group rename");
-            let renamed =
-                groups::rename(svc, &t, &g, &to, description.as_deref(), &origin, now).await?;
+            let renamed = groups::rename(
+                svc,
+                &t,
+                &g,
+                &to,
+                description.as_deref(),
+                By::operator(&origin),
+                now,
+            )
+            .await?;
             let text = format!("renamed group `{}` to `{}`", g.name, renamed.name);
             Ok(done(out.json, group_json(&renamed), text))
         }
         GroupCommand::Delete { tenant, group, out } => {
             let t = directory::find_tenant(svc, &tenant).await?;
             let g = groups::find(svc, &t, &group).await?;
-            groups::delete(svc, &t, &g, &Origin::cli("group delete"), now).await?;
+            let origin = Origin::cli("group delete");
+            groups::delete(svc, &t, &g, By::operator(&origin), now).await?;
             let text = format!("deleted group `{}` from `{}`", g.name, t.slug);
             Ok(done(out.json, json!({ "deleted": g.name }), text))
         }
@@ -146,37 +156,13 @@ pub async fn run(svc: &Services, cmd: GroupCommand, now: i64) -> anyhow::Result<
             group,
             username,
             out,
-        } => {
-            let (t, u) = find_user(svc, &tenant, &username).await?;
-            let g = groups::find(svc, &t, &group).await?;
-            let origin = Origin::cli("group add-member");
-            let added = groups::add_member(svc, &t, &g, &u, &origin, now).await?;
-            let text = if added {
-                format!("added `{}` to `{}`", u.username, g.name)
-            } else {
-                format!("`{}` was already in `{}`", u.username, g.name)
-            };
-            let value = json!({ "group": g.name, "username": u.username, "added": added });
-            Ok(done(out.json, value, text))
-        }
+        } => membership(svc, (&tenant, &group, &username), true, out.json, now).await,
         GroupCommand::RemoveMember {
             tenant,
             group,
             username,
             out,
-        } => {
-            let (t, u) = find_user(svc, &tenant, &username).await?;
-            let g = groups::find(svc, &t, &group).await?;
-            let origin = Origin::cli("group remove-member");
-            let removed = groups::remove_member(svc, &t, &g, &u, &origin, now).await?;
-            let text = if removed {
-                format!("removed `{}` from `{}`", u.username, g.name)
-            } else {
-                format!("`{}` was not in `{}`", u.username, g.name)
-            };
-            let value = json!({ "group": g.name, "username": u.username, "removed": removed });
-            Ok(done(out.json, value, text))
-        }
+        } => membership(svc, (&tenant, &group, &username), false, out.json, now).await,
         GroupCommand::Members { tenant, group, out } => {
             let t = directory::find_tenant(svc, &tenant).await?;
             let g = groups::find(svc, &t, &group).await?;
@@ -189,4 +175,31 @@ pub async fn run(svc: &Services, cmd: GroupCommand, now: i64) -> anyhow::Result<
             ))
         }
     }
+}
+
+/// `add-member` (`member`) or `remove-member`.
+async fn membership(
+    svc: &Services,
+    (tenant, group, username): (&str, &str, &str),
+    member: bool,
+    json: bool,
+    now: i64,
+) -> anyhow::Result<Outcome> {
+    let (t, u) = find_user(svc, tenant, username).await?;
+    let g = groups::find(svc, &t, group).await?;
+    let (command, key) = if member {
+        ("group add-member", "added")
+    } else {
+        ("group remove-member", "removed")
+    };
+    let origin = Origin::cli(command);
+    let changed = groups::set_member(svc, &t, &g, &u, member, By::operator(&origin), now).await?;
+    let text = match (member, changed) {
+        (true, true) => format!("added `{}` to `{}`", u.username, g.name),
+        (true, false) => format!("`{}` was already in `{}`", u.username, g.name),
+        (false, true) => format!("removed `{}` from `{}`", u.username, g.name),
+        (false, false) => format!("`{}` was not in `{}`", u.username, g.name),
+    };
+    let value = json!({ "group": g.name, "username": u.username, key: changed });
+    Ok(done(json, value, text))
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::names::username_key;
 use super::{Tenant, User};
-use crate::audit::{self, Event, Origin};
+use crate::audit::{self, By};
 use crate::ids::GroupId;
 use crate::keys::KeyError;
 use crate::services::Services;
@@ -82,18 +82,13 @@ pub type Group = GroupRow;
 async fn record(
     svc: &Services,
     tx: &Tx,
-    (tenant, origin, now): (&Tenant, &Origin, i64),
+    (tenant, by, now): (&Tenant, By<'_>, i64),
     operation: &'static str,
     group: GroupId,
     detail: serde_json::Value,
 ) -> Result<(), GroupError> {
     let key = svc.keyring.chain_key(tx, tenant.id).await?;
-    let event = Event::operator(
-        operation,
-        Some(format!("group:{group}")),
-        origin,
-        Some(detail),
-    );
+    let event = by.event(operation, Some(format!("group:{group}")), Some(detail));
     audit::record(tx, &key, tenant.id, event, now).await?;
     Ok(())
 }
@@ -103,7 +98,7 @@ pub async fn create(
     tenant: &Tenant,
     name: &str,
     description: &str,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<Group, GroupError> {
     let name = GroupName::parse(name)?;
@@ -128,7 +123,7 @@ pub async fn create(
     record(
         svc,
         &tx,
-        (tenant, origin, now),
+        (tenant, by, now),
         "group.create",
         id,
         json!({ "group": id.to_string() }),
@@ -166,7 +161,7 @@ pub async fn rename(
     group: &Group,
     new_name: &str,
     description: Option<&str>,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<Group, GroupError> {
     let name = GroupName::parse(new_name)?;
@@ -195,7 +190,7 @@ pub async fn rename(
     record(
         svc,
         &tx,
-        (tenant, origin, now),
+        (tenant, by, now),
         "group.update",
         group.id,
         detail,
@@ -214,7 +209,7 @@ pub async fn delete(
     svc: &Services,
     tenant: &Tenant,
     group: &Group,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<(), GroupError> {
     let tx = svc.store.begin().await?;
@@ -225,7 +220,7 @@ pub async fn delete(
     record(
         svc,
         &tx,
-        (tenant, origin, now),
+        (tenant, by, now),
         "group.delete",
         group.id,
         detail,
@@ -235,58 +230,31 @@ pub async fn delete(
     Ok(())
 }
 
-/// Adds `user` to `group`; false (and no audit entry) when already a member.
-pub async fn add_member(
+/// Adds `user` to `group` (`member`) or removes them; false (and no audit entry) when there
+/// was nothing to change.
+pub async fn set_member(
     svc: &Services,
     tenant: &Tenant,
     group: &Group,
     user: &User,
-    origin: &Origin,
+    member: bool,
+    by: By<'_>,
     now: i64,
 ) -> Result<bool, GroupError> {
     let tx = svc.store.begin().await?;
-    let added = groups::add_member(&tx, tenant.id, group.id, user.id, now).await?;
-    if added {
+    let (changed, operation) = if member {
+        let added = groups::add_member(&tx, tenant.id, group.id, user.id, now).await?;
+        (added, "group.member.add")
+    } else {
+        let removed = groups::remove_member(&tx, tenant.id, group.id, user.id).await?;
+        (removed, "group.member.remove")
+    };
+    if changed {
         let detail = json!({ "group": group.id.to_string(), "user": user.id.to_string() });
-        record(
-            svc,
-            &tx,
-            (tenant, origin, now),
-            "group.member.add",
-            group.id,
-            detail,
-        )
-        .await?;
+        record(svc, &tx, (tenant, by, now), operation, group.id, detail).await?;
     }
     tx.commit().await?;
-    Ok(added)
-}
-
-/// Removes `user` from `group`; false (and no audit entry) when not a member.
-pub async fn remove_member(
-    svc: &Services,
-    tenant: &Tenant,
-    group: &Group,
-    user: &User,
-    origin: &Origin,
-    now: i64,
-) -> Result<bool, GroupError> {
-    let tx = svc.store.begin().await?;
-    let removed = groups::remove_member(&tx, tenant.id, group.id, user.id).await?;
-    if removed {
-        let detail = json!({ "group": group.id.to_string(), "user": user.id.to_string() });
-        record(
-            svc,
-            &tx,
-            (tenant, origin, now),
-            "group.member.remove",
-            group.id,
-            detail,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(removed)
+    Ok(changed)
 }
 
 /// The usernames of `group`'s members.

@@ -10,7 +10,7 @@ mod slug;
 pub use names::{Email, NameError, Username, parse_display_name, username_key};
 pub use slug::{Slug, SlugError};
 
-use crate::audit::{self, Actor, ChainKey, Event, Origin, Outcome};
+use crate::audit::{self, Actor, By, ChainKey, Event, Origin, Outcome};
 use crate::crypto::DataKey;
 use crate::ids::{TenantId, UserId};
 use crate::keys::{self, KeyError, KeyState};
@@ -146,6 +146,8 @@ pub enum DirectoryError {
     UsernameTaken(String),
     #[error("the e-mail address `{0}` is already used by another user of this tenant")]
     EmailTaken(String),
+    #[error("the tenant must keep at least one active owner")]
+    LastOwner,
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -267,7 +269,7 @@ pub async fn create_tenant(
             must_change_password: true,
             admin_role: Some(AdminRole::Owner),
         },
-        origin,
+        By::operator(origin),
         now_ms,
     )
     .await?;
@@ -302,7 +304,7 @@ async fn insert_user(
     chain: &ChainKey,
     tenant: TenantId,
     f: UserFields<'_>,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
 ) -> Result<UserId, DirectoryError> {
     let id = UserId::new();
@@ -316,6 +318,7 @@ async fn insert_user(
             email: &f.email.display,
             email_key: &f.email.key,
             display_name: f.display_name,
+            name_key: &username_key(f.display_name),
             password_hash: f.password_hash,
             must_change_password: f.must_change_password,
             admin_role: f.admin_role,
@@ -330,23 +333,11 @@ async fn insert_user(
         StoreError::Conflict(_) => DirectoryError::EmailTaken(f.email.display.clone()),
         e => e.into(),
     })?;
-    audit::record(
-        tx,
-        chain,
-        tenant,
-        Event {
-            actor: Actor::Operator,
-            subject: Some(format!("user:{id}")),
-            operation: "user.create",
-            outcome: Outcome::Success,
-            origin,
-            detail: f
-                .admin_role
-                .map(|r| serde_json::json!({ "admin_role": r.as_str() })),
-        },
-        now_ms,
-    )
-    .await?;
+    let detail = f
+        .admin_role
+        .map(|r| serde_json::json!({ "admin_role": r.as_str() }));
+    let event = by.event("user.create", Some(format!("user:{id}")), detail);
+    audit::record(tx, chain, tenant, event, now_ms).await?;
     Ok(id)
 }
 
@@ -378,7 +369,7 @@ pub async fn create_user(
     svc: &Services,
     tenant: &Tenant,
     input: NewUserInput,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
 ) -> Result<CreatedUser, DirectoryError> {
     let username = Username::parse(&input.username)?;
@@ -420,7 +411,7 @@ pub async fn create_user(
             must_change_password: generated || input.must_change_password,
             admin_role: None,
         },
-        origin,
+        by,
         now_ms,
     )
     .await?;
@@ -432,4 +423,75 @@ pub async fn create_user(
         user,
         one_time_password: generated.then_some(password),
     })
+}
+
+/// Changes a user's display name and e-mail address, with its audit entry.
+pub async fn update_profile(
+    svc: &Services,
+    tenant: TenantId,
+    user: &User,
+    (display_name, email): (&str, &str),
+    by: By<'_>,
+    now_ms: i64,
+) -> Result<(), DirectoryError> {
+    let name = parse_display_name(display_name)?;
+    let email = Email::parse(email)?;
+    let chain = svc.keyring.chain_key(&svc.store, tenant).await?;
+    let tx = svc.store.begin().await?;
+    users::update_profile(
+        &tx,
+        tenant,
+        user.id,
+        (&name, &username_key(&name)),
+        &email.display,
+        &email.key,
+        now_ms,
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => DirectoryError::EmailTaken(email.display.clone()),
+        e => e.into(),
+    })?;
+    let was = Email::parse(&user.email).map(|e| e.key).unwrap_or_default();
+    let detail = serde_json::json!({ "email_changed": email.key != was });
+    let event = by.event(
+        "user.profile.update",
+        Some(format!("user:{}", user.id)),
+        Some(detail),
+    );
+    audit::record(&tx, &chain, tenant, event, now_ms).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives `user` a console role, or takes it away (`None`). The last active owner keeps theirs.
+pub async fn set_role(
+    svc: &Services,
+    tenant: TenantId,
+    user: &User,
+    role: Option<AdminRole>,
+    by: By<'_>,
+    now_ms: i64,
+) -> Result<(), DirectoryError> {
+    let chain = svc.keyring.chain_key(&svc.store, tenant).await?;
+    let tx = svc.store.begin().await?;
+    users::set_admin_role(&tx, tenant, user.id, role, now_ms).await?;
+    if user.admin_role == Some(AdminRole::Owner)
+        && role != Some(AdminRole::Owner)
+        && users::active_owners(&tx, tenant).await? == 0
+    {
+        return Err(DirectoryError::LastOwner);
+    }
+    let detail = serde_json::json!({
+        "from": user.admin_role.map(AdminRole::as_str),
+        "to": role.map(AdminRole::as_str),
+    });
+    let event = by.event(
+        "user.admin_role",
+        Some(format!("user:{}", user.id)),
+        Some(detail),
+    );
+    audit::record(&tx, &chain, tenant, event, now_ms).await?;
+    tx.commit().await?;
+    Ok(())
 }

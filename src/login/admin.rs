@@ -1,10 +1,11 @@
-//! Operator actions on login state (the CLI today, the console later): unlock an account,
-//! change its status, reset its password to a one-time one, and set the tenant's login policy.
-//! Each is one transaction with its audit entry.
+//! Administrative actions on login state, from the CLI or the console: unlock an account,
+//! change its status, reset its password to a one-time one, remove its second factor, end its
+//! sessions, and set the tenant's login policy. Each is one transaction with its audit entry,
+//! which names who acted (`By`).
 
 use serde_json::json;
 
-use crate::audit::{self, Event, Origin};
+use crate::audit::{self, By};
 use crate::directory::{Tenant, User, UserStatus};
 use crate::keys::KeyError;
 use crate::login::password::{self, Password};
@@ -22,10 +23,10 @@ pub enum AdminError {
     Policy(#[from] PolicyError),
 }
 
-/// Where and when an operator action happens.
+/// Where, by whom and when an action happens.
 struct At<'a> {
     tenant: &'a Tenant,
-    origin: &'a Origin,
+    by: By<'a>,
     now: i64,
 }
 
@@ -37,14 +38,10 @@ async fn record(
     operation: &'static str,
     detail: Option<serde_json::Value>,
 ) -> Result<(), AdminError> {
-    let At {
-        tenant,
-        origin,
-        now,
-    } = at;
+    let At { tenant, by, now } = at;
     let key = svc.keyring.chain_key(tx, tenant.id).await?;
     let subject = subject.map(|u| format!("user:{}", u.id));
-    let event = Event::operator(operation, subject, origin, detail);
+    let event = by.event(operation, subject, detail);
     audit::record(tx, &key, tenant.id, event, now).await?;
     Ok(())
 }
@@ -54,7 +51,7 @@ pub async fn unlock(
     svc: &Services,
     tenant: &Tenant,
     user: &User,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<bool, AdminError> {
     let tx = svc.store.begin().await?;
@@ -62,11 +59,7 @@ pub async fn unlock(
     record(
         svc,
         &tx,
-        At {
-            tenant,
-            origin,
-            now,
-        },
+        At { tenant, by, now },
         Some(user),
         "user.unlock",
         Some(json!({ "was_locked": changed })),
@@ -82,7 +75,7 @@ pub async fn set_status(
     tenant: &Tenant,
     user: &User,
     status: UserStatus,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<u64, AdminError> {
     let tx = svc.store.begin().await?;
@@ -95,11 +88,7 @@ pub async fn set_status(
     record(
         svc,
         &tx,
-        At {
-            tenant,
-            origin,
-            now,
-        },
+        At { tenant, by, now },
         Some(user),
         "user.status",
         Some(json!({ "status": status.as_str(), "sessions_ended": ended })),
@@ -115,7 +104,7 @@ pub async fn reset_password(
     svc: &Services,
     tenant: &Tenant,
     user: &User,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<Password, AdminError> {
     let policy = policy::load(&svc.store, tenant.id).await?;
@@ -137,11 +126,7 @@ pub async fn reset_password(
     record(
         svc,
         &tx,
-        At {
-            tenant,
-            origin,
-            now,
-        },
+        At { tenant, by, now },
         Some(user),
         "password.admin_reset",
         Some(json!({ "sessions_ended": ended })),
@@ -151,12 +136,59 @@ pub async fn reset_password(
     Ok(one_time)
 }
 
+/// Removes the user's authenticator and recovery codes (a lost phone): they enrol again at
+/// their next sign-in when the tenant requires MFA. Returns whether there was one.
+pub async fn reset_mfa(
+    svc: &Services,
+    tenant: &Tenant,
+    user: &User,
+    by: By<'_>,
+    now: i64,
+) -> Result<bool, AdminError> {
+    let tx = svc.store.begin().await?;
+    let had = credentials::delete_totp(&tx, tenant.id, user.id).await?;
+    record(
+        svc,
+        &tx,
+        At { tenant, by, now },
+        Some(user),
+        "mfa.admin_reset",
+        Some(json!({ "had_authenticator": had })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(had)
+}
+
+/// Signs the user out everywhere. Returns how many sessions ended.
+pub async fn end_sessions(
+    svc: &Services,
+    tenant: &Tenant,
+    user: &User,
+    by: By<'_>,
+    now: i64,
+) -> Result<u64, AdminError> {
+    let tx = svc.store.begin().await?;
+    let ended = sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?;
+    record(
+        svc,
+        &tx,
+        At { tenant, by, now },
+        Some(user),
+        "session.admin_end",
+        Some(json!({ "sessions_ended": ended })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
 /// Applies `path=value` settings to the tenant's policy; all or nothing.
 pub async fn set_policy(
     svc: &Services,
     tenant: &Tenant,
     settings: &[(String, String)],
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<Policy, AdminError> {
     let mut policy = policy::load(&svc.store, tenant.id).await?;
@@ -168,11 +200,7 @@ pub async fn set_policy(
     record(
         svc,
         &tx,
-        At {
-            tenant,
-            origin,
-            now,
-        },
+        At { tenant, by, now },
         None,
         "tenant.policy.update",
         Some(json!({ "changed": settings.iter().map(|(k, _)| k).collect::<Vec<_>>() })),

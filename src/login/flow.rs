@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, Actor, Event, Origin, Outcome};
+use crate::audit::{self, Actor, By, Event, Origin, Outcome};
 use crate::crypto::{CryptoError, Purpose, SealContext, random_token};
-use crate::directory::{Email, Tenant, User, UserStatus, username_key};
+use crate::directory::{DirectoryError, Email, Tenant, User, UserStatus, username_key};
 use crate::ids::{TenantId, UserId};
 use crate::keys::KeyError;
 use crate::login::password::{self, Password, PolicyViolation};
@@ -35,6 +35,8 @@ pub enum LoginError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error("directory: {0}")]
+    Directory(String),
 }
 
 /// Everything a step needs to know about where it runs.
@@ -928,41 +930,21 @@ pub async fn update_profile(
     display_name: &str,
     email: &str,
 ) -> Result<ProfileOutcome, LoginError> {
-    let name = match crate::directory::parse_display_name(display_name) {
-        Ok(n) => n,
-        Err(e) => return Ok(ProfileOutcome::Invalid(e.to_string())),
+    let by = By {
+        actor: Actor::User(user.id),
+        origin: ctx.origin,
     };
-    let email = match Email::parse(email) {
-        Ok(e) => e,
-        Err(e) => return Ok(ProfileOutcome::Invalid(e.to_string())),
-    };
-    let tx = ctx.svc.store.begin().await?;
-    match users::update_profile(
-        &tx,
-        ctx.tenant_id(),
-        user.id,
-        &name,
-        &email.display,
-        &email.key,
-        ctx.now,
-    )
-    .await
+    let fields = (display_name, email);
+    match crate::directory::update_profile(ctx.svc, ctx.tenant_id(), user, fields, by, ctx.now)
+        .await
     {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Ok(ProfileOutcome::EmailTaken),
-        Err(e) => return Err(e.into()),
+        Ok(()) => Ok(ProfileOutcome::Saved),
+        Err(DirectoryError::EmailTaken(_)) => Ok(ProfileOutcome::EmailTaken),
+        Err(DirectoryError::Name(e)) => Ok(ProfileOutcome::Invalid(e.to_string())),
+        Err(DirectoryError::Store(e)) => Err(e.into()),
+        Err(DirectoryError::Key(e)) => Err(e.into()),
+        Err(e) => Err(LoginError::Directory(e.to_string())),
     }
-    ctx.audit_in(
-        &tx,
-        Actor::User(user.id),
-        Some(user.id),
-        "user.profile.update",
-        Outcome::Success,
-        Some(json!({ "email_changed": email.key != user.email.to_lowercase() })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(ProfileOutcome::Saved)
 }
 
 /// Ends one of the user's sessions by its public id. Returns whether it existed.

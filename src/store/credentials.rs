@@ -396,23 +396,26 @@ pub async fn accept_totp_step(
 }
 
 /// Removes the TOTP credential and the recovery codes with it.
+/// Removes the authenticator and the recovery codes; true when there was an authenticator.
 pub async fn delete_totp(
     h: &impl Handle,
     tenant: TenantId,
     user: UserId,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let mut had = false;
     for sql in [
         "DELETE FROM totp_credentials WHERE tenant_id = ? AND user_id = ?",
         "DELETE FROM recovery_codes WHERE tenant_id = ? AND user_id = ?",
     ] {
-        exec(
+        let n = exec(
             h,
             sql,
             vec![tenant.to_string().into(), user.to_string().into()],
         )
         .await?;
+        had = had || n > 0;
     }
-    Ok(())
+    Ok(had)
 }
 
 // ---- recovery codes ----

@@ -80,6 +80,7 @@ pub mod user {
         pub email: String,
         pub email_key: String,
         pub display_name: String,
+        pub name_key: String,
         pub status: String,
         pub password_hash: Option<String>,
         pub must_change_password: bool,

@@ -5,9 +5,9 @@ use sea_orm::{
 };
 
 use super::entities::user;
-use super::{Handle, StoreError, Tx, exec, exec_unique};
+use super::{Handle, StoreError, Tx, exec, exec_unique, query_all, query_one};
 use crate::directory::{AdminRole, User, UserStatus};
-use crate::ids::{TenantId, UserId};
+use crate::ids::{GroupId, TenantId, UserId};
 
 pub struct NewUser<'a> {
     pub id: UserId,
@@ -16,6 +16,8 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub email_key: &'a str,
     pub display_name: &'a str,
+    /// The folded display name (prefix search).
+    pub name_key: &'a str,
     pub password_hash: Option<String>,
     pub must_change_password: bool,
     pub admin_role: Option<AdminRole>,
@@ -51,6 +53,7 @@ pub async fn insert(tx: &Tx, tenant: TenantId, u: NewUser<'_>) -> Result<(), Sto
         email: Set(u.email.to_owned()),
         email_key: Set(u.email_key.to_owned()),
         display_name: Set(u.display_name.to_owned()),
+        name_key: Set(u.name_key.to_owned()),
         status: Set(UserStatus::Active.as_str().to_owned()),
         password_hash: Set(u.password_hash),
         must_change_password: Set(u.must_change_password),
@@ -142,17 +145,18 @@ pub async fn update_profile(
     h: &impl Handle,
     tenant: TenantId,
     id: UserId,
-    display_name: &str,
+    (display_name, name_key): (&str, &str),
     email: &str,
     email_key: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     let n = exec_unique(
         h,
-        "UPDATE users SET display_name = ?, email = ?, email_key = ?, updated_at = ? \
-         WHERE tenant_id = ? AND id = ?",
+        "UPDATE users SET display_name = ?, name_key = ?, email = ?, email_key = ?, \
+         updated_at = ? WHERE tenant_id = ? AND id = ?",
         vec![
             display_name.to_owned().into(),
+            name_key.to_owned().into(),
             email.to_owned().into(),
             email_key.to_owned().into(),
             now.into(),
@@ -190,4 +194,225 @@ pub async fn set_status(
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// What the console's user list is narrowed by. `prefix` is already folded.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub prefix: Option<String>,
+    pub status: Option<UserStatus>,
+    pub group: Option<GroupId>,
+    pub locked: Option<bool>,
+    pub mfa: Option<bool>,
+    pub admins_only: bool,
+}
+
+/// A page position: after or before a username key.
+#[derive(Clone, Debug)]
+pub enum Cursor {
+    First,
+    After(String),
+    Before(String),
+}
+
+/// One row of the user list.
+#[derive(Clone, Debug)]
+pub struct UserSummary {
+    pub user: User,
+    pub username_key: String,
+    pub locked: bool,
+    pub mfa: bool,
+    pub last_login_at: Option<i64>,
+}
+
+/// The smallest string greater than every string starting with `prefix` (bytewise), if any.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// A page of users matching `filter` in username order, `limit` at most. Every part of the
+/// filter uses an index: the prefix is three index ranges (username, e-mail, display name),
+/// the rest are checked on the rows in username order.
+pub async fn search(
+    h: &impl Handle,
+    tenant: TenantId,
+    filter: &UserFilter,
+    cursor: &Cursor,
+    limit: u64,
+    now: i64,
+) -> Result<Vec<UserSummary>, StoreError> {
+    use sea_orm::ConnectionTrait;
+    let collate = if h.conn().get_database_backend() == sea_orm::DbBackend::Postgres {
+        "COLLATE \"C\""
+    } else {
+        "COLLATE BINARY"
+    };
+    let t = || -> sea_orm::Value { tenant.to_string().into() };
+    let mut sql = String::from(
+        "SELECT u.id, u.tenant_id, u.username, u.username_key, u.email, u.display_name, \
+         u.status, u.admin_role, u.must_change_password, u.created_at, u.updated_at, \
+         u.last_login_at, CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
+         CASE WHEN u.locked_until > ? THEN 1 ELSE 0 END AS locked, \
+         CASE WHEN EXISTS (SELECT 1 FROM totp_credentials c WHERE c.tenant_id = u.tenant_id \
+         AND c.user_id = u.id AND c.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS mfa \
+         FROM users u WHERE u.tenant_id = ?",
+    );
+    let mut values: Vec<sea_orm::Value> = vec![now.into(), t()];
+    if let Some(prefix) = filter.prefix.as_deref().filter(|p| !p.is_empty()) {
+        let end = prefix_end(prefix).unwrap_or_else(|| format!("{prefix}\u{10FFFF}"));
+        let branches: Vec<String> = ["username_key", "email_key", "name_key"]
+            .iter()
+            .map(|col| {
+                values.extend([t(), prefix.to_owned().into(), end.clone().into()]);
+                format!(
+                    "SELECT id FROM users WHERE tenant_id = ? AND {col} {collate} >= ? \
+                     AND {col} {collate} < ?"
+                )
+            })
+            .collect();
+        sql.push_str(&format!(" AND u.id IN ({})", branches.join(" UNION ")));
+    }
+    if let Some(status) = filter.status {
+        sql.push_str(" AND u.status = ?");
+        values.push(status.as_str().to_owned().into());
+    }
+    match filter.locked {
+        Some(true) => {
+            sql.push_str(" AND u.locked_until > ?");
+            values.push(now.into());
+        }
+        Some(false) => {
+            sql.push_str(" AND (u.locked_until IS NULL OR u.locked_until <= ?)");
+            values.push(now.into());
+        }
+        None => {}
+    }
+    if let Some(mfa) = filter.mfa {
+        sql.push_str(if mfa {
+            " AND EXISTS"
+        } else {
+            " AND NOT EXISTS"
+        });
+        sql.push_str(
+            " (SELECT 1 FROM totp_credentials c WHERE c.tenant_id = u.tenant_id \
+             AND c.user_id = u.id AND c.confirmed_at IS NOT NULL)",
+        );
+    }
+    if let Some(group) = filter.group {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM group_members m WHERE m.tenant_id = u.tenant_id \
+             AND m.group_id = ? AND m.user_id = u.id)",
+        );
+        values.push(group.to_string().into());
+    }
+    if filter.admins_only {
+        sql.push_str(" AND u.admin_role IS NOT NULL");
+    }
+    let descending = match cursor {
+        Cursor::First => false,
+        Cursor::After(key) => {
+            sql.push_str(" AND u.username_key > ?");
+            values.push(key.clone().into());
+            false
+        }
+        Cursor::Before(key) => {
+            sql.push_str(" AND u.username_key < ?");
+            values.push(key.clone().into());
+            true
+        }
+    };
+    sql.push_str(if descending {
+        " ORDER BY u.username_key DESC LIMIT ?"
+    } else {
+        " ORDER BY u.username_key LIMIT ?"
+    });
+    values.push((limit as i64).into());
+    let mut rows = query_all(h, &sql, values)
+        .await?
+        .iter()
+        .map(summary_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if descending {
+        rows.reverse();
+    }
+    Ok(rows)
+}
+
+fn summary_from_row(r: &sea_orm::QueryResult) -> Result<UserSummary, StoreError> {
+    let id: String = r.try_get("", "id")?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("user {id}: bad {what}"));
+    let tenant_id: String = r.try_get("", "tenant_id")?;
+    let status: String = r.try_get("", "status")?;
+    let role: Option<String> = r.try_get("", "admin_role")?;
+    let has_password: i32 = r.try_get("", "has_password")?;
+    let locked: i32 = r.try_get("", "locked")?;
+    let mfa: i32 = r.try_get("", "mfa")?;
+    Ok(UserSummary {
+        user: User {
+            id: id.parse().map_err(|_| corrupt("id"))?,
+            tenant_id: tenant_id.parse().map_err(|_| corrupt("tenant id"))?,
+            username: r.try_get("", "username")?,
+            email: r.try_get("", "email")?,
+            display_name: r.try_get("", "display_name")?,
+            status: UserStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+            has_password: has_password == 1,
+            must_change_password: r.try_get("", "must_change_password")?,
+            admin_role: match role.as_deref() {
+                None => None,
+                Some(r) => Some(AdminRole::parse(r).ok_or_else(|| corrupt("admin role"))?),
+            },
+            created_at: r.try_get("", "created_at")?,
+            updated_at: r.try_get("", "updated_at")?,
+        },
+        username_key: r.try_get("", "username_key")?,
+        locked: locked == 1,
+        mfa: mfa == 1,
+        last_login_at: r.try_get("", "last_login_at")?,
+    })
+}
+
+/// Gives or takes away a console role.
+pub async fn set_admin_role(
+    h: &impl Handle,
+    tenant: TenantId,
+    id: UserId,
+    role: Option<AdminRole>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = exec(
+        h,
+        "UPDATE users SET admin_role = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+        vec![
+            role.map(|r| r.as_str().to_owned()).into(),
+            now.into(),
+            tenant.to_string().into(),
+            id.to_string().into(),
+        ],
+    )
+    .await?;
+    if n != 1 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// How many active owners the tenant has.
+pub async fn active_owners(h: &impl Handle, tenant: TenantId) -> Result<i64, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND admin_role = 'owner' \
+         AND status = 'active'",
+        vec![tenant.to_string().into()],
+    )
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    Ok(row.try_get("", "n")?)
 }
