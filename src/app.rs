@@ -105,6 +105,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
             crate::oidc::paths::END_SESSION_CONFIRM,
             post(web::oidc::end_session_confirm),
         )
+        .merge(web::console::routes())
         .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
 
     // The OpenID Provider's public documents (no policy gate: relying parties fetch them).

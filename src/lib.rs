@@ -11,6 +11,7 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod cpu;
 pub mod crypto;
 pub mod directory;

@@ -263,7 +263,11 @@ pub async fn members(
     tenant: &Tenant,
     group: &Group,
 ) -> Result<Vec<String>, GroupError> {
-    Ok(groups::member_usernames(&svc.store, tenant.id, group.id).await?)
+    Ok(groups::members(&svc.store, tenant.id, group.id, u64::MAX)
+        .await?
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect())
 }
 
 /// The names of the groups `user` is in (for claims and attributes).

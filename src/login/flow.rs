@@ -632,6 +632,56 @@ pub async fn reauthenticate(
     .await
 }
 
+/// The result of [`step_up`].
+pub enum StepUp {
+    Verified,
+    Failed,
+    Throttled,
+}
+
+/// Proof of presence for the admin console: the password and a second-factor code, each
+/// guarded by the lockout counter (a TOTP step is accepted once, a recovery code used up).
+pub async fn step_up(
+    ctx: &Ctx<'_>,
+    user: &User,
+    password: Password,
+    code: &str,
+) -> Result<StepUp, LoginError> {
+    if throttled(ctx).await? {
+        return Ok(StepUp::Throttled);
+    }
+    if !reauthenticate(ctx, user, password).await? {
+        return Ok(StepUp::Failed);
+    }
+    let ok = guarded(
+        ctx,
+        user,
+        "login.step_up",
+        Settle::Now,
+        |reserved| async move {
+            Ok(reserved && check_second_factor(ctx, user.id, code).await?.is_some())
+        },
+    )
+    .await?;
+    if !ok {
+        return Ok(StepUp::Failed);
+    }
+    ctx.audit(
+        Actor::User(user.id),
+        Some(user.id),
+        "login.step_up",
+        Outcome::Success,
+        None,
+    )
+    .await?;
+    Ok(StepUp::Verified)
+}
+
+/// Whether the user has a confirmed authenticator.
+pub async fn has_mfa(ctx: &Ctx<'_>, user: UserId) -> Result<bool, LoginError> {
+    confirmed_totp(ctx, user).await
+}
+
 // ---- MFA enrolment ----
 
 pub enum Enrolment {
@@ -778,6 +828,67 @@ fn reset_token_hash(token: &str) -> String {
     h.update(b"latchkey/v1/reset-token/");
     h.update(token.as_bytes());
     hex(&h.finalize())
+}
+
+/// How long an invitation link works.
+pub const INVITE_HOURS: i64 = 72;
+
+/// Mails a new user a single-use link to choose their password (an invitation from an admin,
+/// `by`). Unlike "forgot password", the admin is told when the mail could not be sent.
+pub async fn send_invite(ctx: &Ctx<'_>, user: &User, by: By<'_>) -> Result<(), InviteError> {
+    let token = random_token();
+    let expires = ctx.now + INVITE_HOURS * 3_600_000;
+    let key = ctx
+        .svc
+        .keyring
+        .chain_key(&ctx.svc.store, ctx.tenant_id())
+        .await
+        .map_err(LoginError::from)?;
+    let tx = ctx.svc.store.begin().await.map_err(LoginError::from)?;
+    credentials::insert_reset_token(
+        &tx,
+        ctx.tenant_id(),
+        user.id,
+        &reset_token_hash(&token),
+        ctx.now,
+        expires,
+    )
+    .await
+    .map_err(LoginError::from)?;
+    let event = by.event("user.invite", Some(format!("user:{}", user.id)), None);
+    audit::record(&tx, &key, ctx.tenant_id(), event, ctx.now)
+        .await
+        .map_err(LoginError::from)?;
+    tx.commit().await.map_err(LoginError::from)?;
+    let link = format!(
+        "{}/reset?token={token}",
+        ctx.svc.public_url.tenant_origin(ctx.tenant.slug.as_str())
+    );
+    let mail = Mail {
+        to_name: user.display_name.clone(),
+        to_address: user.email.clone(),
+        subject: format!("Your {} account is ready", ctx.tenant.name),
+        body: format!(
+            "Hello {},\n\nAn account has been created for you at {} (username: {}).\n\nTo \
+             choose your password and sign in, open this link within {INVITE_HOURS} hours. It \
+             works once.\n\n{link}\n\nIf you did not expect this, you can ignore this \
+             message.\n",
+            user.display_name, ctx.tenant.name, user.username
+        ),
+    };
+    ctx.svc
+        .mailer
+        .send(mail)
+        .await
+        .map_err(|e| InviteError::Mail(e.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error("the invitation mail could not be sent: {0}")]
+    Mail(String),
 }
 
 /// "Forgot password": mails a single-use link if the login names an active account with an

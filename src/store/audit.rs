@@ -119,19 +119,59 @@ pub async fn page(
         .all(h.conn())
         .await?
         .into_iter()
-        .map(|m| AuditRow {
-            seq: m.seq,
-            at: m.at,
-            actor: m.actor,
-            subject: m.subject,
-            operation: m.operation,
-            outcome: m.outcome,
-            source_ip: m.source_ip,
-            user_agent: m.user_agent,
-            route: m.route,
-            detail: m.detail,
-            prev_mac: m.prev_mac,
-            mac: m.mac,
-        })
+        .map(row_of)
         .collect())
+}
+
+/// The newest entries about `subject` (`user:…`, `group:…`), newest first, at most `limit`.
+pub async fn recent_for_subject(
+    h: &impl Handle,
+    tenant: TenantId,
+    subject: &str,
+    limit: u64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_entry::Entity::find()
+        .filter(audit_entry::Column::TenantId.eq(tenant.to_string()))
+        .filter(audit_entry::Column::Subject.eq(subject))
+        .order_by_desc(audit_entry::Column::Seq)
+        .limit(limit)
+        .all(h.conn())
+        .await?
+        .into_iter()
+        .map(row_of)
+        .collect())
+}
+
+/// The newest entries of the tenant, newest first, at most `limit`.
+pub async fn recent(
+    h: &impl Handle,
+    tenant: TenantId,
+    limit: u64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_entry::Entity::find()
+        .filter(audit_entry::Column::TenantId.eq(tenant.to_string()))
+        .order_by_desc(audit_entry::Column::Seq)
+        .limit(limit)
+        .all(h.conn())
+        .await?
+        .into_iter()
+        .map(row_of)
+        .collect())
+}
+
+fn row_of(m: audit_entry::Model) -> AuditRow {
+    AuditRow {
+        seq: m.seq,
+        at: m.at,
+        actor: m.actor,
+        subject: m.subject,
+        operation: m.operation,
+        outcome: m.outcome,
+        source_ip: m.source_ip,
+        user_agent: m.user_agent,
+        route: m.route,
+        detail: m.detail,
+        prev_mac: m.prev_mac,
+        mac: m.mac,
+    }
 }

@@ -10,6 +10,7 @@ use crate::ids::{TenantId, UserId};
 pub struct LockState {
     pub failed_logins: i32,
     pub locked_until: Option<i64>,
+    pub last_login_at: Option<i64>,
 }
 
 /// Takes one attempt from the account's allowance before the password or code is checked, so
@@ -128,7 +129,8 @@ pub async fn lock_state(
 ) -> Result<Option<LockState>, StoreError> {
     let row = query_one(
         h,
-        "SELECT failed_logins, locked_until FROM users WHERE tenant_id = ? AND id = ?",
+        "SELECT failed_logins, locked_until, last_login_at FROM users \
+         WHERE tenant_id = ? AND id = ?",
         vec![tenant.to_string().into(), user.to_string().into()],
     )
     .await?;
@@ -136,6 +138,7 @@ pub async fn lock_state(
         Some(r) => Some(LockState {
             failed_logins: r.try_get("", "failed_logins")?,
             locked_until: r.try_get("", "locked_until")?,
+            last_login_at: r.try_get("", "last_login_at")?,
         }),
         None => None,
     })

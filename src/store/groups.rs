@@ -178,22 +178,33 @@ pub async fn remove_member(
     Ok(removed == 1)
 }
 
-/// The usernames of a group's members, in username order.
-pub async fn member_usernames(
+/// A group's members (id and username) in username order, `limit` at most.
+pub async fn members(
     h: &impl Handle,
     tenant: TenantId,
     group: GroupId,
-) -> Result<Vec<String>, StoreError> {
+    limit: u64,
+) -> Result<Vec<(UserId, String)>, StoreError> {
     query_all(
         h,
-        "SELECT u.username FROM group_members m JOIN users u ON u.id = m.user_id \
+        "SELECT u.id, u.username FROM group_members m JOIN users u ON u.id = m.user_id \
          AND u.tenant_id = m.tenant_id WHERE m.tenant_id = ? AND m.group_id = ? \
-         ORDER BY u.username_key",
-        vec![tenant.to_string().into(), group.to_string().into()],
+         ORDER BY u.username_key LIMIT ?",
+        vec![
+            tenant.to_string().into(),
+            group.to_string().into(),
+            (limit.min(i64::MAX as u64) as i64).into(),
+        ],
     )
     .await?
     .iter()
-    .map(|r| Ok(r.try_get("", "username")?))
+    .map(|r| {
+        let id: String = r.try_get("", "id")?;
+        let id = id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("user {id}: bad id")))?;
+        Ok((id, r.try_get("", "username")?))
+    })
     .collect()
 }
 
@@ -203,14 +214,51 @@ pub async fn names_of_user(
     tenant: TenantId,
     user: UserId,
 ) -> Result<Vec<String>, StoreError> {
+    Ok(of_user(h, tenant, user)
+        .await?
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect())
+}
+
+/// The groups a user is in (id and name), by name.
+pub async fn of_user(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<Vec<(GroupId, String)>, StoreError> {
     query_all(
         h,
-        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id \
-         AND g.tenant_id = m.tenant_id WHERE m.tenant_id = ? AND m.user_id = ? ORDER BY g.name_key",
+        "SELECT g.id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id \
+         AND g.tenant_id = m.tenant_id WHERE m.tenant_id = ? AND m.user_id = ? \
+         ORDER BY g.name_key",
         vec![tenant.to_string().into(), user.to_string().into()],
     )
     .await?
     .iter()
-    .map(|r| Ok(r.try_get("", "name")?))
+    .map(|r| {
+        let id: String = r.try_get("", "id")?;
+        let id = id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("group {id}: bad id")))?;
+        Ok((id, r.try_get("", "name")?))
+    })
     .collect()
+}
+
+/// A group of the tenant by id.
+pub async fn find(
+    h: &impl Handle,
+    tenant: TenantId,
+    id: GroupId,
+) -> Result<Option<GroupRow>, StoreError> {
+    query_one(
+        h,
+        &format!("{SELECT} WHERE g.tenant_id = ? AND g.id = ?"),
+        vec![tenant.to_string().into(), id.to_string().into()],
+    )
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }

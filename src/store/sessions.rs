@@ -76,7 +76,7 @@ pub async fn insert(h: &impl Handle, token_hash: &str, s: &SessionRow) -> Result
 /// The user columns read with a session, as `u_<column>` (sea-orm's prefixed model read).
 const USER_COLUMNS: &str = "u.id AS u_id, u.tenant_id AS u_tenant_id, u.username AS u_username, \
      u.username_key AS u_username_key, u.email AS u_email, u.email_key AS u_email_key, \
-     u.display_name AS u_display_name, u.status AS u_status, u.password_hash AS u_password_hash, \
+     u.display_name AS u_display_name, u.name_key AS u_name_key, u.status AS u_status, u.password_hash AS u_password_hash, \
      u.must_change_password AS u_must_change_password, u.admin_role AS u_admin_role, \
      u.password_changed_at AS u_password_changed_at, u.created_at AS u_created_at, \
      u.updated_at AS u_updated_at";

@@ -416,3 +416,30 @@ pub async fn active_owners(h: &impl Handle, tenant: TenantId) -> Result<i64, Sto
     .ok_or(StoreError::NotFound)?;
     Ok(row.try_get("", "n")?)
 }
+
+/// Usernames of the given users of the tenant (those that still exist), by id.
+pub async fn usernames(
+    h: &impl Handle,
+    tenant: TenantId,
+    ids: &[UserId],
+) -> Result<std::collections::HashMap<UserId, String>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(100) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut values: Vec<sea_orm::Value> = vec![tenant.to_string().into()];
+        values.extend(chunk.iter().map(|id| sea_orm::Value::from(id.to_string())));
+        let rows = query_all(
+            h,
+            &format!("SELECT id, username FROM users WHERE tenant_id = ? AND id IN ({marks})"),
+            values,
+        )
+        .await?;
+        for r in rows {
+            let id: String = r.try_get("", "id")?;
+            if let Ok(id) = id.parse() {
+                out.insert(id, r.try_get("", "username")?);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -59,6 +59,8 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
 pub struct CookieNames {
     pub session: &'static str,
     pub csrf: &'static str,
+    /// The admin console's same-site proof (see `web::console`).
+    pub console: &'static str,
     secure: bool,
 }
 
@@ -68,12 +70,14 @@ impl CookieNames {
             CookieNames {
                 session: "__Host-lk_session",
                 csrf: "__Host-lk_csrf",
+                console: "__Host-lk_console",
                 secure: true,
             }
         } else {
             CookieNames {
                 session: "lk_session",
                 csrf: "lk_csrf",
+                console: "lk_console",
                 secure: false,
             }
         }
@@ -116,6 +120,16 @@ impl CookieNames {
         self.saml_request_cookie(public, "", 0)
     }
 
+    /// The console cookie: `SameSite=Strict`, so a request started by another site never
+    /// carries it, and it lasts as long as the browser session.
+    pub fn console_cookie(&self, value: &str) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        cookie_header(&format!(
+            "{}={value}; Path=/; HttpOnly{secure}; SameSite=Strict",
+            self.console
+        ))
+    }
+
     fn csrf_cookie(&self, value: &str) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
         cookie_header(&format!(
@@ -153,6 +167,9 @@ pub struct Web {
     pub names: CookieNames,
     csrf_cookie: Option<String>,
     session_token: Option<String>,
+    pub console_cookie: Option<String>,
+    /// GET or HEAD: the request changes nothing.
+    pub safe_method: bool,
     /// The path and query asked for (to come back to after signing in).
     pub here: String,
 }
@@ -191,6 +208,9 @@ impl FromRequestParts<AppState> for Web {
             now: crate::now_ms(),
             csrf_cookie: cookie(&parts.headers, names.csrf).map(str::to_owned),
             session_token: cookie(&parts.headers, names.session).map(str::to_owned),
+            console_cookie: cookie(&parts.headers, names.console).map(str::to_owned),
+            safe_method: parts.method == axum::http::Method::GET
+                || parts.method == axum::http::Method::HEAD,
             names,
             here: parts
                 .uri
@@ -229,6 +249,11 @@ impl Web {
 
     fn csrf_mac(&self, cookie: &str) -> String {
         self.mac("csrf", &[cookie])
+    }
+
+    /// The MAC of a console cookie's fields (see `web::console`).
+    pub fn console_tag(&self, session_id: &str, verified_at: &str) -> String {
+        self.mac("console", &[session_id, verified_at])
     }
 
     /// A tag binding `value` to one session (e.g. a consent form to the session it was shown
@@ -465,7 +490,7 @@ pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
-fn encode_query(text: &str) -> String {
+pub fn encode_query(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod console;
 pub mod cors;
 pub mod documents;
 pub mod error;

@@ -485,7 +485,7 @@ async fn required_mfa_forces_enrolment_right_after_the_password() {
 }
 
 /// The newest `.eml` in the outbox, and the reset link in it.
-fn newest_mail(app: &TestApp) -> Option<(String, String)> {
+pub fn newest_mail(app: &TestApp) -> Option<(String, String)> {
     let dir = app.data_dir().join("outbox");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .ok()?

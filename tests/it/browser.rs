@@ -234,6 +234,11 @@ impl Browser {
 
     /// The session cookie's value as the browser holds it.
     pub fn session_cookie(&self) -> Option<String> {
+        self.cookie("lk_session")
+    }
+
+    /// A cookie's value as the browser holds it (by the end of its name, without `__Host-`).
+    pub fn cookie(&self, name: &str) -> Option<String> {
         let url = self.url("/").parse().expect("url");
         let header = self.jar.cookies(&url)?;
         header
@@ -241,7 +246,7 @@ impl Browser {
             .ok()?
             .split(';')
             .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| k.ends_with("lk_session"))
+            .find(|(k, _)| k.ends_with(name))
             .map(|(_, v)| v.to_owned())
     }
 

@@ -7,6 +7,7 @@ mod harness;
 mod account;
 mod audit_chain;
 mod cli;
+mod console;
 mod groups;
 mod http;
 mod key_custody;

@@ -1,0 +1,171 @@
+//! Entering the console. Every console request needs, in this order: an active SSO session of
+//! a user holding a console role; on anything but GET, the `SameSite=Strict` console cookie
+//! (so no request started by another site can act, whatever the SSO cookie allows) and, in the
+//! handler, the form's CSRF token; and a second factor in this session, whatever the tenant's
+//! MFA policy: either the login used one, or the admin proved password + code at
+//! `/admin/verify`. Sensitive actions also need that proof to be recent
+//! ([`Admin::recently_verified`]).
+//!
+//! The console cookie is `{session id}.{verified at}.{MAC}` under a key derived from the master
+//! key and bound to the tenant. It grants nothing alone: it must name the browser's current
+//! SSO session, which changes id at every login step and ends at logout.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use crate::audit::{Actor, By};
+use crate::console::{Power, REVERIFY_MS, Refusal, role_label};
+use crate::directory::{AdminRole, User};
+use crate::login::flow;
+use crate::login::session::Session;
+use crate::web::auth::{Web, see_other};
+use crate::web::error::ErrorPage;
+
+/// A signed-in admin on a console request.
+pub struct Admin {
+    pub web: Web,
+    pub session: Session,
+    pub user: User,
+    pub role: AdminRole,
+    /// When the admin last proved password + code at `/admin/verify` (0: never, this session).
+    verified_at: i64,
+    set_cookie: Option<HeaderValue>,
+}
+
+/// The verified-at time a valid console cookie for session `sid` carries.
+fn read_cookie(web: &Web, sid: &str) -> Option<i64> {
+    let raw = web.console_cookie.as_deref()?;
+    let mut parts = raw.splitn(3, '.');
+    let (id, at, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    let expected = web.console_tag(id, at);
+    let valid = id == sid
+        && tag.len() == expected.len()
+        && bool::from(tag.as_bytes().ct_eq(expected.as_bytes()));
+    valid.then(|| at.parse().ok()).flatten()
+}
+
+fn cookie_for(web: &Web, sid: &str, verified_at: i64) -> HeaderValue {
+    let at = verified_at.to_string();
+    let tag = web.console_tag(sid, &at);
+    web.names.console_cookie(&format!("{sid}.{at}.{tag}"))
+}
+
+fn forbidden(title: &'static str, message: String) -> Response {
+    (StatusCode::FORBIDDEN, ErrorPage { title, message }).into_response()
+}
+
+/// Lets an admin in, or answers with where they must go first. `power: None` is for the
+/// verification page itself (no second factor needed yet, no particular power).
+pub async fn enter(web: Web, power: Option<Power>) -> Result<Admin, Response> {
+    let (session, user) = web.viewer().await?;
+    let Some(role) = user.admin_role else {
+        return Err(forbidden(
+            "This is the admin console",
+            format!(
+                "Your account has no administrator role at {}. If you need one, ask an owner \
+                 of your organisation.",
+                web.tenant.name
+            ),
+        ));
+    };
+    let cookie = read_cookie(&web, &session.id);
+    if !web.safe_method && cookie.is_none() {
+        return Err(web.csrf_failed());
+    }
+    let set_cookie = cookie.is_none().then(|| cookie_for(&web, &session.id, 0));
+    let admin = Admin {
+        verified_at: cookie.unwrap_or(0),
+        web,
+        session,
+        user,
+        role,
+        set_cookie,
+    };
+    let Some(power) = power else {
+        return Ok(admin);
+    };
+    if !admin.second_factor_done() {
+        let enrolled = flow::has_mfa(&admin.web.ctx(), admin.user.id)
+            .await
+            .map_err(|e| crate::web::error::AppError::from(e).into_response())?;
+        if !enrolled {
+            return Err(admin.page(forbidden(
+                "Set up two-step verification first",
+                "The admin console needs two-step verification for every administrator. Set \
+                 up an authenticator app on your account page (Two-step verification), then \
+                 come back to /admin."
+                    .into(),
+            )));
+        }
+        let back = crate::web::auth::encode_query(&admin.web.here);
+        return Err(admin.page(see_other(&format!("/admin/verify?return_to={back}"))));
+    }
+    if !power.held_by(role) {
+        return Err(admin.refused(Refusal::Role));
+    }
+    Ok(admin)
+}
+
+impl Admin {
+    pub fn by(&self) -> By<'_> {
+        By {
+            actor: Actor::User(self.user.id),
+            origin: &self.web.origin,
+        }
+    }
+
+    pub fn role_label(&self) -> &'static str {
+        role_label(self.role)
+    }
+
+    fn login_had_second_factor(&self) -> bool {
+        self.session
+            .amr
+            .split_whitespace()
+            .any(|m| m == "otp" || m == "mfa")
+    }
+
+    fn second_factor_done(&self) -> bool {
+        self.login_had_second_factor() || self.verified_at > 0
+    }
+
+    /// Whether password + second factor were proved in the last few minutes (at login or at
+    /// `/admin/verify`), as destructive and sensitive actions need.
+    pub fn recently_verified(&self) -> bool {
+        let login = if self.login_had_second_factor() {
+            self.session.auth_time
+        } else {
+            0
+        };
+        self.web.now - self.verified_at.max(login) < REVERIFY_MS
+    }
+
+    /// Sends the admin to prove presence, then back to `back` (the page the form was on).
+    pub fn reverify(&self, back: &str) -> Response {
+        let back = crate::web::auth::encode_query(back);
+        self.page(see_other(&format!(
+            "/admin/verify?return_to={back}&why=sensitive"
+        )))
+    }
+
+    /// Marks this session verified now (after a successful `/admin/verify`).
+    pub fn verified(&mut self) {
+        self.verified_at = self.web.now;
+        self.set_cookie = Some(cookie_for(&self.web, &self.session.id, self.web.now));
+    }
+
+    /// The page for an action this admin may not take (nothing was changed).
+    pub fn refused(&self, why: Refusal) -> Response {
+        self.page(forbidden("Not allowed", why.message().into()))
+    }
+
+    /// Adds the console cookie (when new) to a response.
+    pub fn page(&self, res: impl IntoResponse) -> Response {
+        let mut res = res.into_response();
+        if let Some(c) = &self.set_cookie {
+            res.headers_mut().append(header::SET_COOKIE, c.clone());
+        }
+        res
+    }
+}

@@ -1,0 +1,117 @@
+//! The tenant admin console at `/admin`: server-rendered pages for the tenant's
+//! administrators. Entry rules are in [`gate`]; each page module is thin: extract, check the
+//! power, one call into the feature, render. Every form carries the CSRF token; every id in a
+//! path is looked up within the tenant (another tenant's id is a 404).
+
+pub mod activity;
+mod gate;
+pub mod groups;
+mod overview;
+pub mod users;
+mod verify;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use gate::Admin;
+
+use super::AppState;
+use crate::console::Power;
+
+/// Lets an admin in (with `power`) or returns the response that says where to go instead.
+macro_rules! admin {
+    ($web:expr, $power:expr) => {
+        match $crate::web::console::gate::enter($web, Some($power)).await {
+            Ok(a) => a,
+            Err(r) => return Ok(r),
+        }
+    };
+}
+pub(crate) use admin;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(overview::overview))
+        .route("/admin/verify", get(verify::page).post(verify::submit))
+        .route("/admin/users", get(users::list).post(users::create))
+        .route("/admin/users/new", get(users::new_page))
+        .route("/admin/users/{id}", get(users::show))
+        .route("/admin/users/{id}/profile", post(users::profile))
+        .route("/admin/users/{id}/status", post(users::status))
+        .route("/admin/users/{id}/unlock", post(users::unlock))
+        .route("/admin/users/{id}/password", post(users::reset_password))
+        .route("/admin/users/{id}/mfa", post(users::reset_mfa))
+        .route("/admin/users/{id}/sessions", post(users::end_sessions))
+        .route("/admin/users/{id}/groups", post(users::membership))
+        .route("/admin/users/{id}/role", post(users::role))
+        .route("/admin/users/{id}/invite", post(users::invite))
+        .route("/admin/groups", get(groups::list).post(groups::create))
+        .route("/admin/groups/{id}", get(groups::show))
+        .route("/admin/groups/{id}/rename", post(groups::rename))
+        .route("/admin/groups/{id}/delete", post(groups::delete))
+        .route("/admin/groups/{id}/members", post(groups::members))
+}
+
+/// One link of the console's navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// What every console page shows around its content.
+pub struct Chrome {
+    pub tenant_name: String,
+    pub admin_name: String,
+    pub role: &'static str,
+    pub csrf: String,
+    pub nav: Vec<NavLink>,
+}
+
+const SECTIONS: [(&str, &str, Power); 3] = [
+    ("/admin", "Overview", Power::ViewDirectory),
+    ("/admin/users", "Users", Power::ViewDirectory),
+    ("/admin/groups", "Groups", Power::ViewDirectory),
+];
+
+impl Admin {
+    /// The page frame, with `section` (a path of [`SECTIONS`]) marked current; and the CSRF
+    /// token's cookie to attach when the browser has none yet.
+    pub fn chrome(&self, section: &str) -> (Chrome, crate::web::auth::Csrf) {
+        let csrf = self.web.csrf();
+        let chrome = Chrome {
+            tenant_name: self.web.tenant.name.clone(),
+            admin_name: self.user.display_name.clone(),
+            role: self.role_label(),
+            csrf: csrf.token.clone(),
+            nav: SECTIONS
+                .iter()
+                .filter(|(_, _, p)| p.held_by(self.role))
+                .map(|(href, label, _)| NavLink {
+                    href,
+                    label,
+                    current: *href == section,
+                })
+                .collect(),
+        };
+        (chrome, csrf)
+    }
+
+    /// A rendered page with both cookies it may need.
+    pub fn render(
+        &self,
+        csrf: &crate::web::auth::Csrf,
+        page: impl axum::response::IntoResponse,
+    ) -> axum::response::Response {
+        self.page(csrf.attach(page))
+    }
+}
+
+/// A time (unix ms) as the console shows it: UTC, to the minute.
+pub fn when(ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return "—".into();
+    };
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(&f).unwrap_or_else(|_| "—".into())
+}

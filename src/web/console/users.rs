@@ -1,0 +1,852 @@
+//! `/admin/users`: the user list (prefix search, filters, keyset pages), creating a user, and
+//! one user's page with its actions. Each action checks the admin's power over that user
+//! (`console::may_act_on`), changes one thing through the feature, and comes back to the
+//! user's page saying what happened.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::activity::{self, Line};
+use super::{Admin, Chrome, admin, when};
+use crate::console::{PAGE_SIZE, Power, may_act_on, role_label};
+use crate::directory::{
+    self, AdminRole, DirectoryError, NewUserInput, User, UserStatus, username_key,
+};
+use crate::ids::{GroupId, UserId};
+use crate::login::{admin as actions, flow, session};
+use crate::store::users::{self, Cursor, UserFilter, UserSummary};
+use crate::store::{audit as store_audit, credentials, groups as store_groups};
+use crate::web::auth::{Web, WebForm, see_other};
+use crate::web::error::AppError;
+
+// ---- the list ----
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    locked: String,
+    #[serde(default)]
+    mfa: String,
+    #[serde(default)]
+    admins: String,
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    before: String,
+}
+
+fn yes_no(v: &str) -> Option<bool> {
+    match v {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl ListQuery {
+    fn filter(&self) -> UserFilter {
+        let q: String = self.q.trim().chars().take(128).collect();
+        UserFilter {
+            prefix: (!q.is_empty()).then(|| username_key(&q)),
+            status: UserStatus::parse(&self.status),
+            group: self.group.parse().ok(),
+            locked: yes_no(&self.locked),
+            mfa: yes_no(&self.mfa),
+            admins_only: self.admins == "yes",
+        }
+    }
+
+    fn cursor(&self) -> Cursor {
+        let key = |v: &str| v.chars().take(256).collect::<String>();
+        if !self.after.is_empty() {
+            Cursor::After(key(&self.after))
+        } else if !self.before.is_empty() {
+            Cursor::Before(key(&self.before))
+        } else {
+            Cursor::First
+        }
+    }
+
+    /// This list's address with another position.
+    fn link(&self, cursor: (&str, &str)) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", self.q.trim()),
+            ("status", &self.status),
+            ("group", &self.group),
+            ("locked", &self.locked),
+            ("mfa", &self.mfa),
+            ("admins", &self.admins),
+            cursor,
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        format!("/admin/users?{}", q.finish())
+    }
+
+    fn filtered(&self) -> bool {
+        [
+            &self.q,
+            &self.status,
+            &self.group,
+            &self.locked,
+            &self.mfa,
+            &self.admins,
+        ]
+        .iter()
+        .any(|v| !v.trim().is_empty())
+    }
+}
+
+struct UserRow {
+    href: String,
+    username: String,
+    display_name: String,
+    email: String,
+    status: &'static str,
+    role: &'static str,
+    locked: bool,
+    mfa: bool,
+    last_login: String,
+}
+
+impl UserRow {
+    fn of(s: &UserSummary) -> UserRow {
+        UserRow {
+            href: format!("/admin/users/{}", s.user.id),
+            username: s.user.username.clone(),
+            display_name: s.user.display_name.clone(),
+            email: s.user.email.clone(),
+            status: s.user.status.as_str(),
+            role: s.user.admin_role.map_or("", role_label),
+            locked: s.locked,
+            mfa: s.mfa,
+            last_login: s.last_login_at.map_or_else(|| "Never".into(), when),
+        }
+    }
+}
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+fn choices(current: &str, options: &[(&str, &str)]) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|(value, label)| Choice {
+            value: (*value).into(),
+            label: (*label).into(),
+            selected: *value == current,
+        })
+        .collect()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/users.html")]
+struct ListPage {
+    chrome: Chrome,
+    q: String,
+    statuses: Vec<Choice>,
+    groups: Vec<Choice>,
+    locked: Vec<Choice>,
+    mfa: Vec<Choice>,
+    admins: bool,
+    filtered: bool,
+    rows: Vec<UserRow>,
+    prev: Option<String>,
+    next: Option<String>,
+    can_create: bool,
+}
+
+pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ViewDirectory);
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
+    let cursor = q.cursor();
+    let mut rows = users::search(
+        &svc.store,
+        tenant,
+        &q.filter(),
+        &cursor,
+        PAGE_SIZE + 1,
+        admin.web.now,
+    )
+    .await?;
+    let more = rows.len() as u64 > PAGE_SIZE;
+    let (prev, next) = match &cursor {
+        Cursor::Before(_) => {
+            if more {
+                rows.remove(0);
+            }
+            (more, true)
+        }
+        Cursor::After(_) => {
+            rows.truncate(PAGE_SIZE as usize);
+            (true, more)
+        }
+        Cursor::First => {
+            rows.truncate(PAGE_SIZE as usize);
+            (false, more)
+        }
+    };
+    let prev = prev
+        .then(|| rows.first().map(|r| q.link(("before", &r.username_key))))
+        .flatten();
+    let next = next
+        .then(|| rows.last().map(|r| q.link(("after", &r.username_key))))
+        .flatten();
+    let all_groups = store_groups::list(&svc.store, tenant).await?;
+    let mut group_choices = vec![Choice {
+        value: String::new(),
+        label: "Any group".into(),
+        selected: q.group.is_empty(),
+    }];
+    group_choices.extend(all_groups.iter().map(|g| Choice {
+        value: g.id.to_string(),
+        label: g.name.clone(),
+        selected: g.id.to_string() == q.group,
+    }));
+    let (chrome, csrf) = admin.chrome("/admin/users");
+    let page = ListPage {
+        chrome,
+        q: q.q.trim().chars().take(128).collect(),
+        statuses: choices(
+            &q.status,
+            &[
+                ("", "Any status"),
+                ("active", "Active"),
+                ("disabled", "Disabled"),
+                ("restricted", "Restricted"),
+            ],
+        ),
+        groups: group_choices,
+        locked: choices(
+            &q.locked,
+            &[
+                ("", "Locked or not"),
+                ("yes", "Locked"),
+                ("no", "Not locked"),
+            ],
+        ),
+        mfa: choices(
+            &q.mfa,
+            &[
+                ("", "MFA or not"),
+                ("yes", "MFA enrolled"),
+                ("no", "No MFA"),
+            ],
+        ),
+        admins: q.admins == "yes",
+        filtered: q.filtered(),
+        rows: rows.iter().map(UserRow::of).collect(),
+        prev,
+        next,
+        can_create: Power::ManageDirectory.held_by(admin.role),
+    };
+    Ok(admin.render(&csrf, page))
+}
+
+// ---- creating ----
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/user_new.html")]
+struct NewPage {
+    chrome: Chrome,
+    username: String,
+    email: String,
+    display_name: String,
+    invite: bool,
+    error: Option<String>,
+}
+
+fn new_form(admin: &Admin, f: &CreateForm, error: Option<String>) -> Response {
+    let (chrome, csrf) = admin.chrome("/admin/users");
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = NewPage {
+        chrome,
+        username: f.username.clone(),
+        email: f.email.clone(),
+        display_name: f.display_name.clone(),
+        invite: f.delivery != "password",
+        error,
+    };
+    admin.render(&csrf, (status, page))
+}
+
+pub async fn new_page(web: Web) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ManageDirectory);
+    Ok(new_form(&admin, &CreateForm::default(), None))
+}
+
+#[derive(Deserialize, Default)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    /// `invite` (mail a link) or `password` (show a one-time password).
+    #[serde(default)]
+    delivery: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/user_created.html")]
+struct CreatedPage {
+    chrome: Chrome,
+    href: String,
+    username: String,
+    email: String,
+    one_time_password: Option<String>,
+    mail_error: Option<String>,
+}
+
+pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Response, AppError> {
+    if !web.csrf_ok(&f.csrf) {
+        return Ok(web.csrf_failed());
+    }
+    let admin = admin!(web, Power::ManageDirectory);
+    let clip = |v: &str, n: usize| v.trim().chars().take(n).collect::<String>();
+    let f = CreateForm {
+        username: clip(&f.username, 64),
+        email: clip(&f.email, 320),
+        display_name: clip(&f.display_name, 256),
+        ..f
+    };
+    let invite = f.delivery != "password";
+    let input = NewUserInput {
+        username: f.username.clone(),
+        email: f.email.clone(),
+        display_name: (!f.display_name.is_empty()).then(|| f.display_name.clone()),
+        password: None,
+        must_change_password: true,
+    };
+    let svc = &admin.web.state.svc;
+    let created = match directory::create_user(
+        svc,
+        &admin.web.tenant,
+        input,
+        admin.by(),
+        admin.web.now,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(
+            e @ (DirectoryError::Name(_)
+            | DirectoryError::UsernameTaken(_)
+            | DirectoryError::EmailTaken(_)),
+        ) => return Ok(new_form(&admin, &f, Some(sentence(&e.to_string())))),
+        Err(e) => return Err(e.into()),
+    };
+    let mut mail_error = None;
+    if invite && let Err(e) = flow::send_invite(&admin.web.ctx(), &created.user, admin.by()).await {
+        match e {
+            flow::InviteError::Mail(m) => {
+                tracing::warn!(error = %m, "invitation mail not sent");
+                mail_error = Some(
+                    "The invitation mail could not be sent. Check the server's mail settings, \
+                     then send the invitation again from the user's page, or reset their \
+                     password to give them a one-time password."
+                        .into(),
+                );
+            }
+            flow::InviteError::Login(e) => return Err(e.into()),
+        }
+    }
+    let (chrome, csrf) = admin.chrome("/admin/users");
+    let page = CreatedPage {
+        chrome,
+        href: format!("/admin/users/{}", created.user.id),
+        username: created.user.username.clone(),
+        email: created.user.email.clone(),
+        one_time_password: (!invite)
+            .then(|| created.one_time_password.map(|p| p.expose().to_owned()))
+            .flatten(),
+        mail_error,
+    };
+    Ok(admin.render(&csrf, page))
+}
+
+/// An error's text as a sentence for a page.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+// ---- one user ----
+
+struct SessionRow {
+    started: String,
+    last_seen: String,
+    source: String,
+    agent: String,
+}
+
+struct GroupChip {
+    id: String,
+    name: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/user.html")]
+struct UserPage {
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    one_time_password: Option<String>,
+    base: String,
+    username: String,
+    display_name: String,
+    email: String,
+    status: &'static str,
+    role: &'static str,
+    role_value: &'static str,
+    created: String,
+    last_login: String,
+    locked: bool,
+    failed_logins: i32,
+    mfa: bool,
+    must_change_password: bool,
+    sessions: Vec<SessionRow>,
+    groups: Vec<GroupChip>,
+    other_groups: Vec<GroupChip>,
+    activity: Vec<Line>,
+    can_help: bool,
+    can_manage: bool,
+    can_roles: bool,
+    is_self: bool,
+}
+
+async fn target(admin: &Admin, id: &str) -> Result<Option<User>, AppError> {
+    let Ok(id) = id.parse::<UserId>() else {
+        return Ok(None);
+    };
+    Ok(users::find(&admin.web.state.svc.store, admin.web.tenant.id, id).await?)
+}
+
+/// What the `done` code of a redirect says (fixed texts: nothing from the query is shown).
+fn notice_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "profile" => "The profile is saved.",
+        "active" => "The account is active again.",
+        "disabled" => "The account is disabled and its sessions are ended.",
+        "restricted" => {
+            "Processing is restricted: the data is kept, but the person cannot sign in and no \
+             application receives anything about them."
+        }
+        "unlocked" => "The account is unlocked.",
+        "not-locked" => "The account was not locked.",
+        "mfa" => "Two-step verification is removed. The person sets it up again at sign-in.",
+        "no-mfa" => "The account had no two-step verification.",
+        "sessions" => "All of the person's sessions are ended.",
+        "joined" => "Added to the group.",
+        "left" => "Removed from the group.",
+        "role" => "The console role is changed.",
+        "invited" => "The invitation is sent.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    done: String,
+}
+
+pub async fn show(
+    web: Web,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ViewDirectory);
+    let Some(user) = target(&admin, &id).await? else {
+        return Err(AppError::NotFound);
+    };
+    user_page(&admin, &user, notice_for(&q.done), None, None).await
+}
+
+async fn user_page(
+    admin: &Admin,
+    user: &User,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    one_time_password: Option<String>,
+) -> Result<Response, AppError> {
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
+    let lock = credentials::lock_state(&svc.store, tenant, user.id).await?;
+    let record = credentials::login_record(&svc.store, tenant, user.id).await?;
+    let sessions = session::list(&svc.store, tenant, user.id).await?;
+    let member_of = store_groups::of_user(&svc.store, tenant, user.id).await?;
+    let all = store_groups::list(&svc.store, tenant).await?;
+    let audit = if Power::ViewAudit.held_by(admin.role) {
+        let rows =
+            store_audit::recent_for_subject(&svc.store, tenant, &format!("user:{}", user.id), 20)
+                .await?;
+        activity::lines(svc, tenant, rows).await?
+    } else {
+        vec![]
+    };
+    let now = admin.web.now;
+    let (chrome, csrf) = admin.chrome("/admin/users");
+    let page = UserPage {
+        chrome,
+        notice,
+        error,
+        one_time_password,
+        base: format!("/admin/users/{}", user.id),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        status: user.status.as_str(),
+        role: user.admin_role.map_or("None", role_label),
+        role_value: user.admin_role.map_or("none", AdminRole::as_str),
+        created: when(user.created_at),
+        last_login: lock
+            .as_ref()
+            .and_then(|l| l.last_login_at)
+            .map_or_else(|| "Never".into(), when),
+        locked: lock
+            .as_ref()
+            .is_some_and(|l| l.locked_until.is_some_and(|t| t > now)),
+        failed_logins: lock.as_ref().map_or(0, |l| l.failed_logins),
+        mfa: record.as_ref().is_some_and(|r| r.has_totp),
+        must_change_password: user.must_change_password,
+        sessions: sessions
+            .iter()
+            .filter(|s| s.stage == session::Stage::Active)
+            .map(|s| SessionRow {
+                started: when(s.created_at),
+                last_seen: when(s.last_seen_at),
+                source: s.source_ip.clone().unwrap_or_else(|| "unknown".into()),
+                agent: s
+                    .user_agent
+                    .as_deref()
+                    .unwrap_or("unknown")
+                    .chars()
+                    .take(80)
+                    .collect(),
+            })
+            .collect(),
+        other_groups: all
+            .iter()
+            .filter(|g| !member_of.iter().any(|(id, _)| *id == g.id))
+            .map(|g| GroupChip {
+                id: g.id.to_string(),
+                name: g.name.clone(),
+            })
+            .collect(),
+        groups: member_of
+            .into_iter()
+            .map(|(id, name)| GroupChip {
+                id: id.to_string(),
+                name,
+            })
+            .collect(),
+        activity: audit,
+        can_help: may_act_on(&admin.user, admin.role, Power::HelpUsers, user, false).is_ok(),
+        can_manage: may_act_on(&admin.user, admin.role, Power::ManageDirectory, user, false)
+            .is_ok(),
+        can_roles: may_act_on(&admin.user, admin.role, Power::ManageAdmins, user, false).is_ok(),
+        is_self: admin.user.id == user.id,
+    };
+    let status = if page.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(admin.render(&csrf, (status, page)))
+}
+
+/// The common start of every action on one user: CSRF, the admin's power, the user (404 if
+/// not of this tenant), the admin's right over that user, and for `sensitive` actions a recent
+/// proof of presence.
+async fn act(
+    web: Web,
+    csrf: &str,
+    id: &str,
+    power: Power,
+    sensitive: bool,
+) -> Result<Result<(Admin, User), Response>, AppError> {
+    if !web.csrf_ok(csrf) {
+        return Ok(Err(web.csrf_failed()));
+    }
+    let admin = match super::gate::enter(web, Some(power)).await {
+        Ok(a) => a,
+        Err(r) => return Ok(Err(r)),
+    };
+    let Some(user) = target(&admin, id).await? else {
+        return Err(AppError::NotFound);
+    };
+    if let Err(why) = may_act_on(&admin.user, admin.role, power, &user, false) {
+        return Ok(Err(admin.refused(why)));
+    }
+    if sensitive && !admin.recently_verified() {
+        return Ok(Err(admin.reverify(&format!("/admin/users/{}", user.id))));
+    }
+    Ok(Ok((admin, user)))
+}
+
+macro_rules! acting {
+    ($web:expr, $csrf:expr, $id:expr, $power:expr, $sensitive:expr) => {
+        match act($web, $csrf, &$id, $power, $sensitive).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        }
+    };
+}
+
+fn back(user: &User, done: &str) -> Response {
+    see_other(&format!("/admin/users/{}?done={done}", user.id))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn profile(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<ProfileForm>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let name: String = f.display_name.chars().take(256).collect();
+    let email: String = f.email.chars().take(320).collect();
+    let svc = &admin.web.state.svc;
+    let fields = (name.as_str(), email.as_str());
+    match directory::update_profile(
+        svc,
+        admin.web.tenant.id,
+        &user,
+        fields,
+        admin.by(),
+        admin.web.now,
+    )
+    .await
+    {
+        Ok(()) => Ok(back(&user, "profile")),
+        Err(e @ (DirectoryError::Name(_) | DirectoryError::EmailTaken(_))) => {
+            user_page(&admin, &user, None, Some(sentence(&e.to_string())), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn status(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<StatusForm>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let Some(status) = UserStatus::parse(&f.status) else {
+        return Err(AppError::BadRequest("That status does not exist.".into()));
+    };
+    let svc = &admin.web.state.svc;
+    actions::set_status(
+        svc,
+        &admin.web.tenant,
+        &user,
+        status,
+        admin.by(),
+        admin.web.now,
+    )
+    .await?;
+    Ok(back(&user, status.as_str()))
+}
+
+pub async fn unlock(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let svc = &admin.web.state.svc;
+    let was = actions::unlock(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
+    Ok(back(&user, if was { "unlocked" } else { "not-locked" }))
+}
+
+pub async fn reset_password(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let svc = &admin.web.state.svc;
+    let one_time =
+        actions::reset_password(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
+    let fresh = target(&admin, &user.id.to_string())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    user_page(
+        &admin,
+        &fresh,
+        Some("The password is reset and the person's sessions are ended."),
+        None,
+        Some(one_time.expose().to_owned()),
+    )
+    .await
+}
+
+pub async fn reset_mfa(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let svc = &admin.web.state.svc;
+    let had = actions::reset_mfa(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
+    Ok(back(&user, if had { "mfa" } else { "no-mfa" }))
+}
+
+pub async fn end_sessions(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let svc = &admin.web.state.svc;
+    actions::end_sessions(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
+    Ok(back(&user, "sessions"))
+}
+
+#[derive(Deserialize)]
+pub struct MembershipForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    group: String,
+    /// `add` or `remove`.
+    #[serde(default)]
+    action: String,
+}
+
+pub async fn membership(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<MembershipForm>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let svc = &admin.web.state.svc;
+    let Some(group) = f.group.parse::<GroupId>().ok() else {
+        return Err(AppError::NotFound);
+    };
+    let Some(group) = store_groups::find(&svc.store, admin.web.tenant.id, group).await? else {
+        return Err(AppError::NotFound);
+    };
+    let member = f.action != "remove";
+    directory::groups::set_member(
+        svc,
+        &admin.web.tenant,
+        &group,
+        &user,
+        member,
+        admin.by(),
+        admin.web.now,
+    )
+    .await?;
+    Ok(back(&user, if member { "joined" } else { "left" }))
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn role(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<RoleForm>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageAdmins, true);
+    let role = match f.role.as_str() {
+        "none" => None,
+        r => match AdminRole::parse(r) {
+            Some(r) => Some(r),
+            None => return Err(AppError::BadRequest("That role does not exist.".into())),
+        },
+    };
+    let svc = &admin.web.state.svc;
+    match directory::set_role(
+        svc,
+        admin.web.tenant.id,
+        &user,
+        role,
+        admin.by(),
+        admin.web.now,
+    )
+    .await
+    {
+        Ok(()) => Ok(back(&user, "role")),
+        Err(e @ DirectoryError::LastOwner) => {
+            user_page(&admin, &user, None, Some(sentence(&e.to_string())), None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn invite(
+    web: Web,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Result<Response, AppError> {
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    match flow::send_invite(&admin.web.ctx(), &user, admin.by()).await {
+        Ok(()) => Ok(back(&user, "invited")),
+        Err(flow::InviteError::Mail(m)) => {
+            tracing::warn!(error = %m, "invitation mail not sent");
+            let message = "The invitation mail could not be sent. Check the server's mail \
+                           settings and try again."
+                .to_owned();
+            user_page(&admin, &user, None, Some(message), None).await
+        }
+        Err(flow::InviteError::Login(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,691 @@
+//! The admin console over HTTP: who gets in (role, second factor, same-site cookie), what each
+//! role may do, the user and group pages' actions and their audit entries, re-verification
+//! for sensitive actions, and other tenants' ids.
+
+use crate::browser::{Browser, Page, now_unix, totp};
+use crate::harness::TestApp;
+use crate::login::{PW, app_with_alice, count};
+
+/// Between two markers of a page.
+fn between(body: &str, start: &str, end: &str) -> String {
+    let i = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in {body}"))
+        + start.len();
+    let j = body[i..].find(end).unwrap() + i;
+    body[i..j].to_owned()
+}
+
+fn set_role(app: &TestApp, username: &str, role: &str) {
+    let out = app.cli(&["user", "set-role", "--tenant", "acme", username, role]);
+    assert!(out.ok(), "set-role: {}", out.stderr);
+}
+
+fn user_id(app: &TestApp, username: &str) -> String {
+    let out = app.cli(&["user", "show", "--tenant", "acme", username, "--json"]);
+    assert!(out.ok(), "{}", out.stderr);
+    out.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Enrols an authenticator for the signed-in browser, confirming with the code of the step
+/// before now (so the steps of now and later stay unused). Returns the key.
+async fn enrol(b: &Browser) -> String {
+    let page = b.submit("/account/mfa", "/account/mfa/enrol", &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let key = between(&page.body, "<code id=\"manual-key\">", "</code>");
+    let done = b
+        .post(
+            "/account/mfa/confirm",
+            &[
+                ("csrf", &page.csrf()),
+                ("code", &totp(&key, now_unix() - 30)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    key
+}
+
+/// An admin of `acme` with `role` and an authenticator, signed in with password and TOTP
+/// (the step of now). Returns the browser and the authenticator key.
+async fn signed_in_admin(app: &TestApp, username: &str, role: &str) -> (Browser, String) {
+    app.create_user("acme", username, PW);
+    set_role(app, username, role);
+    let b = Browser::new(app, "acme");
+    assert_eq!(b.login(username, PW).await.status, 303);
+    let key = enrol(&b).await;
+    let logout = b.submit("/account", "/logout", &[]).await;
+    assert!(logout.has("You are signed out."));
+    let step = b.login(username, PW).await;
+    assert_eq!(step.location.as_deref(), Some("/login/mfa"));
+    let done = b
+        .submit(
+            "/login/mfa",
+            "/login/mfa",
+            &[("code", &totp(&key, now_unix()))],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let home = b.get("/admin").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    (b, key)
+}
+
+async fn audit_actors(app: &TestApp, operation: &str) -> i64 {
+    count(
+        app,
+        &format!(
+            "SELECT COUNT(*) FROM audit_log WHERE operation = '{operation}' AND actor LIKE 'user:%'"
+        ),
+    )
+    .await
+}
+
+/// A POST carrying exactly the given Cookie header (no jar): what another site's form sends.
+async fn post_with_cookie(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> u16 {
+    crate::harness::client()
+        .post(app.url("acme", path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_console_needs_a_role_a_second_factor_and_the_same_site_cookie() {
+    let app = app_with_alice().await;
+    // Signed out: to the login, and back.
+    let anon = Browser::new(&app, "acme");
+    let page = anon.get("/admin/users").await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/login?return_to=/admin/users")
+    );
+
+    // A user without a role.
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let page = b.get("/admin").await;
+    assert_eq!(page.status, 403);
+    assert!(page.has("no administrator role"));
+
+    // An owner without an authenticator is told to set one up, whatever the tenant policy.
+    app.create_user("acme", "root", PW);
+    set_role(&app, "root", "owner");
+    let b = Browser::new(&app, "acme");
+    b.login("root", PW).await;
+    let page = b.get("/admin").await;
+    assert_eq!(page.status, 403);
+    assert!(page.has("Set up two-step verification first"));
+
+    // With one, but a tenant policy that asks for no second factor at login, the session is
+    // password-only: the console asks for the code at /admin/verify.
+    let key = enrol(&b).await;
+    crate::login::policy(&app, "acme", &["mfa=off"]);
+    b.submit("/account", "/logout", &[]).await;
+    assert_eq!(
+        b.login("root", PW).await.location.as_deref(),
+        Some("/account")
+    );
+    let page = b.get("/admin/users?q=al").await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/admin/verify?return_to=/admin/users%3Fq%3Dal")
+    );
+    let form = b.get("/admin/verify?return_to=/admin/users%3Fq%3Dal").await;
+    assert_eq!(form.status, 200);
+    let wrong = b
+        .post(
+            "/admin/verify",
+            &[
+                ("csrf", &form.csrf()),
+                ("password", PW),
+                ("code", "000000"),
+                ("return_to", "/admin/users?q=al"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.has("The password or the code is not right"));
+    // Off-console destinations are not followed.
+    let ok = b
+        .post(
+            "/admin/verify",
+            &[
+                ("csrf", &form.csrf()),
+                ("password", PW),
+                ("code", &totp(&key, now_unix())),
+                ("return_to", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location.as_deref(), Some("/admin"));
+    let list = b.get("/admin/users?q=al").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.has(">alice<"));
+    assert!(!list.has(">root<"), "prefix search");
+
+    // A POST that lacks the Strict console cookie (another site's form) changes nothing, even
+    // with the session and a valid CSRF pair.
+    let alice = user_id(&app, "alice");
+    let session = b.session_cookie().unwrap();
+    let jar_csrf = b.cookie("lk_csrf").unwrap();
+    assert!(b.cookie("lk_console").is_some());
+    let cookie = format!("lk_session={session}; lk_csrf={jar_csrf}");
+    let status = post_with_cookie(
+        &app,
+        &format!("/admin/users/{alice}/status"),
+        &cookie,
+        &[("csrf", &list.csrf()), ("status", "disabled")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Without the CSRF token, even from the console itself.
+    let page = b
+        .post(
+            &format!("/admin/users/{alice}/status"),
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE status = 'disabled'").await,
+        0
+    );
+    // The same form from the console works.
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/status"),
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE status = 'disabled'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_admin_creates_finds_helps_and_groups_a_user() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "admin").await;
+
+    // Create with a one-time password; it is shown once and works.
+    let created = b
+        .submit(
+            "/admin/users/new",
+            "/admin/users",
+            &[
+                ("username", "bob"),
+                ("email", "Bob.Builder@example.com"),
+                ("display_name", "Bob Builder"),
+                ("delivery", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let otp = between(&created.body, "<code id=\"one-time-password\">", "</code>");
+    let bob_browser = Browser::new(&app, "acme");
+    let step = bob_browser.login("bob", &otp).await;
+    assert_eq!(step.location.as_deref(), Some("/login/password"));
+    // A taken username is said so, and nothing is added.
+    let again = b
+        .submit(
+            "/admin/users/new",
+            "/admin/users",
+            &[
+                ("username", "BOB"),
+                ("email", "x@example.com"),
+                ("delivery", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    assert!(again.has("already taken"));
+    // (The tenant's first owner, alice, root and bob.)
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 4);
+
+    // Invite by e-mail: the link lets them choose a password.
+    let invited = b
+        .submit(
+            "/admin/users/new",
+            "/admin/users",
+            &[
+                ("username", "carol"),
+                ("email", "carol@example.com"),
+                ("delivery", "invite"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200);
+    assert!(invited.has("An invitation is on its way"));
+    let (mail, link) = crate::account::newest_mail(&app).expect("invitation mail");
+    assert!(mail.contains("carol"));
+    assert!(link.contains("/reset?token="), "{link}");
+
+    // Search by prefix of username, e-mail and name; filters.
+    for q in ["bo", "bob.b", "bob%20bui", "BOB"] {
+        let page = b.get(&format!("/admin/users?q={q}")).await;
+        assert!(page.has(">bob<"), "q={q}");
+        assert!(!page.has(">alice<"), "q={q}");
+    }
+    let page = b.get("/admin/users?admins=yes").await;
+    assert!(page.has(">root<") && !page.has(">bob<"));
+    let page = b.get("/admin/users?mfa=yes").await;
+    assert!(page.has(">root<") && !page.has(">alice<"));
+
+    // Lock alice by failures, then unlock her from her page.
+    let alice = user_id(&app, "alice");
+    let intruder = Browser::new(&app, "acme");
+    for _ in 0..5 {
+        intruder.login("alice", "wrong-password-here").await;
+    }
+    let page = b.get("/admin/users?locked=yes").await;
+    assert!(page.has(">alice<"), "{}", page.body);
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/unlock"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/admin/users/{alice}?done=unlocked"))
+    );
+    let page = b.follow(page).await;
+    assert!(page.has("The account is unlocked."));
+    assert_eq!(audit_actors(&app, "user.unlock").await, 1);
+
+    // Reset her password: shown once, her sessions end, it works once.
+    let alice_browser = Browser::new(&app, "acme");
+    alice_browser.login("alice", PW).await;
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/password"),
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.headers.get("cache-control").unwrap(), "no-store");
+    let otp = between(&page.body, "<code id=\"one-time-password\">", "</code>");
+    assert_eq!(
+        alice_browser.get("/account").await.status,
+        303,
+        "signed out"
+    );
+    assert_eq!(
+        Browser::new(&app, "acme")
+            .login("alice", &otp)
+            .await
+            .location
+            .as_deref(),
+        Some("/login/password")
+    );
+
+    // Profile: a taken address is refused and nothing changes; a good one is saved.
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/profile"),
+            &[
+                ("display_name", "Alice A."),
+                ("email", "bob.builder@EXAMPLE.com"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/profile"),
+            &[
+                ("display_name", "Alice Liddell"),
+                ("email", "alice@wonder.example"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(
+        b.get("/admin/users?q=alice%20l").await.has(">alice<"),
+        "name key follows"
+    );
+
+    // Groups: create, add from the user's page, filter by group, remove.
+    let page = b
+        .submit(
+            "/admin/groups",
+            "/admin/groups",
+            &[("name", "Engineering"), ("description", "")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let group_path = page.location.clone().unwrap();
+    let group = group_path
+        .trim_start_matches("/admin/groups/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/groups"),
+            &[("group", &group), ("action", "add")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    let page = b.get(&format!("/admin/users?group={group}")).await;
+    assert!(page.has(">alice<") && !page.has(">bob<"));
+    let page = b
+        .submit(
+            &format!("/admin/groups/{group}"),
+            &format!("/admin/groups/{group}/members"),
+            &[("action", "add"), ("username", "bob")],
+        )
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/admin/groups/{group}?done=added"))
+    );
+    let page = b.get(&format!("/admin/groups/{group}")).await;
+    assert!(page.has(">alice<") && page.has(">bob<"));
+    let page = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/groups"),
+            &[("group", &group), ("action", "remove")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM group_members").await, 1);
+    // Deleting needs the name typed.
+    let page = b
+        .submit(
+            &format!("/admin/groups/{group}"),
+            &format!("/admin/groups/{group}/delete"),
+            &[("confirm", "Eng")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let page = b
+        .submit(
+            &format!("/admin/groups/{group}"),
+            &format!("/admin/groups/{group}/delete"),
+            &[("confirm", "engineering")],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/admin/groups?done=deleted"));
+
+    // Every change names the admin, and the user's page shows what happened to her.
+    let page = b.get(&format!("/admin/users/{alice}")).await;
+    assert!(page.has("password.admin_reset"), "{}", page.body);
+    for op in [
+        "user.create",
+        "user.invite",
+        "password.admin_reset",
+        "user.profile.update",
+        "group.create",
+        "group.member.add",
+        "group.member.remove",
+        "group.delete",
+    ] {
+        assert!(audit_actors(&app, op).await >= 1, "{op} by an admin");
+    }
+    let out = app.cli(&["audit", "verify", "--tenant", "acme"]);
+    assert!(out.ok(), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn each_role_does_only_what_it_may() {
+    let app = app_with_alice().await;
+    let alice = user_id(&app, "alice");
+    let (help, _) = signed_in_admin(&app, "helen", "helpdesk").await;
+    let (audit, _) = signed_in_admin(&app, "otto", "auditor").await;
+    let (admin, _) = signed_in_admin(&app, "adam", "admin").await;
+    let adam = user_id(&app, "adam");
+
+    let on_alice = |action: &str| format!("/admin/users/{alice}/{action}");
+    let page_of_alice = format!("/admin/users/{alice}");
+
+    // Helpdesk: sees users, helps them; no creating, no status changes, nothing on admins.
+    assert_eq!(help.get("/admin/users").await.status, 200);
+    assert_eq!(
+        help.submit(&page_of_alice, &on_alice("unlock"), &[])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        help.submit(&page_of_alice, &on_alice("sessions"), &[])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(help.get("/admin/users/new").await.status, 403);
+    let page = help
+        .submit(
+            &page_of_alice,
+            &on_alice("status"),
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    let page = help
+        .submit(
+            &format!("/admin/users/{adam}"),
+            &format!("/admin/users/{adam}/password"),
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(page.has("Only an owner"));
+
+    // Auditor: reads, changes nothing; sees the activity that helpdesk does not.
+    let page = audit.get(&page_of_alice).await;
+    assert_eq!(page.status, 200);
+    assert!(page.has("Recent activity"));
+    assert!(!help.get(&page_of_alice).await.has("Recent activity"));
+    assert_eq!(
+        audit
+            .submit(&page_of_alice, &on_alice("unlock"), &[])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        audit
+            .submit("/admin/groups", "/admin/groups", &[("name", "x")])
+            .await
+            .status,
+        403
+    );
+
+    // Admin: manages users and groups, but not roles.
+    let page = admin
+        .submit(
+            &page_of_alice,
+            &on_alice("status"),
+            &[("status", "restricted")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    let page = admin
+        .submit(&page_of_alice, &on_alice("role"), &[("role", "admin")])
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE status = 'restricted'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE outcome = 'success' AND operation = 'user.admin_role' AND actor LIKE 'user:%'").await, 0);
+}
+
+#[tokio::test]
+async fn role_changes_need_a_recent_proof_and_keep_an_owner() {
+    let app = app_with_alice().await;
+    let alice = user_id(&app, "alice");
+    let (owner, key) = signed_in_admin(&app, "root", "owner").await;
+    let page_of_alice = format!("/admin/users/{alice}");
+
+    // Fresh from a password + TOTP login: allowed.
+    let page = owner
+        .submit(
+            &page_of_alice,
+            &format!("{page_of_alice}/role"),
+            &[("role", "helpdesk")],
+        )
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("{page_of_alice}?done=role")),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE admin_role = 'helpdesk'"
+        )
+        .await,
+        1
+    );
+
+    // Ten minutes later: the admin is asked to prove it again, and nothing changes until then.
+    app.sql("UPDATE sessions SET auth_time = auth_time - 600000")
+        .await;
+    let page = owner
+        .submit(
+            &page_of_alice,
+            &format!("{page_of_alice}/role"),
+            &[("role", "none")],
+        )
+        .await;
+    let to = page.location.clone().unwrap();
+    assert!(
+        to.starts_with("/admin/verify?return_to=") && to.ends_with("why=sensitive"),
+        "{to}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE admin_role = 'helpdesk'"
+        )
+        .await,
+        1
+    );
+    let form = owner.get(&to).await;
+    assert!(form.has("changes something sensitive"));
+    let ok = owner
+        .post(
+            "/admin/verify",
+            &[
+                ("csrf", &form.csrf()),
+                ("password", PW),
+                ("code", &totp(&key, now_unix() + 30)),
+                ("return_to", &page_of_alice),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location.as_deref(), Some(page_of_alice.as_str()));
+    let page = owner
+        .submit(
+            &page_of_alice,
+            &format!("{page_of_alice}/role"),
+            &[("role", "none")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE admin_role = 'helpdesk'"
+        )
+        .await,
+        0
+    );
+
+    // An owner cannot demote themselves here, and the CLI keeps the last owner.
+    let root = user_id(&app, "root");
+    let page = owner
+        .submit(
+            &format!("/admin/users/{root}"),
+            &format!("/admin/users/{root}/role"),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    app.sql("UPDATE users SET admin_role = NULL WHERE username <> 'root'")
+        .await;
+    let out = app.cli(&["user", "set-role", "--tenant", "acme", "root", "none"]);
+    assert!(!out.ok());
+    assert!(
+        out.stderr.contains("at least one active owner"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_users_and_groups_are_not_found() {
+    let app = app_with_alice().await;
+    app.create_tenant("beta");
+    app.create_user("beta", "mallory", PW);
+    let out = app.cli(&[
+        "group", "create", "--tenant", "beta", "--name", "Secret", "--json",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let beta_group = out.json()["id"].as_str().unwrap().to_owned();
+    let out = app.cli(&["user", "show", "--tenant", "beta", "mallory", "--json"]);
+    let mallory = out.json()["id"].as_str().unwrap().to_owned();
+    let alice = user_id(&app, "alice");
+
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    assert_eq!(b.get(&format!("/admin/users/{mallory}")).await.status, 404);
+    assert_eq!(
+        b.get(&format!("/admin/groups/{beta_group}")).await.status,
+        404
+    );
+    assert_eq!(b.get("/admin/users/not-an-id").await.status, 404);
+    let page: Page = b
+        .submit(
+            "/admin",
+            &format!("/admin/users/{mallory}/status"),
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(page.status, 404);
+    let page = b
+        .submit(
+            "/admin",
+            &format!("/admin/users/{alice}/groups"),
+            &[("group", &beta_group), ("action", "add")],
+        )
+        .await;
+    assert_eq!(page.status, 404);
+    let page = b
+        .submit(
+            "/admin",
+            &format!("/admin/groups/{beta_group}/members"),
+            &[("action", "add"), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(page.status, 404);
+    // Beta's users are not in acme's list either.
+    assert!(!b.get("/admin/users?q=mal").await.has("mallory"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM group_members").await, 0);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE status <> 'active'").await,
+        0
+    );
+}
