@@ -130,16 +130,11 @@ pub async fn recent_for_subject(
     subject: &str,
     limit: u64,
 ) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(audit_entry::Entity::find()
-        .filter(audit_entry::Column::TenantId.eq(tenant.to_string()))
-        .filter(audit_entry::Column::Subject.eq(subject))
-        .order_by_desc(audit_entry::Column::Seq)
-        .limit(limit)
-        .all(h.conn())
-        .await?
-        .into_iter()
-        .map(row_of)
-        .collect())
+    let filter = AuditFilter {
+        subject: Some(subject.to_owned()),
+        ..AuditFilter::default()
+    };
+    search(h, tenant, &filter, (Some(i64::MAX), None), limit).await
 }
 
 /// The newest entries of the tenant, newest first, at most `limit`.
@@ -148,15 +143,14 @@ pub async fn recent(
     tenant: TenantId,
     limit: u64,
 ) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(audit_entry::Entity::find()
-        .filter(audit_entry::Column::TenantId.eq(tenant.to_string()))
-        .order_by_desc(audit_entry::Column::Seq)
-        .limit(limit)
-        .all(h.conn())
-        .await?
-        .into_iter()
-        .map(row_of)
-        .collect())
+    search(
+        h,
+        tenant,
+        &AuditFilter::default(),
+        (Some(i64::MAX), None),
+        limit,
+    )
+    .await
 }
 
 fn row_of(m: audit_entry::Model) -> AuditRow {
@@ -174,4 +168,89 @@ fn row_of(m: audit_entry::Model) -> AuditRow {
         prev_mac: m.prev_mac,
         mac: m.mac,
     }
+}
+
+/// What the console's audit views are narrowed by (all optional; `operation` is a prefix).
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub operation: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// A page of entries matching `filter`: newest first below `before` (`descending`), or oldest
+/// first above `after`. `limit` at most.
+pub async fn search(
+    h: &impl Handle,
+    tenant: TenantId,
+    filter: &AuditFilter,
+    position: (Option<i64>, Option<i64>),
+    limit: u64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let (before, after) = position;
+    let mut q =
+        audit_entry::Entity::find().filter(audit_entry::Column::TenantId.eq(tenant.to_string()));
+    if let Some(from) = filter.from {
+        q = q.filter(audit_entry::Column::At.gte(from));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(audit_entry::Column::At.lt(until));
+    }
+    if let Some(actor) = &filter.actor {
+        q = q.filter(audit_entry::Column::Actor.eq(actor.clone()));
+    }
+    if let Some(subject) = &filter.subject {
+        q = q.filter(audit_entry::Column::Subject.eq(subject.clone()));
+    }
+    if let Some(op) = filter.operation.as_deref().filter(|o| !o.is_empty()) {
+        // A prefix: `login.` matches `login.password`, `login.mfa`, … (LIKE, with its
+        // wildcards escaped, behaves the same under any collation).
+        let mut pattern = String::with_capacity(op.len() + 2);
+        for c in op.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        q = q.filter(
+            audit_entry::Column::Operation
+                .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    if let Some(outcome) = &filter.outcome {
+        q = q.filter(audit_entry::Column::Outcome.eq(outcome.clone()));
+    }
+    if let Some(before) = before {
+        q = q
+            .filter(audit_entry::Column::Seq.lt(before))
+            .order_by_desc(audit_entry::Column::Seq);
+    } else {
+        q = q
+            .filter(audit_entry::Column::Seq.gt(after.unwrap_or(0)))
+            .order_by_asc(audit_entry::Column::Seq);
+    }
+    Ok(q.limit(limit)
+        .all(h.conn())
+        .await?
+        .into_iter()
+        .map(row_of)
+        .collect())
+}
+
+/// One entry by its sequence number.
+pub async fn entry(
+    h: &impl Handle,
+    tenant: TenantId,
+    seq: i64,
+) -> Result<Option<AuditRow>, StoreError> {
+    Ok(audit_entry::Entity::find()
+        .filter(audit_entry::Column::TenantId.eq(tenant.to_string()))
+        .filter(audit_entry::Column::Seq.eq(seq))
+        .one(h.conn())
+        .await?
+        .map(row_of))
 }

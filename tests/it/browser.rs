@@ -232,6 +232,19 @@ impl Browser {
         .await
     }
 
+    /// A GET's status, content type and body.
+    pub async fn client_get(&self, path: &str) -> (u16, String, String) {
+        let res = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = res.status().as_u16();
+        let kind = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, kind, res.text().await.expect("body"))
+    }
+
     /// The session cookie's value as the browser holds it.
     pub fn session_cookie(&self) -> Option<String> {
         self.cookie("lk_session")

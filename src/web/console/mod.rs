@@ -4,6 +4,7 @@
 //! path is looked up within the tenant (another tenant's id is a 404).
 
 pub mod activity;
+pub mod audit;
 mod gate;
 pub mod groups;
 mod overview;
@@ -45,6 +46,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/groups", post(users::membership))
         .route("/admin/users/{id}/role", post(users::role))
         .route("/admin/users/{id}/invite", post(users::invite))
+        .route("/admin/audit", get(audit::list))
+        .route("/admin/audit/export", get(audit::export))
+        .route("/admin/audit/verify", post(audit::verify))
+        .route("/admin/audit/{seq}", get(audit::entry))
         .route("/admin/groups", get(groups::list).post(groups::create))
         .route("/admin/groups/{id}", get(groups::show))
         .route("/admin/groups/{id}/rename", post(groups::rename))
@@ -68,10 +73,11 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
 }
 
-const SECTIONS: [(&str, &str, Power); 3] = [
+const SECTIONS: [(&str, &str, Power); 4] = [
     ("/admin", "Overview", Power::ViewDirectory),
     ("/admin/users", "Users", Power::ViewDirectory),
     ("/admin/groups", "Groups", Power::ViewDirectory),
+    ("/admin/audit", "Audit log", Power::ViewAudit),
 ];
 
 impl Admin {

@@ -1,0 +1,534 @@
+//! `/admin/audit`: the tenant's audit log, filtered by time, actor, subject, operation and
+//! outcome, newest first; one entry in full; "verify integrity" (the chain check); and the
+//! export of the filtered log as CSV or JSON, streamed page by page (bounded memory however
+//! long the log is).
+
+use std::sync::Arc;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::activity::{self, Line};
+use super::{Admin, Chrome, admin, when};
+use crate::audit::Verdict;
+use crate::console::Power;
+use crate::directory::username_key;
+use crate::ids::TenantId;
+use crate::services::Services;
+use crate::store::audit::{self as store_audit, AuditFilter, AuditRow};
+use crate::store::users;
+use crate::web::auth::{Web, WebForm};
+use crate::web::error::AppError;
+
+const PAGE: u64 = 50;
+/// Entries read per round trip while exporting.
+const EXPORT_BATCH: u64 = 1000;
+
+#[derive(Deserialize, Default, Clone)]
+pub struct AuditQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    before: String,
+    #[serde(default)]
+    format: String,
+}
+
+/// A day (`YYYY-MM-DD`, UTC) as unix ms at its start.
+fn day_start(text: &str) -> Option<i64> {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(text.trim(), &f).ok()?;
+    Some((d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn clip(v: &str, n: usize) -> String {
+    v.trim().chars().take(n).collect()
+}
+
+impl AuditQuery {
+    /// A person or thing as the log names it: `operator`, `system`, a reference (`user:…`,
+    /// `group:…`) or a username of this tenant. `Err` when no such user exists.
+    async fn reference(
+        svc: &Services,
+        tenant: TenantId,
+        text: &str,
+    ) -> Result<Result<Option<String>, String>, AppError> {
+        let text = clip(text, 128);
+        if text.is_empty() {
+            return Ok(Ok(None));
+        }
+        if text == "operator" || text == "system" || text.contains(':') {
+            return Ok(Ok(Some(text)));
+        }
+        Ok(
+            match users::find_by_username_key(&svc.store, tenant, &username_key(&text)).await? {
+                Some(u) => Ok(Some(format!("user:{}", u.id))),
+                None => Err(format!("There is no user named {text}.")),
+            },
+        )
+    }
+
+    /// The filter, or what is wrong with it.
+    async fn filter(
+        &self,
+        svc: &Services,
+        tenant: TenantId,
+    ) -> Result<Result<AuditFilter, String>, AppError> {
+        let from = match self.from.trim() {
+            "" => None,
+            t => match day_start(t) {
+                Some(ms) => Some(ms),
+                None => return Ok(Err("The start date must be a date (YYYY-MM-DD).".into())),
+            },
+        };
+        let until = match self.to.trim() {
+            "" => None,
+            t => match day_start(t) {
+                Some(ms) => Some(ms + 86_400_000),
+                None => return Ok(Err("The end date must be a date (YYYY-MM-DD).".into())),
+            },
+        };
+        let actor = match Self::reference(svc, tenant, &self.actor).await? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let subject = match Self::reference(svc, tenant, &self.subject).await? {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let outcome = match self.outcome.as_str() {
+            "" => None,
+            o @ ("success" | "failure" | "denied") => Some(o.to_owned()),
+            _ => return Ok(Err("The outcome must be success, failure or denied.".into())),
+        };
+        let operation = clip(&self.operation, 64);
+        Ok(Ok(AuditFilter {
+            from,
+            until,
+            actor,
+            subject,
+            operation: (!operation.is_empty()).then_some(operation),
+            outcome,
+        }))
+    }
+
+    /// The filters as a query string (for pages and exports), with `extra` pairs.
+    fn query(&self, extra: &[(&str, &str)]) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("from", self.from.as_str()),
+            ("to", &self.to),
+            ("actor", &self.actor),
+            ("subject", &self.subject),
+            ("operation", &self.operation),
+            ("outcome", &self.outcome),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        {
+            let v = clip(v, 128);
+            if !v.is_empty() {
+                q.append_pair(k, &v);
+            }
+        }
+        q.finish()
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/audit.html")]
+struct LogPage {
+    chrome: Chrome,
+    q: AuditQuery,
+    error: Option<String>,
+    lines: Vec<Line>,
+    next: Option<String>,
+    export_csv: String,
+    export_json: String,
+    verdict: Option<(bool, String)>,
+}
+
+async fn log_page(
+    admin: &Admin,
+    q: AuditQuery,
+    verdict: Option<(bool, String)>,
+) -> Result<Response, AppError> {
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
+    let (lines, next, error) = match q.filter(svc, tenant).await? {
+        Err(e) => (vec![], None, Some(e)),
+        Ok(filter) => {
+            let before = q.before.trim().parse::<i64>().ok().unwrap_or(i64::MAX);
+            let rows =
+                store_audit::search(&svc.store, tenant, &filter, (Some(before), None), PAGE + 1)
+                    .await?;
+            let more = rows.len() as u64 > PAGE;
+            let rows: Vec<AuditRow> = rows.into_iter().take(PAGE as usize).collect();
+            let next = more
+                .then(|| rows.last().map(|r| r.seq.to_string()))
+                .flatten()
+                .map(|seq| format!("/admin/audit?{}", q.query(&[("before", &seq)])));
+            (activity::lines(svc, tenant, rows).await?, next, None)
+        }
+    };
+    let (chrome, csrf) = admin.chrome("/admin/audit");
+    let page = LogPage {
+        chrome,
+        export_csv: format!("/admin/audit/export?{}", q.query(&[("format", "csv")])),
+        export_json: format!("/admin/audit/export?{}", q.query(&[("format", "json")])),
+        q,
+        error,
+        lines,
+        next,
+        verdict,
+    };
+    Ok(admin.render(&csrf, page))
+}
+
+pub async fn list(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ViewAudit);
+    log_page(&admin, q, None).await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/audit_entry.html")]
+struct EntryPage {
+    chrome: Chrome,
+    seq: i64,
+    at: String,
+    line: Line,
+    actor_ref: String,
+    subject_ref: String,
+    route: String,
+    user_agent: String,
+    detail: String,
+    prev_mac: String,
+    mac: String,
+}
+
+pub async fn entry(web: Web, Path(seq): Path<String>) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ViewAudit);
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
+    let Ok(seq) = seq.parse::<i64>() else {
+        return Err(AppError::NotFound);
+    };
+    let Some(row) = store_audit::entry(&svc.store, tenant, seq).await? else {
+        return Err(AppError::NotFound);
+    };
+    let detail = row
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_default();
+    let page_row = row.clone();
+    let line = activity::lines(svc, tenant, vec![page_row])
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound)?;
+    let (chrome, csrf) = admin.chrome("/admin/audit");
+    let page = EntryPage {
+        chrome,
+        seq: row.seq,
+        at: when(row.at),
+        line,
+        actor_ref: row.actor,
+        subject_ref: row.subject.unwrap_or_default(),
+        route: row.route.unwrap_or_default(),
+        user_agent: row.user_agent.unwrap_or_default(),
+        detail,
+        prev_mac: row.prev_mac,
+        mac: row.mac,
+    };
+    Ok(admin.render(&csrf, page))
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Runs the chain check over the whole log and shows its verdict.
+pub async fn verify(web: Web, WebForm(f): WebForm<VerifyForm>) -> Result<Response, AppError> {
+    if !web.csrf_ok(&f.csrf) {
+        return Ok(web.csrf_failed());
+    }
+    let admin = admin!(web, Power::ViewAudit);
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
+    let key = svc.keyring.chain_key(&svc.store, tenant).await?;
+    let verdict = crate::audit::verify(&svc.store, &key, tenant).await?;
+    let (ok, text) = match &verdict {
+        Verdict::Intact { entries } => (
+            true,
+            format!(
+                "The audit log is intact: all {entries} entries verify, in order, up to the current head."
+            ),
+        ),
+        Verdict::Broken { seq, reason } => (
+            false,
+            format!(
+                "The audit log does not verify from entry {seq} on: {reason}. Entries may have been changed, removed or reordered outside Latchkey."
+            ),
+        ),
+    };
+    let detail = serde_json::json!({ "intact": ok });
+    let event = admin.by().event("audit.verify", None, Some(detail));
+    let tx = svc.store.begin().await?;
+    crate::audit::record(&tx, &key, tenant, event, admin.web.now).await?;
+    tx.commit().await?;
+    log_page(&admin, AuditQuery::default(), Some((ok, text))).await
+}
+
+/// A CSV field: quoted when needed, and defused when a spreadsheet would read it as a formula.
+fn csv_field(out: &mut String, value: &str) {
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = formula || value.contains([',', '"', '\n', '\r']);
+    if quote {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    for c in value.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    if quote {
+        out.push('"');
+    }
+}
+
+const CSV_HEADER: &str =
+    "seq,at,actor,subject,operation,outcome,source_ip,user_agent,route,detail,mac\r\n";
+
+fn csv_line(out: &mut String, r: &AuditRow) {
+    let at = when_iso(r.at);
+    let seq = r.seq.to_string();
+    let fields = [
+        seq.as_str(),
+        &at,
+        &r.actor,
+        r.subject.as_deref().unwrap_or(""),
+        &r.operation,
+        &r.outcome,
+        r.source_ip.as_deref().unwrap_or(""),
+        r.user_agent.as_deref().unwrap_or(""),
+        r.route.as_deref().unwrap_or(""),
+        r.detail.as_deref().unwrap_or(""),
+        &r.mac,
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, f);
+    }
+    out.push_str("\r\n");
+}
+
+fn json_value(r: &AuditRow) -> serde_json::Value {
+    serde_json::json!({
+        "seq": r.seq,
+        "at": when_iso(r.at),
+        "at_ms": r.at,
+        "actor": r.actor,
+        "subject": r.subject,
+        "operation": r.operation,
+        "outcome": r.outcome,
+        "source_ip": r.source_ip,
+        "user_agent": r.user_agent,
+        "route": r.route,
+        "detail": r.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()),
+        "prev_mac": r.prev_mac,
+        "mac": r.mac,
+    })
+}
+
+/// RFC 3339, UTC, to the millisecond.
+fn when_iso(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+/// The export's body: pages of `EXPORT_BATCH` entries in sequence order, each turned into
+/// text as it is read, so memory stays bounded by one page.
+fn export_body(svc: Arc<Services>, tenant: TenantId, filter: AuditFilter, format: Format) -> Body {
+    struct State {
+        svc: Arc<Services>,
+        tenant: TenantId,
+        filter: AuditFilter,
+        after: i64,
+        first: bool,
+        /// Whether a JSON element was written (the next one needs a comma).
+        written: bool,
+        done: bool,
+    }
+    let start = State {
+        svc,
+        tenant,
+        filter,
+        after: 0,
+        first: true,
+        written: false,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(start, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let rows = match store_audit::search(
+            &st.svc.store,
+            st.tenant,
+            &st.filter,
+            (None, Some(st.after)),
+            EXPORT_BATCH,
+        )
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "audit export stopped");
+                st.done = true;
+                return Some((Err(std::io::Error::other("audit export stopped")), st));
+            }
+        };
+        let mut out = String::new();
+        if st.first {
+            out.push_str(if format == Format::Csv {
+                CSV_HEADER
+            } else {
+                "["
+            });
+        }
+        for r in &rows {
+            match format {
+                Format::Csv => csv_line(&mut out, r),
+                Format::Json => {
+                    if st.written {
+                        out.push(',');
+                    }
+                    st.written = true;
+                    out.push('\n');
+                    out.push_str(&json_value(r).to_string());
+                }
+            }
+        }
+        st.first = false;
+        if (rows.len() as u64) < EXPORT_BATCH {
+            st.done = true;
+            if format == Format::Json {
+                out.push_str("\n]\n");
+            }
+        }
+        if let Some(last) = rows.last() {
+            st.after = last.seq;
+        }
+        Some((Ok::<_, std::io::Error>(Bytes::from(out)), st))
+    });
+    Body::from_stream(stream)
+}
+
+/// The filtered log as a file. A bulk export: it needs a recent proof of presence, and it is
+/// itself audited.
+pub async fn export(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ViewAudit);
+    let format = match q.format.as_str() {
+        "json" => Format::Json,
+        _ => Format::Csv,
+    };
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(&format!("/admin/audit?{}", q.query(&[]))));
+    }
+    let svc = admin.web.state.svc.clone();
+    let tenant = admin.web.tenant.id;
+    let filter = match q.filter(&svc, tenant).await? {
+        Ok(f) => f,
+        Err(e) => return Err(AppError::BadRequest(e)),
+    };
+    let key = svc.keyring.chain_key(&svc.store, tenant).await?;
+    let detail = serde_json::json!({
+        "format": if format == Format::Csv { "csv" } else { "json" },
+        "filtered": !q.query(&[]).is_empty(),
+    });
+    let event = admin.by().event("audit.export", None, Some(detail));
+    let tx = svc.store.begin().await?;
+    crate::audit::record(&tx, &key, tenant, event, admin.web.now).await?;
+    tx.commit().await?;
+    let (kind, ext) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Json => ("application/json", "json"),
+    };
+    let name = format!(
+        "attachment; filename=\"audit-{}-{}.{ext}\"",
+        admin.web.tenant.slug.as_str(),
+        when_iso(admin.web.now).get(..10).unwrap_or("log")
+    );
+    let headers = [
+        (header::CONTENT_TYPE, kind.to_owned()),
+        (header::CONTENT_DISPOSITION, name),
+    ];
+    Ok(admin.page((headers, export_body(svc, tenant, filter, format)).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        let mut s = String::new();
+        for v in [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "=HYPERLINK(\"x\")",
+            "-1",
+            "line\nbreak",
+        ] {
+            csv_field(&mut s, v);
+            s.push('|');
+        }
+        assert_eq!(
+            s,
+            "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|\"'-1\"|\"line\nbreak\"|"
+        );
+    }
+
+    #[test]
+    fn days_are_utc_midnights() {
+        assert_eq!(day_start("1970-01-02"), Some(86_400_000));
+        assert_eq!(day_start("2026-13-01"), None);
+        assert_eq!(day_start("yesterday"), None);
+    }
+}
