@@ -24,6 +24,8 @@ pub enum Power {
     ManageDirectory,
     /// Give and take console roles.
     ManageAdmins,
+    /// Export the directory or a person's data.
+    ExportDirectory,
     /// See applications, policies and keys.
     ViewSettings,
     /// See the audit log and export it.
@@ -118,6 +120,7 @@ mod tests {
             HelpUsers,
             ManageDirectory,
             ManageAdmins,
+            ExportDirectory,
             ViewSettings,
             ViewAudit,
         ];

@@ -3,7 +3,7 @@
 
 use sea_orm::QueryResult;
 
-use super::{Handle, StoreError, exec, query_one};
+use super::{Handle, StoreError, exec, query_all, query_one};
 use crate::ids::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -382,4 +382,28 @@ pub async fn expire_codes(
         ],
     )
     .await
+}
+
+/// A user's live refresh tokens (what applications can still act with), newest first.
+pub async fn live_for_user(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: crate::ids::UserId,
+    now: i64,
+) -> Result<Vec<RefreshRow>, StoreError> {
+    query_all(
+        h,
+        "SELECT family_id, client_id, user_id, scope, auth_time, amr, expires_at \
+         FROM oidc_refresh_tokens WHERE tenant_id = ? AND user_id = ? AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > ? ORDER BY expires_at DESC",
+        vec![
+            tenant.to_string().into(),
+            user.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?
+    .iter()
+    .map(refresh_from)
+    .collect()
 }

@@ -262,3 +262,34 @@ pub async fn find(
     .map(from_row)
     .transpose()
 }
+
+/// The group names of each of `users` (those in no group are absent), in name order.
+pub async fn names_of_users(
+    h: &impl Handle,
+    tenant: TenantId,
+    users: &[UserId],
+) -> Result<std::collections::HashMap<UserId, Vec<String>>, StoreError> {
+    let mut out: std::collections::HashMap<UserId, Vec<String>> = Default::default();
+    for chunk in users.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut values: Vec<sea_orm::Value> = vec![tenant.to_string().into()];
+        values.extend(chunk.iter().map(|id| sea_orm::Value::from(id.to_string())));
+        let rows = query_all(
+            h,
+            &format!(
+                "SELECT m.user_id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id \
+                 AND g.tenant_id = m.tenant_id WHERE m.tenant_id = ? AND m.user_id IN ({marks}) \
+                 ORDER BY g.name_key"
+            ),
+            values,
+        )
+        .await?;
+        for r in rows {
+            let id: String = r.try_get("", "user_id")?;
+            if let Ok(id) = id.parse() {
+                out.entry(id).or_default().push(r.try_get("", "name")?);
+            }
+        }
+    }
+    Ok(out)
+}

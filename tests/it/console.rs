@@ -834,3 +834,175 @@ async fn the_audit_log_filters_verifies_and_exports() {
     let (help, _) = signed_in_admin(&app, "helen", "helpdesk").await;
     assert_eq!(help.get("/admin/audit").await.status, 403);
 }
+
+#[tokio::test]
+async fn directory_and_person_exports_hold_the_data_and_no_secrets() {
+    let app = app_with_alice().await;
+    let out = app.cli(&["group", "create", "--tenant", "acme", "--name", "Ops, West"]);
+    assert!(!out.ok(), "commas are refused in group names");
+    assert!(
+        app.cli(&["group", "create", "--tenant", "acme", "--name", "Ops"])
+            .ok()
+    );
+    assert!(
+        app.cli(&[
+            "group",
+            "add-member",
+            "--tenant",
+            "acme",
+            "--group",
+            "Ops",
+            "--username",
+            "alice"
+        ])
+        .ok()
+    );
+    app.sql("UPDATE users SET display_name = '=cmd|calc, \"x\"' WHERE username = 'alice'")
+        .await;
+    let (b, _) = signed_in_admin(&app, "root", "admin").await;
+
+    let (status, kind, body) = b.client_get("/admin/users/export?format=csv").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kind.starts_with("text/csv"));
+    let rows = parse_csv(&body);
+    assert_eq!(rows[0][1], "username");
+    let users = count(
+        &app,
+        "SELECT COUNT(*) FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug = 'acme'",
+    )
+    .await;
+    assert_eq!(rows.len() as i64 - 1, users);
+    let alice = rows.iter().find(|r| r[1] == "alice").unwrap();
+    assert_eq!(
+        alice[3], "'=cmd|calc, \"x\"",
+        "formula defused, quotes kept"
+    );
+    assert_eq!(alice[6], "Ops");
+    assert_eq!(alice[7], "false");
+    let root = rows.iter().find(|r| r[1] == "root").unwrap();
+    assert_eq!((root[5].as_str(), root[7].as_str()), ("admin", "true"));
+    assert!(!body.contains("$argon2"), "no password hashes");
+
+    let (_, kind, body) = b.client_get("/admin/users/export?format=json&group=").await;
+    assert_eq!(kind, "application/json");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.len() as i64, users);
+    let a = list.iter().find(|u| u["username"] == "alice").unwrap();
+    assert_eq!(a["groups"], serde_json::json!(["Ops"]));
+    // The list's filters apply.
+    let (_, _, body) = b.client_get("/admin/users/export?format=json&q=ali").await;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.len(), 1);
+
+    // One person: profile, groups, MFA, sessions, audit; never a secret.
+    let id = user_id(&app, "root");
+    let (status, kind, body) = b.client_get(&format!("/admin/users/{id}/export")).await;
+    assert_eq!(status, 200);
+    assert_eq!(kind, "application/json");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["profile"]["username"], "root");
+    assert_eq!(doc["mfa"]["totp_enrolled"], true);
+    assert_eq!(doc["mfa"]["recovery_codes_left"], 10);
+    assert!(!doc["sessions"].as_array().unwrap().is_empty());
+    let ops: Vec<&str> = doc["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert!(
+        ops.contains(&"mfa.enrol") && ops.contains(&"directory.export"),
+        "{ops:?}"
+    );
+    for secret in [
+        "$argon2",
+        "sealed_seed",
+        "password_hash",
+        "code_hash",
+        "token_hash",
+    ] {
+        assert!(!body.contains(secret), "{secret} in the export");
+    }
+    assert_eq!(audit_actors(&app, "user.export").await, 1);
+    assert_eq!(audit_actors(&app, "directory.export").await, 3);
+
+    // Helpdesk and auditors do not export; another tenant's person is not found.
+    let (help, _) = signed_in_admin(&app, "helen", "helpdesk").await;
+    assert_eq!(help.client_get("/admin/users/export").await.0, 403);
+    assert_eq!(
+        help.client_get(&format!("/admin/users/{id}/export"))
+            .await
+            .0,
+        403
+    );
+    app.create_tenant("beta");
+    app.create_user("beta", "mallory", PW);
+    let out = app.cli(&["user", "show", "--tenant", "beta", "mallory", "--json"]);
+    let mallory = out.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        b.client_get(&format!("/admin/users/{mallory}/export"))
+            .await
+            .0,
+        404
+    );
+    let (_, _, body) = b.client_get("/admin/users/export?format=csv").await;
+    assert!(!body.contains("mallory"));
+    // A stale proof asks again before a bulk export.
+    app.sql("UPDATE sessions SET auth_time = auth_time - 600000")
+        .await;
+    assert_eq!(b.client_get("/admin/users/export").await.0, 303);
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_users_export_as_a_stream() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    let id = if app.db.is_postgres() {
+        "'00000000-0000-7000-8000-' || lpad(n.i::text, 12, '0')"
+    } else {
+        "printf('00000000-0000-7000-8000-%012d', n.i)"
+    };
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+         INSERT INTO users (id, tenant_id, username, username_key, email, email_key, display_name, \
+         name_key, status, must_change_password, created_at, updated_at) \
+         SELECT {id}, t.id, 'u' || n.i, 'u' || n.i, 'u' || n.i || '@bulk.test', \
+         'u' || n.i || '@bulk.test', 'User ' || n.i, 'user ' || n.i, 'active', false, 0, 0 \
+         FROM n, tenants t WHERE t.slug = 'acme'"
+    ))
+    .await;
+    let res = crate::harness::client()
+        .get(b.url("/admin/users/export?format=csv"))
+        .header(
+            "cookie",
+            format!(
+                "lk_session={}; lk_console={}",
+                b.session_cookie().unwrap(),
+                b.cookie("lk_console").unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get("content-length").is_none(),
+        "streamed, not buffered"
+    );
+    let mut res = res;
+    let (mut chunks, mut lines, mut bytes) = (0, 0usize, 0usize);
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        chunks += 1;
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    assert_eq!(
+        lines,
+        1 + 100_000 + 3,
+        "header, the bulk users, the tenant's owner, alice, root"
+    );
+    assert!(
+        chunks > 50,
+        "written page by page ({chunks} chunks, {bytes} bytes)"
+    );
+}

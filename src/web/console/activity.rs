@@ -37,6 +37,30 @@ pub async fn lines(
     ids.sort_by_key(|id| id.to_string());
     ids.dedup();
     let names = crate::store::users::usernames(&svc.store, tenant, &ids).await?;
+    // A tenant has tens or hundreds of groups: one read of them all.
+    let wants_groups = rows.iter().any(|r| {
+        r.subject
+            .as_deref()
+            .is_some_and(|s| s.starts_with("group:"))
+    });
+    let groups: std::collections::HashMap<String, String> = if wants_groups {
+        crate::store::groups::list(&svc.store, tenant)
+            .await?
+            .into_iter()
+            .map(|g| (format!("group:{}", g.id), g.name))
+            .collect()
+    } else {
+        Default::default()
+    };
+    let href = |reference: &str| {
+        if let Some(id) = user_of(reference) {
+            Some(format!("/admin/users/{id}"))
+        } else {
+            groups
+                .contains_key(reference)
+                .then(|| format!("/admin/groups/{}", &reference[6..]))
+        }
+    };
     let show = |reference: &str| match user_of(reference) {
         Some(id) => names
             .get(&id)
@@ -45,7 +69,9 @@ pub async fn lines(
         None => match reference {
             "operator" => "Operator (command line)".into(),
             "system" => "System".into(),
-            other => other.to_owned(),
+            other => groups
+                .get(other)
+                .map_or_else(|| other.to_owned(), |name| format!("group {name}")),
         },
     };
     Ok(rows
@@ -56,7 +82,7 @@ pub async fn lines(
                 seq: r.seq,
                 at: when(r.at),
                 actor: show(&r.actor),
-                subject_href: user_of(subject).map(|id| format!("/admin/users/{id}")),
+                subject_href: href(subject),
                 subject: if subject.is_empty() {
                     String::new()
                 } else {

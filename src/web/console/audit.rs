@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::activity::{self, Line};
-use super::{Admin, Chrome, admin, when};
+use super::{Admin, Chrome, Format, admin, csv_field, when, when_iso};
 use crate::audit::Verdict;
 use crate::console::Power;
 use crate::directory::username_key;
@@ -289,33 +288,10 @@ pub async fn verify(web: Web, WebForm(f): WebForm<VerifyForm>) -> Result<Respons
             ),
         ),
     };
-    let detail = serde_json::json!({ "intact": ok });
-    let event = admin.by().event("audit.verify", None, Some(detail));
-    let tx = svc.store.begin().await?;
-    crate::audit::record(&tx, &key, tenant, event, admin.web.now).await?;
-    tx.commit().await?;
+    admin
+        .record("audit.verify", None, serde_json::json!({ "intact": ok }))
+        .await?;
     log_page(&admin, AuditQuery::default(), Some((ok, text))).await
-}
-
-/// A CSV field: quoted when needed, and defused when a spreadsheet would read it as a formula.
-fn csv_field(out: &mut String, value: &str) {
-    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quote = formula || value.contains([',', '"', '\n', '\r']);
-    if quote {
-        out.push('"');
-    }
-    if formula {
-        out.push('\'');
-    }
-    for c in value.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    if quote {
-        out.push('"');
-    }
 }
 
 const CSV_HEADER: &str =
@@ -364,109 +340,50 @@ fn json_value(r: &AuditRow) -> serde_json::Value {
     })
 }
 
-/// RFC 3339, UTC, to the millisecond.
-fn when_iso(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Json,
-}
-
-/// The export's body: pages of `EXPORT_BATCH` entries in sequence order, each turned into
-/// text as it is read, so memory stays bounded by one page.
+/// The export's body: pages of `EXPORT_BATCH` entries in sequence order.
 fn export_body(svc: Arc<Services>, tenant: TenantId, filter: AuditFilter, format: Format) -> Body {
-    struct State {
-        svc: Arc<Services>,
-        tenant: TenantId,
-        filter: AuditFilter,
-        after: i64,
-        first: bool,
-        /// Whether a JSON element was written (the next one needs a comma).
-        written: bool,
-        done: bool,
-    }
-    let start = State {
-        svc,
-        tenant,
-        filter,
-        after: 0,
-        first: true,
-        written: false,
-        done: false,
+    let filter = Arc::new(filter);
+    let (head, tail) = match format {
+        Format::Csv => (CSV_HEADER, ""),
+        Format::Json => ("[", "\n]\n"),
     };
-    let stream = futures_util::stream::unfold(start, move |mut st| async move {
-        if st.done {
-            return None;
-        }
-        let rows = match store_audit::search(
-            &st.svc.store,
-            st.tenant,
-            &st.filter,
-            (None, Some(st.after)),
-            EXPORT_BATCH,
-        )
-        .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!(error = %e, "audit export stopped");
-                st.done = true;
-                return Some((Err(std::io::Error::other("audit export stopped")), st));
-            }
-        };
-        let mut out = String::new();
-        if st.first {
-            out.push_str(if format == Format::Csv {
-                CSV_HEADER
-            } else {
-                "["
-            });
-        }
-        for r in &rows {
-            match format {
-                Format::Csv => csv_line(&mut out, r),
-                Format::Json => {
-                    if st.written {
-                        out.push(',');
+    super::paged_body(0_i64, head, tail, move |after, first| {
+        let (svc, filter) = (svc.clone(), filter.clone());
+        async move {
+            let rows = store_audit::search(
+                &svc.store,
+                tenant,
+                &filter,
+                (None, Some(after)),
+                EXPORT_BATCH,
+            )
+            .await?;
+            let mut out = String::new();
+            for (i, r) in rows.iter().enumerate() {
+                match format {
+                    Format::Csv => csv_line(&mut out, r),
+                    Format::Json => {
+                        if !(first && i == 0) {
+                            out.push(',');
+                        }
+                        out.push('\n');
+                        out.push_str(&json_value(r).to_string());
                     }
-                    st.written = true;
-                    out.push('\n');
-                    out.push_str(&json_value(r).to_string());
                 }
             }
+            let more = (rows.len() as u64 == EXPORT_BATCH)
+                .then(|| rows.last().map(|r| r.seq))
+                .flatten();
+            Ok((out, more))
         }
-        st.first = false;
-        if (rows.len() as u64) < EXPORT_BATCH {
-            st.done = true;
-            if format == Format::Json {
-                out.push_str("\n]\n");
-            }
-        }
-        if let Some(last) = rows.last() {
-            st.after = last.seq;
-        }
-        Some((Ok::<_, std::io::Error>(Bytes::from(out)), st))
-    });
-    Body::from_stream(stream)
+    })
 }
 
 /// The filtered log as a file. A bulk export: it needs a recent proof of presence, and it is
 /// itself audited.
 pub async fn export(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ViewAudit);
-    let format = match q.format.as_str() {
-        "json" => Format::Json,
-        _ => Format::Csv,
-    };
+    let format = Format::parse(&q.format);
     if !admin.recently_verified() {
         return Ok(admin.reverify(&format!("/admin/audit?{}", q.query(&[]))));
     }
@@ -476,54 +393,18 @@ pub async fn export(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, A
         Ok(f) => f,
         Err(e) => return Err(AppError::BadRequest(e)),
     };
-    let key = svc.keyring.chain_key(&svc.store, tenant).await?;
     let detail = serde_json::json!({
-        "format": if format == Format::Csv { "csv" } else { "json" },
+        "format": format.as_str(),
         "filtered": !q.query(&[]).is_empty(),
     });
-    let event = admin.by().event("audit.export", None, Some(detail));
-    let tx = svc.store.begin().await?;
-    crate::audit::record(&tx, &key, tenant, event, admin.web.now).await?;
-    tx.commit().await?;
-    let (kind, ext) = match format {
-        Format::Csv => ("text/csv; charset=utf-8", "csv"),
-        Format::Json => ("application/json", "json"),
-    };
-    let name = format!(
-        "attachment; filename=\"audit-{}-{}.{ext}\"",
-        admin.web.tenant.slug.as_str(),
-        when_iso(admin.web.now).get(..10).unwrap_or("log")
-    );
-    let headers = [
-        (header::CONTENT_TYPE, kind.to_owned()),
-        (header::CONTENT_DISPOSITION, name),
-    ];
+    admin.record("audit.export", None, detail).await?;
+    let headers = super::export::attachment(&admin, "audit", format);
     Ok(admin.page((headers, export_body(svc, tenant, filter, format)).into_response()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        let mut s = String::new();
-        for v in [
-            "plain",
-            "a,b",
-            "say \"hi\"",
-            "=HYPERLINK(\"x\")",
-            "-1",
-            "line\nbreak",
-        ] {
-            csv_field(&mut s, v);
-            s.push('|');
-        }
-        assert_eq!(
-            s,
-            "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|\"'-1\"|\"line\nbreak\"|"
-        );
-    }
 
     #[test]
     fn days_are_utc_midnights() {

@@ -160,6 +160,24 @@ impl Admin {
         self.page(forbidden("Not allowed", why.message().into()))
     }
 
+    /// Records an audit entry of this admin's (for actions that are not a feature's change,
+    /// such as exports and integrity checks), in its own transaction.
+    pub async fn record(
+        &self,
+        operation: &'static str,
+        subject: Option<String>,
+        detail: serde_json::Value,
+    ) -> Result<(), crate::web::error::AppError> {
+        let svc = &self.web.state.svc;
+        let tenant = self.web.tenant.id;
+        let key = svc.keyring.chain_key(&svc.store, tenant).await?;
+        let tx = svc.store.begin().await?;
+        let event = self.by().event(operation, subject, Some(detail));
+        crate::audit::record(&tx, &key, tenant, event, self.web.now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Adds the console cookie (when new) to a response.
     pub fn page(&self, res: impl IntoResponse) -> Response {
         let mut res = res.into_response();

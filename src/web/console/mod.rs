@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod audit;
+mod export;
 mod gate;
 pub mod groups;
 mod overview;
@@ -36,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/verify", get(verify::page).post(verify::submit))
         .route("/admin/users", get(users::list).post(users::create))
         .route("/admin/users/new", get(users::new_page))
+        .route("/admin/users/export", get(export::directory))
+        .route("/admin/users/{id}/export", get(export::person))
         .route("/admin/users/{id}", get(users::show))
         .route("/admin/users/{id}/profile", post(users::profile))
         .route("/admin/users/{id}/status", post(users::status))
@@ -120,4 +123,147 @@ pub fn when(ms: i64) -> String {
     };
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.format(&f).unwrap_or_else(|_| "—".into())
+}
+
+/// RFC 3339, UTC, to the millisecond.
+pub fn when_iso(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A CSV field: quoted when needed, and defused when a spreadsheet would read it as a formula.
+pub fn csv_field(out: &mut String, value: &str) {
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = formula || value.contains([',', '"', '\n', '\r']);
+    if quote {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    for c in value.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    if quote {
+        out.push('"');
+    }
+}
+
+/// The two export formats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn parse(text: &str) -> Format {
+        if text == "json" {
+            Format::Json
+        } else {
+            Format::Csv
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+
+    /// Content type and file extension.
+    pub fn media(self) -> (&'static str, &'static str) {
+        match self {
+            Format::Csv => ("text/csv; charset=utf-8", "csv"),
+            Format::Json => ("application/json", "json"),
+        }
+    }
+}
+
+/// Where a streamed export is: before its first page, at a cursor, or finished.
+enum Stream<C> {
+    Page(C, bool),
+    Tail,
+    Done,
+}
+
+/// A response body written page by page, so memory stays bounded by one page however much is
+/// exported: `head`, then the text of each page that `next` returns until it gives no further
+/// cursor, then `tail`. A failed read ends the body early (the client sees a cut download;
+/// the error is logged).
+pub fn paged_body<C, F, Fut>(
+    start: C,
+    head: &'static str,
+    tail: &'static str,
+    next: F,
+) -> axum::body::Body
+where
+    C: Send + 'static,
+    F: Fn(C, bool) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(String, Option<C>), crate::store::StoreError>> + Send,
+{
+    let next = std::sync::Arc::new(next);
+    let stream = futures_util::stream::unfold(Stream::Page(start, true), move |state| {
+        let next = next.clone();
+        async move {
+            match state {
+                Stream::Page(cursor, first) => match next(cursor, first).await {
+                    Ok((mut text, more)) => {
+                        if first {
+                            text.insert_str(0, head);
+                        }
+                        let state = match more {
+                            Some(c) => Stream::Page(c, false),
+                            None => Stream::Tail,
+                        };
+                        Some((Ok(axum::body::Bytes::from(text)), state))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "export stopped");
+                        Some((Err(std::io::Error::other("export stopped")), Stream::Done))
+                    }
+                },
+                Stream::Tail => Some((
+                    Ok(axum::body::Bytes::from_static(tail.as_bytes())),
+                    Stream::Done,
+                )),
+                Stream::Done => None,
+            }
+        }
+    });
+    axum::body::Body::from_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        let mut s = String::new();
+        for v in [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "=HYPERLINK(\"x\")",
+            "-1",
+            "line\nbreak",
+        ] {
+            csv_field(&mut s, v);
+            s.push('|');
+        }
+        assert_eq!(
+            s,
+            "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|\"'-1\"|\"line\nbreak\"|"
+        );
+    }
 }

@@ -54,7 +54,7 @@ fn yes_no(v: &str) -> Option<bool> {
 }
 
 impl ListQuery {
-    fn filter(&self) -> UserFilter {
+    pub(super) fn filter(&self) -> UserFilter {
         let q: String = self.q.trim().chars().take(128).collect();
         UserFilter {
             prefix: (!q.is_empty()).then(|| username_key(&q)),
@@ -96,7 +96,7 @@ impl ListQuery {
         format!("/admin/users?{}", q.finish())
     }
 
-    fn filtered(&self) -> bool {
+    pub(super) fn filtered(&self) -> bool {
         [
             &self.q,
             &self.status,
@@ -170,6 +170,8 @@ struct ListPage {
     prev: Option<String>,
     next: Option<String>,
     can_create: bool,
+    /// Export links for this filter, when the admin may export.
+    exports: Option<(String, String)>,
 }
 
 pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
@@ -256,6 +258,13 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         prev,
         next,
         can_create: Power::ManageDirectory.held_by(admin.role),
+        exports: Power::ExportDirectory.held_by(admin.role).then(|| {
+            let link = |format: &str| {
+                q.link(("format", format))
+                    .replacen("/admin/users?", "/admin/users/export?", 1)
+            };
+            (link("csv"), link("json"))
+        }),
     };
     Ok(admin.render(&csrf, page))
 }
@@ -439,6 +448,7 @@ struct UserPage {
     can_help: bool,
     can_manage: bool,
     can_roles: bool,
+    can_export: bool,
     is_self: bool,
 }
 
@@ -573,6 +583,7 @@ async fn user_page(
         can_manage: may_act_on(&admin.user, admin.role, Power::ManageDirectory, user, false)
             .is_ok(),
         can_roles: may_act_on(&admin.user, admin.role, Power::ManageAdmins, user, false).is_ok(),
+        can_export: Power::ExportDirectory.held_by(admin.role),
         is_self: admin.user.id == user.id,
     };
     let status = if page.error.is_some() {

@@ -1,0 +1,269 @@
+//! Directory exports (GDPR Art. 20, portability): all users (or those the list's filters
+//! select) as CSV or JSON, streamed 1,000 users per read; and everything held about one
+//! person as one JSON document (Art. 15). Neither ever contains password hashes, TOTP seeds,
+//! recovery codes or any other credential.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::users::ListQuery;
+use super::{Admin, Format, admin, csv_field, when_iso};
+use crate::console::Power;
+use crate::ids::{TenantId, UserId};
+use crate::services::Services;
+use crate::store::users::{self, Cursor, UserFilter, UserSummary};
+use crate::store::{audit as store_audit, consents, credentials, grants, groups, sessions};
+use crate::web::auth::Web;
+use crate::web::error::AppError;
+
+const BATCH: u64 = 1000;
+
+const CSV_HEADER: &str = "id,username,email,display_name,status,console_role,groups,\
+mfa_enrolled,must_change_password,created_at,last_login_at\r\n";
+
+fn user_value(s: &UserSummary, groups: &[String]) -> Value {
+    let u = &s.user;
+    json!({
+        "id": u.id.to_string(),
+        "username": u.username,
+        "email": u.email,
+        "display_name": u.display_name,
+        "status": u.status.as_str(),
+        "console_role": u.admin_role.map(|r| r.as_str()),
+        "groups": groups,
+        "mfa_enrolled": s.mfa,
+        "must_change_password": u.must_change_password,
+        "created_at": when_iso(u.created_at),
+        "last_login_at": s.last_login_at.map(when_iso),
+    })
+}
+
+fn csv_user(out: &mut String, s: &UserSummary, groups: &[String]) {
+    let u = &s.user;
+    let fields = [
+        u.id.to_string(),
+        u.username.clone(),
+        u.email.clone(),
+        u.display_name.clone(),
+        u.status.as_str().to_owned(),
+        u.admin_role.map_or("", |r| r.as_str()).to_owned(),
+        groups.join(";"),
+        s.mfa.to_string(),
+        u.must_change_password.to_string(),
+        when_iso(u.created_at),
+        s.last_login_at.map(when_iso).unwrap_or_default(),
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, f);
+    }
+    out.push_str("\r\n");
+}
+
+/// The streamed body: pages of users in username order, each with its groups.
+fn directory_body(
+    svc: Arc<Services>,
+    tenant: TenantId,
+    filter: UserFilter,
+    format: Format,
+    now: i64,
+) -> axum::body::Body {
+    let filter = Arc::new(filter);
+    let (head, tail) = match format {
+        Format::Csv => (CSV_HEADER, ""),
+        Format::Json => ("[", "\n]\n"),
+    };
+    super::paged_body(Cursor::First, head, tail, move |cursor, first| {
+        let (svc, filter) = (svc.clone(), filter.clone());
+        async move {
+            let page = users::search(&svc.store, tenant, &filter, &cursor, BATCH, now).await?;
+            let ids: Vec<UserId> = page.iter().map(|s| s.user.id).collect();
+            let mut member_of = groups::names_of_users(&svc.store, tenant, &ids).await?;
+            let mut out = String::with_capacity(page.len() * 200);
+            for (i, s) in page.iter().enumerate() {
+                let groups = member_of.remove(&s.user.id).unwrap_or_default();
+                match format {
+                    Format::Csv => csv_user(&mut out, s, &groups),
+                    Format::Json => {
+                        if !(first && i == 0) {
+                            out.push(',');
+                        }
+                        out.push('\n');
+                        out.push_str(&user_value(s, &groups).to_string());
+                    }
+                }
+            }
+            let more = (page.len() as u64 == BATCH)
+                .then(|| page.last().map(|s| Cursor::After(s.username_key.clone())))
+                .flatten();
+            Ok((out, more))
+        }
+    })
+}
+
+/// Headers for a download named after what it is, the tenant and the day.
+pub(super) fn attachment(
+    admin: &Admin,
+    what: &str,
+    format: Format,
+) -> [(header::HeaderName, String); 2] {
+    let (kind, ext) = format.media();
+    let day = when_iso(admin.web.now);
+    let name = format!(
+        "attachment; filename=\"{what}-{}-{}.{ext}\"",
+        admin.web.tenant.slug.as_str(),
+        day.get(..10).unwrap_or("export")
+    );
+    [
+        (header::CONTENT_TYPE, kind.to_owned()),
+        (header::CONTENT_DISPOSITION, name),
+    ]
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExportQuery {
+    #[serde(default)]
+    format: String,
+    #[serde(flatten)]
+    list: ListQuery,
+}
+
+/// `/admin/users/export`: the directory (or the list's current filter) as a file. A bulk
+/// export: it needs a recent proof of presence, and is audited.
+pub async fn directory(web: Web, Query(q): Query<ExportQuery>) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ExportDirectory);
+    if !admin.recently_verified() {
+        return Ok(admin.reverify("/admin/users"));
+    }
+    let format = Format::parse(&q.format);
+    let filter = q.list.filter();
+    let filtered = q.list.filtered();
+    let detail = json!({ "format": format.as_str(), "filtered": filtered });
+    admin.record("directory.export", None, detail).await?;
+    let body = directory_body(
+        admin.web.state.svc.clone(),
+        admin.web.tenant.id,
+        filter,
+        format,
+        admin.web.now,
+    );
+    Ok(admin.page((attachment(&admin, "users", format), body).into_response()))
+}
+
+/// `/admin/users/{id}/export`: everything held about one person, as one JSON document.
+pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ExportDirectory);
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
+    let Ok(id) = id.parse::<UserId>() else {
+        return Err(AppError::NotFound);
+    };
+    let Some(user) = users::find(&svc.store, tenant, id).await? else {
+        return Err(AppError::NotFound);
+    };
+    let now = admin.web.now;
+    let lock = credentials::lock_state(&svc.store, tenant, id).await?;
+    let totp = credentials::totp(&svc.store, tenant, id).await?;
+    let codes_left = credentials::recovery_codes_left(&svc.store, tenant, id).await?;
+    let sessions = sessions::list_for_user(&svc.store, tenant, id).await?;
+    let consents = consents::list_for_user(&svc.store, tenant, id).await?;
+    let tokens = grants::live_for_user(&svc.store, tenant, id, now).await?;
+    let groups = groups::names_of_user(&svc.store, tenant, id).await?;
+    let reference = format!("user:{id}");
+    let mut events = vec![];
+    for field in [Field::Subject, Field::Actor] {
+        let mut filter = store_audit::AuditFilter::default();
+        match field {
+            Field::Subject => filter.subject = Some(reference.clone()),
+            Field::Actor => filter.actor = Some(reference.clone()),
+        }
+        let mut after = 0;
+        loop {
+            let rows = store_audit::search(&svc.store, tenant, &filter, (None, Some(after)), BATCH)
+                .await?;
+            let done = (rows.len() as u64) < BATCH;
+            after = rows.last().map_or(after, |r| r.seq);
+            events.extend(rows);
+            if done {
+                break;
+            }
+        }
+    }
+    events.sort_by_key(|r| r.seq);
+    events.dedup_by_key(|r| r.seq);
+    let document = json!({
+        "exported_at": when_iso(now),
+        "tenant": admin.web.tenant.slug.as_str(),
+        "profile": {
+            "id": user.id.to_string(),
+            "username": user.username,
+            "email": user.email,
+            "display_name": user.display_name,
+            "status": user.status.as_str(),
+            "console_role": user.admin_role.map(|r| r.as_str()),
+            "must_change_password": user.must_change_password,
+            "created_at": when_iso(user.created_at),
+            "updated_at": when_iso(user.updated_at),
+            "last_login_at": lock.and_then(|l| l.last_login_at).map(when_iso),
+            "failed_logins": lock.map_or(0, |l| l.failed_logins),
+            "locked_until": lock.and_then(|l| l.locked_until).filter(|t| *t > now).map(when_iso),
+        },
+        "groups": groups,
+        "mfa": {
+            "totp_enrolled": totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
+            "totp_enrolled_at": totp.as_ref().and_then(|t| t.confirmed_at).map(when_iso),
+            "recovery_codes_left": codes_left,
+        },
+        "sessions": sessions.iter().map(|s| json!({
+            "started_at": when_iso(s.created_at),
+            "last_seen_at": when_iso(s.last_seen_at),
+            "source_ip": s.source_ip,
+            "user_agent": s.user_agent,
+            "methods": s.amr,
+            "stage": s.stage,
+        })).collect::<Vec<_>>(),
+        "oidc_consents": consents.iter().map(|c| json!({
+            "client_id": c.client_id,
+            "scope": c.scope,
+            "given_at": when_iso(c.created_at),
+            "updated_at": when_iso(c.updated_at),
+        })).collect::<Vec<_>>(),
+        "oidc_refresh_tokens": tokens.iter().map(|t| json!({
+            "client_id": t.client_id,
+            "scope": t.scope,
+            "authenticated_at": when_iso(t.auth_time),
+            "expires_at": when_iso(t.expires_at),
+        })).collect::<Vec<_>>(),
+        "audit_events": events.iter().map(|r| json!({
+            "seq": r.seq,
+            "at": when_iso(r.at),
+            "actor": r.actor,
+            "subject": r.subject,
+            "operation": r.operation,
+            "outcome": r.outcome,
+            "source_ip": r.source_ip,
+            "user_agent": r.user_agent,
+            "detail": r.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+        })).collect::<Vec<_>>(),
+    });
+    admin
+        .record("user.export", Some(reference), json!({ "format": "json" }))
+        .await?;
+    let body =
+        serde_json::to_string_pretty(&document).map_err(|e| AppError::Internal(e.to_string()))?;
+    let headers = attachment(&admin, &format!("user-{}", user.id), Format::Json);
+    Ok(admin.page((headers, body).into_response()))
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Subject,
+    Actor,
+}
