@@ -495,3 +495,41 @@ pub async fn set_role(
     tx.commit().await?;
     Ok(())
 }
+
+/// Erases users (GDPR Art. 17), all in one transaction: their profile, credentials, MFA,
+/// sessions, tokens, consents and memberships go; the audit log keeps only their opaque ids
+/// (one `user.delete` entry each), so the chain still verifies. Refused, with nothing
+/// deleted, when it would leave the tenant without an active owner.
+pub async fn erase(
+    svc: &Services,
+    tenant: TenantId,
+    people: &[User],
+    by: By<'_>,
+    now_ms: i64,
+) -> Result<usize, DirectoryError> {
+    let chain = svc.keyring.chain_key(&svc.store, tenant).await?;
+    let tx = svc.store.begin().await?;
+    let mut events = Vec::with_capacity(people.len());
+    for user in people {
+        if users::erase(&tx, tenant, user.id).await? {
+            let detail =
+                serde_json::json!({ "admin_role": user.admin_role.map(AdminRole::as_str) });
+            events.push(by.event(
+                "user.delete",
+                Some(format!("user:{}", user.id)),
+                Some(detail),
+            ));
+        }
+    }
+    if people
+        .iter()
+        .any(|u| u.admin_role == Some(AdminRole::Owner))
+        && users::active_owners(&tx, tenant).await? == 0
+    {
+        return Err(DirectoryError::LastOwner);
+    }
+    let erased = events.len();
+    audit::record_many(&tx, &chain, tenant, events, now_ms).await?;
+    tx.commit().await?;
+    Ok(erased)
+}

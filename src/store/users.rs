@@ -443,3 +443,47 @@ pub async fn usernames(
     }
     Ok(out)
 }
+
+/// Tables holding a user's data, each with `tenant_id` and `user_id` columns, emptied of the
+/// user before the user row goes.
+const USER_TABLES: [&str; 9] = [
+    "sessions",
+    "password_history",
+    "totp_credentials",
+    "recovery_codes",
+    "reset_tokens",
+    "oidc_codes",
+    "oidc_refresh_tokens",
+    "oidc_consents",
+    "group_members",
+];
+
+/// Erases a user: every row that belongs to them (sessions and the SAML sign-ins made in them,
+/// credentials, MFA, tokens, consents, memberships) and the user row. Audit entries, which
+/// name the user by opaque id only, stay. Returns whether the user existed.
+pub async fn erase(tx: &Tx, tenant: TenantId, id: UserId) -> Result<bool, StoreError> {
+    let t = || -> sea_orm::Value { tenant.to_string().into() };
+    let u = || -> sea_orm::Value { id.to_string().into() };
+    exec(
+        tx,
+        "DELETE FROM saml_participants WHERE tenant_id = ? AND session_id IN \
+         (SELECT id FROM sessions WHERE tenant_id = ? AND user_id = ?)",
+        vec![t(), t(), u()],
+    )
+    .await?;
+    for table in USER_TABLES {
+        exec(
+            tx,
+            &format!("DELETE FROM {table} WHERE tenant_id = ? AND user_id = ?"),
+            vec![t(), u()],
+        )
+        .await?;
+    }
+    let n = exec(
+        tx,
+        "DELETE FROM users WHERE tenant_id = ? AND id = ?",
+        vec![t(), u()],
+    )
+    .await?;
+    Ok(n == 1)
+}

@@ -7,7 +7,7 @@ use crate::harness::TestApp;
 use crate::login::{PW, app_with_alice, count};
 
 /// Between two markers of a page.
-fn between(body: &str, start: &str, end: &str) -> String {
+pub(crate) fn between(body: &str, start: &str, end: &str) -> String {
     let i = body
         .find(start)
         .unwrap_or_else(|| panic!("{start} not in {body}"))
@@ -16,12 +16,12 @@ fn between(body: &str, start: &str, end: &str) -> String {
     body[i..j].to_owned()
 }
 
-fn set_role(app: &TestApp, username: &str, role: &str) {
+pub(crate) fn set_role(app: &TestApp, username: &str, role: &str) {
     let out = app.cli(&["user", "set-role", "--tenant", "acme", username, role]);
     assert!(out.ok(), "set-role: {}", out.stderr);
 }
 
-fn user_id(app: &TestApp, username: &str) -> String {
+pub(crate) fn user_id(app: &TestApp, username: &str) -> String {
     let out = app.cli(&["user", "show", "--tenant", "acme", username, "--json"]);
     assert!(out.ok(), "{}", out.stderr);
     out.json()["id"].as_str().unwrap().to_owned()
@@ -29,7 +29,7 @@ fn user_id(app: &TestApp, username: &str) -> String {
 
 /// Enrols an authenticator for the signed-in browser, confirming with the code of the step
 /// before now (so the steps of now and later stay unused). Returns the key.
-async fn enrol(b: &Browser) -> String {
+pub(crate) async fn enrol(b: &Browser) -> String {
     let page = b.submit("/account/mfa", "/account/mfa/enrol", &[]).await;
     assert_eq!(page.status, 200, "{}", page.body);
     let key = between(&page.body, "<code id=\"manual-key\">", "</code>");
@@ -48,7 +48,11 @@ async fn enrol(b: &Browser) -> String {
 
 /// An admin of `acme` with `role` and an authenticator, signed in with password and TOTP
 /// (the step of now). Returns the browser and the authenticator key.
-async fn signed_in_admin(app: &TestApp, username: &str, role: &str) -> (Browser, String) {
+pub(crate) async fn signed_in_admin(
+    app: &TestApp,
+    username: &str,
+    role: &str,
+) -> (Browser, String) {
     app.create_user("acme", username, PW);
     set_role(app, username, role);
     let b = Browser::new(app, "acme");
@@ -71,7 +75,7 @@ async fn signed_in_admin(app: &TestApp, username: &str, role: &str) -> (Browser,
     (b, key)
 }
 
-async fn audit_actors(app: &TestApp, operation: &str) -> i64 {
+pub(crate) async fn audit_actors(app: &TestApp, operation: &str) -> i64 {
     count(
         app,
         &format!(
@@ -691,7 +695,7 @@ async fn another_tenants_users_and_groups_are_not_found() {
 }
 
 /// Rows of a CSV document (RFC 4180 quoting).
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = vec![];
     let mut row = vec![];
     let mut field = String::new();

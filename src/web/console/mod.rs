@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod audit;
+mod erase;
 mod export;
 mod gate;
 pub mod groups;
@@ -38,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users::list).post(users::create))
         .route("/admin/users/new", get(users::new_page))
         .route("/admin/users/export", get(export::directory))
+        .route("/admin/users/delete", get(erase::form).post(erase::bulk))
+        .route("/admin/users/{id}/delete", post(erase::one))
         .route("/admin/users/{id}/export", get(export::person))
         .route("/admin/users/{id}", get(users::show))
         .route("/admin/users/{id}/profile", post(users::profile))

@@ -43,6 +43,8 @@ pub struct ListQuery {
     after: String,
     #[serde(default)]
     before: String,
+    #[serde(default)]
+    done: String,
 }
 
 fn yes_no(v: &str) -> Option<bool> {
@@ -111,6 +113,7 @@ impl ListQuery {
 }
 
 struct UserRow {
+    id: String,
     href: String,
     username: String,
     display_name: String,
@@ -125,6 +128,7 @@ struct UserRow {
 impl UserRow {
     fn of(s: &UserSummary) -> UserRow {
         UserRow {
+            id: s.user.id.to_string(),
             href: format!("/admin/users/{}", s.user.id),
             username: s.user.username.clone(),
             display_name: s.user.display_name.clone(),
@@ -170,6 +174,9 @@ struct ListPage {
     prev: Option<String>,
     next: Option<String>,
     can_create: bool,
+    /// Whether rows get checkboxes for bulk deletion.
+    can_delete: bool,
+    notice: Option<&'static str>,
     /// Export links for this filter, when the admin may export.
     exports: Option<(String, String)>,
 }
@@ -258,6 +265,8 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         prev,
         next,
         can_create: Power::ManageDirectory.held_by(admin.role),
+        can_delete: Power::ManageDirectory.held_by(admin.role),
+        notice: (q.done == "deleted").then_some("The users are deleted."),
         exports: Power::ExportDirectory.held_by(admin.role).then(|| {
             let link = |format: &str| {
                 q.link(("format", format))
@@ -399,7 +408,7 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
 }
 
 /// An error's text as a sentence for a page.
-fn sentence(text: &str) -> String {
+pub(super) fn sentence(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
@@ -500,7 +509,7 @@ pub async fn show(
     user_page(&admin, &user, notice_for(&q.done), None, None).await
 }
 
-async fn user_page(
+pub(super) async fn user_page(
     admin: &Admin,
     user: &User,
     notice: Option<&'static str>,
@@ -597,7 +606,7 @@ async fn user_page(
 /// The common start of every action on one user: CSRF, the admin's power, the user (404 if
 /// not of this tenant), the admin's right over that user, and for `sensitive` actions a recent
 /// proof of presence.
-async fn act(
+pub(super) async fn act(
     web: Web,
     csrf: &str,
     id: &str,
