@@ -28,6 +28,8 @@ pub enum Power {
     ExportDirectory,
     /// See applications, policies and keys.
     ViewSettings,
+    /// Change the sign-in policy.
+    ManagePolicies,
     /// See the audit log and export it.
     ViewAudit,
 }
@@ -122,6 +124,7 @@ mod tests {
             ManageAdmins,
             ExportDirectory,
             ViewSettings,
+            ManagePolicies,
             ViewAudit,
         ];
         let held = |role| {

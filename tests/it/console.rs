@@ -1010,3 +1010,166 @@ async fn a_hundred_thousand_users_export_as_a_stream() {
         "written page by page ({chunks} chunks, {bytes} bytes)"
     );
 }
+
+/// The policy form's fields as the page shows them (numbers; flags off, lists empty).
+fn policy_fields(page: &Page) -> Vec<(String, String)> {
+    let numbers = [
+        "password.min_length",
+        "password.max_length",
+        "password.required_classes",
+        "password.history",
+        "password.max_age_days",
+        "lockout.max_failures",
+        "lockout.lock_minutes",
+        "lockout.ip_max_failures",
+        "lockout.ip_window_minutes",
+        "session.idle_minutes",
+        "session.absolute_hours",
+        "reset_link_minutes",
+    ];
+    let mut out: Vec<(String, String)> = numbers
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                page.field(n).unwrap_or_else(|| panic!("{n} on the page")),
+            )
+        })
+        .collect();
+    out.push(("mfa".into(), "optional".into()));
+    out.push(("ip.allow".into(), String::new()));
+    out.push(("ip.deny".into(), String::new()));
+    out
+}
+
+fn with(fields: &[(String, String)], changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .cloned()
+        .collect();
+    out.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    out
+}
+
+async fn post_policy(b: &Browser, csrf: &str, step: &str, fields: &[(String, String)]) -> Page {
+    let mut all = vec![("csrf", csrf.to_owned()), ("step", step.to_owned())];
+    all.extend(fields.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    b.post("/admin/policies", &refs).await
+}
+
+#[tokio::test]
+async fn policies_are_reviewed_validated_and_saved_all_or_nothing() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "admin").await;
+    let page = b.get("/admin/policies").await;
+    assert_eq!(page.status, 200);
+    let fields = policy_fields(&page);
+    let csrf = page.csrf();
+    let saved = |json: &'static str| {
+        let app = &app;
+        async move {
+            count(
+                app,
+                &format!("SELECT COUNT(*) FROM tenant_policies WHERE policy LIKE '%{json}%'"),
+            )
+            .await
+        }
+    };
+
+    // Review: the changes and what they mean; nothing saved yet.
+    let review = post_policy(
+        &b,
+        &csrf,
+        "review",
+        &with(
+            &fields,
+            &[("password.min_length", "14"), ("mfa", "required")],
+        ),
+    )
+    .await;
+    assert_eq!(review.status, 200, "{}", review.body);
+    let table = between(&review.body, "id=\"changes\"", "</table>");
+    assert!(table.contains("Minimum length") && table.contains(">12<") && table.contains(">14<"));
+    assert!(table.contains("Two-step verification") && table.contains("everyone must set one up"));
+    assert_eq!(table.matches("<tr>").count(), 3, "a header and two changes");
+    assert_eq!(saved("\"min_length\":14").await, 0);
+
+    // Invalid values and self-lockout are refused with the field named; nothing is saved.
+    let bad = post_policy(
+        &b,
+        &csrf,
+        "save",
+        &with(
+            &fields,
+            &[("password.min_length", "7"), ("mfa", "required")],
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.has("Minimum length:"), "{}", bad.body);
+    let bad = post_policy(&b, &csrf, "save", &with(&fields, &[("mfa", "sometimes")])).await;
+    assert_eq!(bad.status, 422);
+    let locked_out = post_policy(
+        &b,
+        &csrf,
+        "save",
+        &with(&fields, &[("ip.allow", "10.0.0.0/8")]),
+    )
+    .await;
+    assert_eq!(locked_out.status, 422);
+    assert!(locked_out.has("would refuse your own address (127.0.0.1)"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM tenant_policies").await, 0);
+
+    // Saved, audited, and in force.
+    let done = post_policy(
+        &b,
+        &csrf,
+        "save",
+        &with(
+            &fields,
+            &[
+                ("password.min_length", "14"),
+                ("ip.allow", "127.0.0.0/8\n10.0.0.0/8"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/admin/policies?done=saved"),
+        "{}",
+        done.body
+    );
+    assert_eq!(saved("\"min_length\":14").await, 1);
+    assert_eq!(saved("\"allow\":[\"127.0.0.0/8\",\"10.0.0.0/8\"]").await, 1);
+    assert_eq!(audit_actors(&app, "tenant.policy.update").await, 1);
+    let page = b.get("/admin/policies").await;
+    assert_eq!(page.field("password.min_length").as_deref(), Some("14"));
+
+    // Stale proof: asked again. Auditors see the policy but cannot change it.
+    app.sql("UPDATE sessions SET auth_time = auth_time - 600000")
+        .await;
+    let stale = post_policy(
+        &b,
+        &csrf,
+        "save",
+        &with(&fields, &[("password.min_length", "16")]),
+    )
+    .await;
+    assert!(stale.location.unwrap().starts_with("/admin/verify"));
+    let (auditor, _) = signed_in_admin(&app, "otto", "auditor").await;
+    let page = auditor.get("/admin/policies").await;
+    assert_eq!(page.status, 200);
+    assert!(page.has("disabled") && !page.has("Review changes"));
+    let refused = post_policy(
+        &auditor,
+        &page.csrf(),
+        "save",
+        &with(&fields, &[("password.min_length", "16")]),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(saved("\"min_length\":16").await, 0);
+}

@@ -10,6 +10,7 @@ mod export;
 mod gate;
 pub mod groups;
 mod overview;
+mod policies;
 pub mod users;
 mod verify;
 
@@ -52,6 +53,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/groups", post(users::membership))
         .route("/admin/users/{id}/role", post(users::role))
         .route("/admin/users/{id}/invite", post(users::invite))
+        .route(
+            "/admin/policies",
+            get(policies::show).post(policies::submit),
+        )
         .route("/admin/audit", get(audit::list))
         .route("/admin/audit/export", get(audit::export))
         .route("/admin/audit/verify", post(audit::verify))
@@ -79,10 +84,11 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
 }
 
-const SECTIONS: [(&str, &str, Power); 4] = [
+const SECTIONS: [(&str, &str, Power); 5] = [
     ("/admin", "Overview", Power::ViewDirectory),
     ("/admin/users", "Users", Power::ViewDirectory),
     ("/admin/groups", "Groups", Power::ViewDirectory),
+    ("/admin/policies", "Policies", Power::ViewSettings),
     ("/admin/audit", "Audit log", Power::ViewAudit),
 ];
 
