@@ -6,7 +6,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -90,12 +89,7 @@ struct BulkPage {
 fn bulk_page(admin: &Admin, page: impl FnOnce(Chrome) -> BulkPage) -> Response {
     let (chrome, csrf) = admin.chrome("/admin/users");
     let page = page(chrome);
-    let status = if page.error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    admin.render(&csrf, (status, page))
+    admin.render_form(&csrf, page.error.is_some(), page)
 }
 
 fn empty(chrome: Chrome, names: String, error: Option<String>) -> BulkPage {

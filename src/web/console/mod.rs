@@ -115,6 +115,21 @@ impl Admin {
         (chrome, csrf)
     }
 
+    /// A form page: 422 when it shows an error (nothing was changed), 200 otherwise.
+    pub fn render_form(
+        &self,
+        csrf: &crate::web::auth::Csrf,
+        failed: bool,
+        page: impl axum::response::IntoResponse,
+    ) -> axum::response::Response {
+        let status = if failed {
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            axum::http::StatusCode::OK
+        };
+        self.render(csrf, (status, page))
+    }
+
     /// A rendered page with both cookies it may need.
     pub fn render(
         &self,

@@ -6,7 +6,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{Admin, Chrome, admin};
@@ -243,12 +242,7 @@ fn sections(values: &dyn Fn(&Field) -> String) -> Vec<Section> {
 fn render(admin: &Admin, page: impl FnOnce(Chrome) -> PolicyPage) -> Response {
     let (chrome, csrf) = admin.chrome("/admin/policies");
     let page = page(chrome);
-    let status = if page.error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    admin.render(&csrf, (status, page))
+    admin.render_form(&csrf, page.error.is_some(), page)
 }
 
 pub async fn show(
