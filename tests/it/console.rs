@@ -533,6 +533,11 @@ async fn each_role_does_only_what_it_may() {
         1
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE outcome = 'success' AND operation = 'user.admin_role' AND actor LIKE 'user:%'").await, 0);
+    // Refusals are audited as denied, with who tried and on whom.
+    assert!(
+        count(&app, "SELECT COUNT(*) FROM audit_log WHERE operation = 'console.denied' AND outcome = 'denied' AND actor LIKE 'user:%'").await
+            >= 5
+    );
 }
 
 #[tokio::test]

@@ -384,6 +384,10 @@ fn export_body(svc: Arc<Services>, tenant: TenantId, filter: AuditFilter, format
 pub async fn export(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ViewAudit);
     let format = Format::parse(&q.format);
+    if !admin.same_site() {
+        let back = format!("/admin/audit?{}", q.query(&[]));
+        return Ok(admin.page(crate::web::auth::see_other(&back)));
+    }
     if !admin.recently_verified() {
         return Ok(admin.reverify(&format!("/admin/audit?{}", q.query(&[]))));
     }

@@ -139,6 +139,10 @@ pub struct ExportQuery {
 /// export: it needs a recent proof of presence, and is audited.
 pub async fn directory(web: Web, Query(q): Query<ExportQuery>) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ExportDirectory);
+    if !admin.same_site() {
+        // Started by another site: show the list (with the link) instead of downloading.
+        return Ok(admin.page(crate::web::auth::see_other("/admin/users")));
+    }
     if !admin.recently_verified() {
         return Ok(admin.reverify("/admin/users"));
     }
@@ -160,11 +164,15 @@ pub async fn directory(web: Web, Query(q): Query<ExportQuery>) -> Result<Respons
 /// `/admin/users/{id}/export`: everything held about one person, as one JSON document.
 pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ExportDirectory);
-    let svc = &admin.web.state.svc;
-    let tenant = admin.web.tenant.id;
     let Ok(id) = id.parse::<UserId>() else {
         return Err(AppError::NotFound);
     };
+    if !admin.same_site() {
+        let back = format!("/admin/users/{id}");
+        return Ok(admin.page(crate::web::auth::see_other(&back)));
+    }
+    let svc = &admin.web.state.svc;
+    let tenant = admin.web.tenant.id;
     let Some(user) = users::find(&svc.store, tenant, id).await? else {
         return Err(AppError::NotFound);
     };

@@ -102,7 +102,7 @@ pub async fn enter(web: Web, power: Option<Power>) -> Result<Admin, Response> {
         return Err(admin.page(see_other(&format!("/admin/verify?return_to={back}"))));
     }
     if !power.held_by(role) {
-        return Err(admin.refused(Refusal::Role));
+        return Err(admin.refused(Refusal::Role, None).await);
     }
     Ok(admin)
 }
@@ -155,9 +155,41 @@ impl Admin {
         self.set_cookie = Some(cookie_for(&self.web, &self.session.id, self.web.now));
     }
 
-    /// The page for an action this admin may not take (nothing was changed).
-    pub fn refused(&self, why: Refusal) -> Response {
+    /// The page for an action this admin may not take (nothing was changed). The attempt is
+    /// audited as denied, with the route and the subject (`user:…`) if there is one.
+    pub async fn refused(&self, why: Refusal, subject: Option<String>) -> Response {
+        let reason = match why {
+            Refusal::Role => "role",
+            Refusal::TargetIsAdmin => "target_is_admin",
+            Refusal::OwnAccount => "own_account",
+        };
+        let event = crate::audit::Event {
+            actor: Actor::User(self.user.id),
+            subject,
+            operation: "console.denied",
+            outcome: crate::audit::Outcome::Denied,
+            origin: &self.web.origin,
+            detail: Some(serde_json::json!({ "reason": reason, "role": self.role.as_str() })),
+        };
+        let svc = &self.web.state.svc;
+        let tenant = self.web.tenant.id;
+        let recorded = async {
+            let key = svc.keyring.chain_key(&svc.store, tenant).await?;
+            let tx = svc.store.begin().await?;
+            crate::audit::record(&tx, &key, tenant, event, self.web.now).await?;
+            tx.commit().await?;
+            Ok::<(), crate::web::error::AppError>(())
+        };
+        if let Err(e) = recorded.await {
+            return e.into_response();
+        }
         self.page(forbidden("Not allowed", why.message().into()))
+    }
+
+    /// Whether the request carried the `SameSite=Strict` console cookie, i.e. was started from
+    /// the console itself (GETs without it are let in and given one).
+    pub fn same_site(&self) -> bool {
+        self.set_cookie.is_none()
     }
 
     /// Records an audit entry of this admin's (for actions that are not a feature's change,

@@ -345,7 +345,7 @@ pub async fn members(
         return group_page(&admin, &g, None, Some(message)).await;
     };
     if let Err(why) = may_act_on(&admin.user, admin.role, Power::ManageDirectory, &user, true) {
-        return Ok(admin.refused(why));
+        return Ok(admin.refused(why, Some(format!("user:{}", user.id))).await);
     }
     let changed = groups::set_member(
         svc,

@@ -624,7 +624,9 @@ pub(super) async fn act(
         return Err(AppError::NotFound);
     };
     if let Err(why) = may_act_on(&admin.user, admin.role, power, &user, false) {
-        return Ok(Err(admin.refused(why)));
+        return Ok(Err(admin
+            .refused(why, Some(format!("user:{}", user.id)))
+            .await));
     }
     if sensitive && !admin.recently_verified() {
         return Ok(Err(admin.reverify(&format!("/admin/users/{}", user.id))));
