@@ -347,23 +347,32 @@ fn export_body(svc: Arc<Services>, tenant: TenantId, filter: AuditFilter, format
         Format::Csv => (CSV_HEADER, ""),
         Format::Json => ("[", "\n]\n"),
     };
-    super::paged_body(0_i64, head, tail, move |after, first| {
-        let (svc, filter) = (svc.clone(), filter.clone());
-        async move {
-            let rows = store_audit::search(
-                &svc.store,
-                tenant,
-                &filter,
-                (None, Some(after)),
-                EXPORT_BATCH,
-            )
-            .await?;
-            let mut out = String::new();
+    super::paged_body(
+        0_i64,
+        (head, tail),
+        move |after| {
+            let (svc, filter) = (svc.clone(), filter.clone());
+            async move {
+                let rows = store_audit::search(
+                    &svc.store,
+                    tenant,
+                    &filter,
+                    (None, Some(after)),
+                    EXPORT_BATCH,
+                )
+                .await?;
+                let next = (rows.len() as u64 == EXPORT_BATCH)
+                    .then(|| rows.last().map(|r| r.seq))
+                    .flatten();
+                Ok((rows, next))
+            }
+        },
+        move |out, rows: &[AuditRow], written| {
             for (i, r) in rows.iter().enumerate() {
                 match format {
-                    Format::Csv => csv_line(&mut out, r),
+                    Format::Csv => csv_line(out, r),
                     Format::Json => {
-                        if !(first && i == 0) {
+                        if written || i > 0 {
                             out.push(',');
                         }
                         out.push('\n');
@@ -371,12 +380,8 @@ fn export_body(svc: Arc<Services>, tenant: TenantId, filter: AuditFilter, format
                     }
                 }
             }
-            let more = (rows.len() as u64 == EXPORT_BATCH)
-                .then(|| rows.last().map(|r| r.seq))
-                .flatten();
-            Ok((out, more))
-        }
-    })
+        },
+    )
 }
 
 /// The filtered log as a file. A bulk export: it needs a recent proof of presence, and it is

@@ -80,32 +80,43 @@ fn directory_body(
         Format::Csv => (CSV_HEADER, ""),
         Format::Json => ("[", "\n]\n"),
     };
-    super::paged_body(Cursor::First, head, tail, move |cursor, first| {
-        let (svc, filter) = (svc.clone(), filter.clone());
-        async move {
-            let page = users::search(&svc.store, tenant, &filter, &cursor, BATCH, now).await?;
-            let ids: Vec<UserId> = page.iter().map(|s| s.user.id).collect();
-            let mut member_of = groups::names_of_users(&svc.store, tenant, &ids).await?;
-            let mut out = String::with_capacity(page.len() * 200);
-            for (i, s) in page.iter().enumerate() {
-                let groups = member_of.remove(&s.user.id).unwrap_or_default();
+    super::paged_body(
+        Cursor::First,
+        (head, tail),
+        move |cursor| {
+            let (svc, filter) = (svc.clone(), filter.clone());
+            async move {
+                let page = users::search(&svc.store, tenant, &filter, &cursor, BATCH, now).await?;
+                let ids: Vec<UserId> = page.iter().map(|s| s.user.id).collect();
+                let mut member_of = groups::names_of_users(&svc.store, tenant, &ids).await?;
+                let next = (page.len() as u64 == BATCH)
+                    .then(|| page.last().map(|s| Cursor::After(s.username_key.clone())))
+                    .flatten();
+                let rows = page
+                    .into_iter()
+                    .map(|s| {
+                        let groups = member_of.remove(&s.user.id).unwrap_or_default();
+                        (s, groups)
+                    })
+                    .collect();
+                Ok((rows, next))
+            }
+        },
+        move |out, rows: &[(UserSummary, Vec<String>)], written| {
+            for (i, (s, groups)) in rows.iter().enumerate() {
                 match format {
-                    Format::Csv => csv_user(&mut out, s, &groups),
+                    Format::Csv => csv_user(out, s, groups),
                     Format::Json => {
-                        if !(first && i == 0) {
+                        if written || i > 0 {
                             out.push(',');
                         }
                         out.push('\n');
-                        out.push_str(&user_value(s, &groups).to_string());
+                        out.push_str(&user_value(s, groups).to_string());
                     }
                 }
             }
-            let more = (page.len() as u64 == BATCH)
-                .then(|| page.last().map(|s| Cursor::After(s.username_key.clone())))
-                .flatten();
-            Ok((out, more))
-        }
-    })
+        },
+    )
 }
 
 /// Headers for a download named after what it is, the tenant and the day.

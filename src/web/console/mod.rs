@@ -213,56 +213,67 @@ impl Format {
     }
 }
 
-/// Where a streamed export is: before its first page, at a cursor, or finished.
-enum Stream<C> {
-    Page(C, bool),
-    Tail,
-    Done,
-}
-
-/// A response body written page by page, so memory stays bounded by one page however much is
-/// exported: `head`, then the text of each page that `next` returns until it gives no further
-/// cursor, then `tail`. A failed read ends the body early (the client sees a cut download;
-/// the error is logged).
-pub fn paged_body<C, F, Fut>(
+/// A response body written page by page, so memory stays bounded by a couple of pages however
+/// much is exported: `head`, the text `write` makes of each page that `fetch` returns (`write`
+/// is told whether anything was written before, for separators), then `tail`. The next page
+/// is fetched while the current one is written out, so the database and the formatting work
+/// side by side. A failed read ends the body early (the client sees a cut download; the error
+/// is logged); a client that goes away stops the reading.
+pub fn paged_body<C, T, F, Fut, W>(
     start: C,
-    head: &'static str,
-    tail: &'static str,
-    next: F,
+    (head, tail): (&'static str, &'static str),
+    fetch: F,
+    write: W,
 ) -> axum::body::Body
 where
     C: Send + 'static,
-    F: Fn(C, bool) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(String, Option<C>), crate::store::StoreError>> + Send,
+    T: Send + 'static,
+    F: Fn(C) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<C>), crate::store::StoreError>>
+        + Send
+        + 'static,
+    W: Fn(&mut String, &[T], bool) + Send + 'static,
 {
-    let next = std::sync::Arc::new(next);
-    let stream = futures_util::stream::unfold(Stream::Page(start, true), move |state| {
-        let next = next.clone();
-        async move {
-            match state {
-                Stream::Page(cursor, first) => match next(cursor, first).await {
-                    Ok((mut text, more)) => {
-                        if first {
-                            text.insert_str(0, head);
-                        }
-                        let state = match more {
-                            Some(c) => Stream::Page(c, false),
-                            None => Stream::Tail,
-                        };
-                        Some((Ok(axum::body::Bytes::from(text)), state))
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "export stopped");
-                        Some((Err(std::io::Error::other("export stopped")), Stream::Done))
-                    }
-                },
-                Stream::Tail => Some((
-                    Ok(axum::body::Bytes::from_static(tail.as_bytes())),
-                    Stream::Done,
-                )),
-                Stream::Done => None,
+    type Chunk = Result<axum::body::Bytes, std::io::Error>;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+    tokio::spawn(async move {
+        let mut pending = Some(tokio::spawn(fetch(start)));
+        let (mut first, mut written) = (true, false);
+        while let Some(job) = pending.take() {
+            let (rows, next) = match job.await {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "export stopped");
+                    let _ = tx.send(Err(std::io::Error::other("export stopped"))).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "export stopped");
+                    let _ = tx.send(Err(std::io::Error::other("export stopped"))).await;
+                    return;
+                }
+            };
+            pending = next.map(|c| tokio::spawn(fetch(c)));
+            let mut text = String::with_capacity(rows.len() * 160 + head.len());
+            if first {
+                text.push_str(head);
+                first = false;
+            }
+            write(&mut text, &rows, written);
+            written = written || !rows.is_empty();
+            if pending.is_none() {
+                text.push_str(tail);
+            }
+            if tx.send(Ok(axum::body::Bytes::from(text))).await.is_err() {
+                if let Some(p) = pending {
+                    p.abort();
+                }
+                return;
             }
         }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
     });
     axum::body::Body::from_stream(stream)
 }
