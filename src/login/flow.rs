@@ -266,7 +266,8 @@ where
     Ok(false)
 }
 
-async fn confirmed_totp(ctx: &Ctx<'_>, user: UserId) -> Result<bool, LoginError> {
+/// Whether the user has a confirmed authenticator.
+pub async fn confirmed_totp(ctx: &Ctx<'_>, user: UserId) -> Result<bool, LoginError> {
     Ok(credentials::totp(&ctx.svc.store, ctx.tenant_id(), user)
         .await?
         .is_some_and(|t| t.confirmed_at.is_some()))
@@ -677,11 +678,6 @@ pub async fn step_up(
     Ok(StepUp::Verified)
 }
 
-/// Whether the user has a confirmed authenticator.
-pub async fn has_mfa(ctx: &Ctx<'_>, user: UserId) -> Result<bool, LoginError> {
-    confirmed_totp(ctx, user).await
-}
-
 // ---- MFA enrolment ----
 
 pub enum Enrolment {
@@ -833,37 +829,38 @@ fn reset_token_hash(token: &str) -> String {
 /// How long an invitation link works.
 pub const INVITE_HOURS: i64 = 72;
 
-/// Mails a new user a single-use link to choose their password (an invitation from an admin,
-/// `by`). Unlike "forgot password", the admin is told when the mail could not be sent.
-pub async fn send_invite(ctx: &Ctx<'_>, user: &User, by: By<'_>) -> Result<(), InviteError> {
+/// The address of a single-use password link. It comes from configuration, never from the
+/// Host header.
+fn reset_link(ctx: &Ctx<'_>, token: &str) -> String {
+    format!(
+        "{}/reset?token={token}",
+        ctx.svc.public_url.tenant_origin(ctx.tenant.slug.as_str())
+    )
+}
+
+/// Stores an invitation's link token (valid `INVITE_HOURS`) with its audit entry.
+async fn issue_invite(ctx: &Ctx<'_>, user: &User, by: By<'_>) -> Result<String, LoginError> {
     let token = random_token();
     let expires = ctx.now + INVITE_HOURS * 3_600_000;
     let key = ctx
         .svc
         .keyring
         .chain_key(&ctx.svc.store, ctx.tenant_id())
-        .await
-        .map_err(LoginError::from)?;
-    let tx = ctx.svc.store.begin().await.map_err(LoginError::from)?;
-    credentials::insert_reset_token(
-        &tx,
-        ctx.tenant_id(),
-        user.id,
-        &reset_token_hash(&token),
-        ctx.now,
-        expires,
-    )
-    .await
-    .map_err(LoginError::from)?;
+        .await?;
+    let tx = ctx.svc.store.begin().await?;
+    let hash = reset_token_hash(&token);
+    credentials::insert_reset_token(&tx, ctx.tenant_id(), user.id, &hash, ctx.now, expires).await?;
     let event = by.event("user.invite", Some(format!("user:{}", user.id)), None);
-    audit::record(&tx, &key, ctx.tenant_id(), event, ctx.now)
-        .await
-        .map_err(LoginError::from)?;
-    tx.commit().await.map_err(LoginError::from)?;
-    let link = format!(
-        "{}/reset?token={token}",
-        ctx.svc.public_url.tenant_origin(ctx.tenant.slug.as_str())
-    );
+    audit::record(&tx, &key, ctx.tenant_id(), event, ctx.now).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Mails a new user a single-use link to choose their password (an invitation from an admin,
+/// `by`). Unlike "forgot password", the admin is told when the mail could not be sent.
+pub async fn send_invite(ctx: &Ctx<'_>, user: &User, by: By<'_>) -> Result<(), InviteError> {
+    let token = issue_invite(ctx, user, by).await?;
+    let link = reset_link(ctx, &token);
     let mail = Mail {
         to_name: user.display_name.clone(),
         to_address: user.email.clone(),
@@ -946,11 +943,7 @@ pub async fn request_reset(ctx: &Ctx<'_>, login: &str) -> Result<(), LoginError>
     .await?;
     tx.commit().await?;
 
-    // The link comes from configuration, never from the Host header.
-    let link = format!(
-        "{}/reset?token={token}",
-        ctx.svc.public_url.tenant_origin(ctx.tenant.slug.as_str())
-    );
+    let link = reset_link(ctx, &token);
     let mail = Mail {
         to_name: user.display_name.clone(),
         to_address: user.email.clone(),

@@ -258,14 +258,11 @@ pub async fn entry(web: Web, Path(seq): Path<String>) -> Result<Response, AppErr
     Ok(admin.render(&csrf, page))
 }
 
-#[derive(Deserialize)]
-pub struct VerifyForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Runs the chain check over the whole log and shows its verdict.
-pub async fn verify(web: Web, WebForm(f): WebForm<VerifyForm>) -> Result<Response, AppError> {
+pub async fn verify(
+    web: Web,
+    WebForm(f): WebForm<crate::web::login::CsrfForm>,
+) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());
     }

@@ -7,7 +7,6 @@ use askama_web::WebTemplate;
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::response::Response;
-use serde::Deserialize;
 
 use super::{Admin, Chrome, admin};
 use crate::console::{Power, may_act_on};
@@ -20,19 +19,11 @@ use crate::web::error::AppError;
 /// Most users one bulk deletion takes.
 pub const MAX_BULK: usize = 10_000;
 
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    confirm: String,
-}
-
 /// `POST /admin/users/{id}/delete`.
 pub async fn one(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<DeleteForm>,
+    WebForm(f): WebForm<super::ConfirmForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) =
         match super::users::act(web, &f.csrf, &id, Power::ManageDirectory, true).await? {

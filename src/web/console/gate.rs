@@ -30,6 +30,8 @@ pub struct Admin {
     pub role: AdminRole,
     /// When the admin last proved password + code at `/admin/verify` (0: never, this session).
     verified_at: i64,
+    /// The request carried a valid console cookie (it was started from the console).
+    same_site: bool,
     set_cookie: Option<HeaderValue>,
 }
 
@@ -76,6 +78,7 @@ pub async fn enter(web: Web, power: Option<Power>) -> Result<Admin, Response> {
     let set_cookie = cookie.is_none().then(|| cookie_for(&web, &session.id, 0));
     let admin = Admin {
         verified_at: cookie.unwrap_or(0),
+        same_site: cookie.is_some(),
         web,
         session,
         user,
@@ -86,7 +89,7 @@ pub async fn enter(web: Web, power: Option<Power>) -> Result<Admin, Response> {
         return Ok(admin);
     };
     if !admin.second_factor_done() {
-        let enrolled = flow::has_mfa(&admin.web.ctx(), admin.user.id)
+        let enrolled = flow::confirmed_totp(&admin.web.ctx(), admin.user.id)
             .await
             .map_err(|e| crate::web::error::AppError::from(e).into_response())?;
         if !enrolled {
@@ -171,16 +174,7 @@ impl Admin {
             origin: &self.web.origin,
             detail: Some(serde_json::json!({ "reason": reason, "role": self.role.as_str() })),
         };
-        let svc = &self.web.state.svc;
-        let tenant = self.web.tenant.id;
-        let recorded = async {
-            let key = svc.keyring.chain_key(&svc.store, tenant).await?;
-            let tx = svc.store.begin().await?;
-            crate::audit::record(&tx, &key, tenant, event, self.web.now).await?;
-            tx.commit().await?;
-            Ok::<(), crate::web::error::AppError>(())
-        };
-        if let Err(e) = recorded.await {
+        if let Err(e) = self.write(event).await {
             return e.into_response();
         }
         self.page(forbidden("Not allowed", why.message().into()))
@@ -189,7 +183,7 @@ impl Admin {
     /// Whether the request carried the `SameSite=Strict` console cookie, i.e. was started from
     /// the console itself (GETs without it are let in and given one).
     pub fn same_site(&self) -> bool {
-        self.set_cookie.is_none()
+        self.same_site
     }
 
     /// Records an audit entry of this admin's (for actions that are not a feature's change,
@@ -200,11 +194,19 @@ impl Admin {
         subject: Option<String>,
         detail: serde_json::Value,
     ) -> Result<(), crate::web::error::AppError> {
+        self.write(self.by().event(operation, subject, Some(detail)))
+            .await
+    }
+
+    /// Appends one audit entry in its own transaction.
+    async fn write(
+        &self,
+        event: crate::audit::Event<'_>,
+    ) -> Result<(), crate::web::error::AppError> {
         let svc = &self.web.state.svc;
         let tenant = self.web.tenant.id;
         let key = svc.keyring.chain_key(&svc.store, tenant).await?;
         let tx = svc.store.begin().await?;
-        let event = self.by().event(operation, subject, Some(detail));
         crate::audit::record(&tx, &key, tenant, event, self.web.now).await?;
         tx.commit().await?;
         Ok(())

@@ -277,19 +277,10 @@ pub async fn rename(
     }
 }
 
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    #[serde(default)]
-    csrf: String,
-    /// The group's name, typed to confirm.
-    #[serde(default)]
-    confirm: String,
-}
-
 pub async fn delete(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<DeleteForm>,
+    WebForm(f): WebForm<super::ConfirmForm>,
 ) -> Result<Response, AppError> {
     if !web.csrf_ok(&f.csrf) {
         return Ok(web.csrf_failed());

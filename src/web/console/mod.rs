@@ -68,6 +68,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups/{id}/members", post(groups::members))
 }
 
+/// A form confirmed by typing something (a username, a group's name).
+#[derive(serde::Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub confirm: String,
+}
+
 /// One link of the console's navigation.
 pub struct NavLink {
     pub href: &'static str,

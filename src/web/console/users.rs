@@ -22,6 +22,7 @@ use crate::store::users::{self, Cursor, UserFilter, UserSummary};
 use crate::store::{audit as store_audit, credentials, groups as store_groups};
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
+use crate::web::login::CsrfForm;
 
 // ---- the list ----
 
@@ -648,12 +649,6 @@ fn back(user: &User, done: &str) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
-#[derive(Deserialize)]
 pub struct ProfileForm {
     #[serde(default)]
     csrf: String,
@@ -724,7 +719,7 @@ pub async fn status(
 pub async fn unlock(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<CsrfOnly>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
     let svc = &admin.web.state.svc;
@@ -735,13 +730,13 @@ pub async fn unlock(
 pub async fn reset_password(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<CsrfOnly>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
     let svc = &admin.web.state.svc;
     let one_time =
         actions::reset_password(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
-    let fresh = target(&admin, &user.id.to_string())
+    let fresh = users::find(&svc.store, admin.web.tenant.id, user.id)
         .await?
         .ok_or(AppError::NotFound)?;
     user_page(
@@ -757,7 +752,7 @@ pub async fn reset_password(
 pub async fn reset_mfa(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<CsrfOnly>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
     let svc = &admin.web.state.svc;
@@ -768,7 +763,7 @@ pub async fn reset_mfa(
 pub async fn end_sessions(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<CsrfOnly>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
     let svc = &admin.web.state.svc;
@@ -857,7 +852,7 @@ pub async fn role(
 pub async fn invite(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<CsrfOnly>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
     match flow::send_invite(&admin.web.ctx(), &user, admin.by()).await {
