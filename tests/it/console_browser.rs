@@ -88,22 +88,42 @@ async fn fill(c: &Client, css: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
+/// The element, waiting for it to appear (a page may still be loading on a busy machine).
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+}
+
+/// Clicks something that does not leave the page.
+async fn click(c: &Client, css: &str) {
+    element(c, css).await.click().await.unwrap();
+}
+
+/// Clicks a link or submit button and waits until the next page has loaded: the old page is
+/// marked, and the wait ends when a document without the mark is complete.
+async fn follow(c: &Client, css: &str) {
+    c.execute("window.__lkOld = true;", vec![]).await.unwrap();
+    click(c, css).await;
+    for _ in 0..200 {
+        let settled = c
+            .execute(
+                "return window.__lkOld === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await;
+        if matches!(settled, Ok(serde_json::Value::Bool(true))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("clicking {css} did not load a page");
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    element(c, css).await.text().await.unwrap()
 }
 
 async fn path_of(c: &Client) -> String {
@@ -123,11 +143,11 @@ async fn sign_in(c: &Client, app: &TestApp, code: Option<String>) {
     c.goto(&app.url("acme", "/login")).await.unwrap();
     fill(c, "#login", "root").await;
     fill(c, "#password", PW).await;
-    click(c, "form button[type=submit]").await;
+    follow(c, "form button[type=submit]").await;
     if let Some(code) = code {
         assert_eq!(path_of(c).await, "/login/mfa");
         fill(c, "#code", &code).await;
-        click(c, "form button[type=submit]").await;
+        follow(c, "form button[type=submit]").await;
     }
 }
 
@@ -144,12 +164,12 @@ async fn an_owner_runs_the_directory_in_chromium() {
     sign_in(&c, &app, None).await;
     assert_eq!(path_of(&c).await, "/account");
     c.goto(&app.url("acme", "/account/mfa")).await.unwrap();
-    click(&c, "form[action='/account/mfa/enrol'] button").await;
+    follow(&c, "form[action='/account/mfa/enrol'] button").await;
     let key = text_of(&c, "#manual-key").await;
     fill(&c, "#code", &totp(&key, now_unix() - 30)).await;
-    click(&c, "form[action='/account/mfa/confirm'] button").await;
+    follow(&c, "form[action='/account/mfa/confirm'] button").await;
     c.goto(&app.url("acme", "/account")).await.unwrap();
-    click(&c, "form[action='/logout'] button").await;
+    follow(&c, "form[action='/logout'] button").await;
     sign_in(&c, &app, Some(totp(&key, now_unix()))).await;
 
     c.goto(&app.url("acme", "/admin")).await.unwrap();
@@ -157,14 +177,14 @@ async fn an_owner_runs_the_directory_in_chromium() {
     shot(&c, "console-overview").await;
 
     // Add a user with a one-time password.
-    click(&c, ".sidebar a[href='/admin/users']").await;
-    click(&c, "a.button[href='/admin/users/new']").await;
+    follow(&c, ".sidebar a[href='/admin/users']").await;
+    follow(&c, "a.button[href='/admin/users/new']").await;
     fill(&c, "#username", "bob").await;
     fill(&c, "#email", "bob@example.com").await;
     fill(&c, "#display_name", "Bob Builder").await;
     click(&c, "#d-password").await;
     shot(&c, "console-user-new").await;
-    click(&c, "form[action='/admin/users'] button[type=submit]").await;
+    follow(&c, "form[action='/admin/users'] button[type=submit]").await;
     let otp = text_of(&c, "#one-time-password").await;
     assert!(otp.len() >= 12, "a one-time password is shown: {otp}");
     shot(&c, "console-user-created").await;
@@ -173,14 +193,14 @@ async fn an_owner_runs_the_directory_in_chromium() {
     c.goto(&app.url("acme", "/admin/groups")).await.unwrap();
     fill(&c, "#name", "Engineering").await;
     fill(&c, "#description", "Everyone who ships code").await;
-    click(&c, "form[action='/admin/groups'] button").await;
+    follow(&c, "form[action='/admin/groups'] button").await;
     assert!(path_of(&c).await.ends_with("?done=created"));
     c.goto(&app.url("acme", "/admin/users?q=bob"))
         .await
         .unwrap();
-    click(&c, "a.user-link").await;
+    follow(&c, "a.user-link").await;
     let bob_page = path_of(&c).await;
-    click(&c, "form[action$='/groups'] button").await;
+    follow(&c, "form[action$='/groups'] button").await;
     assert!(text_of(&c, "#groups").await.contains("Engineering"));
     shot(&c, "console-user").await;
     c.goto(&app.url("acme", "/admin/users")).await.unwrap();
@@ -213,7 +233,7 @@ async fn an_owner_runs_the_directory_in_chromium() {
     // Delete bob by typing his username.
     c.goto(&app.url("acme", &bob_page)).await.unwrap();
     fill(&c, "#confirm-delete", "bob").await;
-    click(&c, "form[action$='/delete'] button").await;
+    follow(&c, "form[action$='/delete'] button").await;
     assert_eq!(path_of(&c).await, "/admin/users?done=deleted");
     let list = c.source().await.unwrap();
     assert!(list.contains("The users are deleted.") && !list.contains(">bob<"));
