@@ -458,6 +458,7 @@ fn saml_sign_rate(threads: usize, seconds: f64) -> anyhow::Result<(u64, f64, usi
             idp_initiated: false,
             default_relay_state: None,
         },
+        assigned_only: false,
         created_at: now,
         updated_at: now,
     };
@@ -944,7 +945,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
                     require_pkce: !no_pkce,
                     id_token_alg,
                 },
-                &Origin::cli("client create"),
+                audit::By::operator(&Origin::cli("client create")),
                 now,
             )
             .await?;
@@ -1003,7 +1004,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
                 &t,
                 client_id.trim(),
                 overlap_seconds,
-                &Origin::cli("client rotate-secret"),
+                audit::By::operator(&Origin::cli("client rotate-secret")),
                 now,
             )
             .await?;
@@ -1026,7 +1027,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
                 svc,
                 &t,
                 client_id.trim(),
-                &Origin::cli("client delete"),
+                audit::By::operator(&Origin::cli("client delete")),
                 now,
             )
             .await?;

@@ -12,6 +12,7 @@ mod m20261123_000005_oidc_consent;
 mod m20261123_000006_saml_sps;
 mod m20261202_000007_groups;
 mod m20261202_000008_console;
+mod m20261202_000009_app_access;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_saml_sps::Migration),
             Box::new(m20261202_000007_groups::Migration),
             Box::new(m20261202_000008_console::Migration),
+            Box::new(m20261202_000009_app_access::Migration),
         ]
     }
 }

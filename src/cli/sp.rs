@@ -206,7 +206,7 @@ pub async fn run(svc: &Services, cmd: SpCommand, now: i64) -> anyhow::Result<Out
                 &xml,
                 entity_id.as_deref(),
                 options.into_options()?,
-                &Origin::cli("sp import"),
+                crate::audit::By::operator(&Origin::cli("sp import")),
                 now,
             )
             .await?;
@@ -236,7 +236,7 @@ pub async fn run(svc: &Services, cmd: SpCommand, now: i64) -> anyhow::Result<Out
                     certificates,
                 },
                 options.into_options()?,
-                &Origin::cli("sp create"),
+                crate::audit::By::operator(&Origin::cli("sp create")),
                 now,
             )
             .await?;
@@ -273,7 +273,15 @@ pub async fn run(svc: &Services, cmd: SpCommand, now: i64) -> anyhow::Result<Out
             out,
         } => {
             let t = directory::find_tenant(svc, &tenant).await?;
-            sps::delete(svc, &t, entity_id.trim(), &Origin::cli("sp delete"), now).await?;
+            let origin = Origin::cli("sp delete");
+            sps::delete(
+                svc,
+                &t,
+                entity_id.trim(),
+                crate::audit::By::operator(&origin),
+                now,
+            )
+            .await?;
             Ok(done(
                 out.json,
                 json!({ "deleted": entity_id }),

@@ -3,6 +3,7 @@
 //!
 //! May use: `store`, `keys`, `audit`, `login::password`.
 
+pub mod access;
 pub mod groups;
 mod names;
 mod slug;

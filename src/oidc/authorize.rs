@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::clients::{self, Client};
 use crate::audit::Origin;
 use crate::crypto::random_token;
-use crate::directory::{Tenant, UserStatus};
+use crate::directory::{Tenant, UserStatus, access};
 use crate::login::session::{Session, Stage};
 use crate::login::totp::hex;
 use crate::services::Services;
@@ -42,6 +42,12 @@ pub enum Answer {
         request: String,
         /// The session the decision must come from.
         session_id: String,
+    },
+    /// The signed-in user is not assigned to the client (the refusal is audited): say so, with
+    /// `back`, the client's redirect URI carrying `error=access_denied`.
+    NotAllowed {
+        app_name: String,
+        back: Option<String>,
     },
 }
 
@@ -287,6 +293,32 @@ pub async fn authorize(
         Ok(_) => return error("access_denied", "this account cannot sign in"),
         Err(e) => {
             tracing::error!(error = %e, "authorize: user lookup");
+            return error("server_error", "the server could not complete the request");
+        }
+    }
+    let app = client.app();
+    match access::may_use(&svc.store, tenant, &app, session.user).await {
+        Ok(true) => {}
+        Ok(false) => {
+            if let Err(e) =
+                access::record_denied(svc, tenant, &app, session.user, origin, now).await
+            {
+                tracing::error!(error = %e, "authorize: auditing a refusal");
+            }
+            let refused = error("access_denied", "the user may not use this application");
+            if prompts.contains(&"none") {
+                return refused;
+            }
+            return Answer::NotAllowed {
+                app_name: client.name.clone(),
+                back: match refused {
+                    Answer::Redirect(url) => Some(url),
+                    _ => None,
+                },
+            };
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "authorize: access lookup");
             return error("server_error", "the server could not complete the request");
         }
     }

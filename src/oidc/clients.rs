@@ -5,9 +5,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::audit::{self, Event, Origin};
+use crate::audit::{self, By};
 use crate::crypto::{random_bytes, random_token};
 use crate::directory::Tenant;
+use crate::directory::access::{App, AppKind};
 use crate::keys::{self, Alg, KeyError};
 use crate::login::totp::hex;
 use crate::services::Services;
@@ -62,6 +63,8 @@ pub struct Client {
     /// turn it off for a legacy app that cannot send it.
     pub require_pkce: bool,
     pub id_token_alg: Alg,
+    /// Only users assigned to the client (directly or by group) may sign in to it.
+    pub assigned_only: bool,
     pub created_at: i64,
     pub updated_at: i64,
     secret_hash: Option<String>,
@@ -294,6 +297,7 @@ fn to_client(row: ClientRow) -> Result<Client, StoreError> {
         require_consent: row.require_consent,
         require_pkce: row.require_pkce,
         id_token_alg,
+        assigned_only: row.assigned_only,
         created_at: row.created_at,
         updated_at: row.updated_at,
         secret_hash: row.secret_hash,
@@ -328,21 +332,46 @@ impl Client {
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }
+
+    /// The client as an application users are assigned to.
+    pub fn app(&self) -> App {
+        App {
+            kind: AppKind::OidcClients,
+            id: self.id.clone(),
+            subject: format!("client:{}", self.client_id),
+            assigned_only: self.assigned_only,
+        }
+    }
+
+    /// The client's settings as a [`NewClient`], to edit and pass to [`update`].
+    pub fn settings(&self) -> NewClient {
+        NewClient {
+            name: self.name.clone(),
+            kind: self.kind,
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            scopes: self.scopes.clone(),
+            access_token_seconds: self.access_token_seconds,
+            refresh_token_seconds: self.refresh_token_seconds,
+            require_consent: self.require_consent,
+            require_pkce: self.require_pkce,
+            id_token_alg: self.id_token_alg.as_str().to_owned(),
+        }
+    }
 }
 
 async fn audit_client(
     svc: &Services,
     tx: &crate::store::Tx,
-    tenant: &Tenant,
+    (tenant, by, now): (&Tenant, By<'_>, i64),
     operation: &'static str,
     client_id: &str,
-    origin: &Origin,
-    now: i64,
 ) -> Result<(), ClientError> {
     let key = svc.keyring.chain_key_of(tenant)?;
     let subject = Some(format!("client:{client_id}"));
     let detail = Some(json!({ "client_id": client_id }));
-    let event = Event::operator(operation, subject, origin, detail);
+    let event = by.event(operation, subject, detail);
     audit::record(tx, &key, tenant.id, event, now).await?;
     Ok(())
 }
@@ -352,23 +381,11 @@ pub async fn create(
     svc: &Services,
     tenant: &Tenant,
     new: NewClient,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<(Client, Option<ClientSecret>), ClientError> {
     let new = new.validate()?;
-    // The first client to choose an algorithm the tenant has no key for brings one into use.
-    if let Some(alg) = Alg::parse(&new.id_token_alg) {
-        keys::ensure_active(
-            &svc.store,
-            &svc.keyring,
-            tenant,
-            alg,
-            svc.public_url.tenant_origin(tenant.slug.as_str()),
-            origin,
-            now,
-        )
-        .await?;
-    }
+    ensure_key(svc, tenant, &new.id_token_alg, by, now).await?;
     let secret = (new.kind == ClientKind::Confidential).then(|| ClientSecret(random_token()));
     let row = ClientRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -388,24 +405,86 @@ pub async fn create(
         require_consent: new.require_consent,
         require_pkce: new.require_pkce,
         id_token_alg: new.id_token_alg,
+        assigned_only: false,
         created_at: now,
         updated_at: now,
     };
     let tx = svc.store.begin().await?;
     clients::insert(&tx, &row).await?;
-    audit_client(
-        svc,
-        &tx,
-        tenant,
-        "client.create",
-        &row.client_id,
-        origin,
-        now,
-    )
-    .await?;
+    audit_client(svc, &tx, (tenant, by, now), "client.create", &row.client_id).await?;
     epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok((to_client(row)?, secret))
+}
+
+/// The first client to choose an algorithm the tenant has no key for brings one into use.
+async fn ensure_key(
+    svc: &Services,
+    tenant: &Tenant,
+    alg: &str,
+    by: By<'_>,
+    now: i64,
+) -> Result<(), ClientError> {
+    if let Some(alg) = Alg::parse(alg) {
+        keys::ensure_active(
+            &svc.store,
+            &svc.keyring,
+            tenant,
+            alg,
+            svc.public_url.tenant_origin(tenant.slug.as_str()),
+            by.origin,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Replaces a client's settings with `new` (checked as at registration; the kind stays).
+pub async fn update(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    new: NewClient,
+    by: By<'_>,
+    now: i64,
+) -> Result<Client, ClientError> {
+    let new = NewClient {
+        kind: client.kind,
+        ..new
+    }
+    .validate()?;
+    ensure_key(svc, tenant, &new.id_token_alg, by, now).await?;
+    let row = ClientRow {
+        id: client.id.clone(),
+        tenant_id: tenant.id.to_string(),
+        client_id: client.client_id.clone(),
+        name: new.name,
+        kind: client.kind.as_str().to_owned(),
+        secret_hash: client.secret_hash.clone(),
+        previous_secret_hash: client.previous_secret_hash.clone(),
+        previous_secret_until: client.previous_secret_until,
+        redirect_uris: json!(new.redirect_uris).to_string(),
+        post_logout_redirect_uris: json!(new.post_logout_redirect_uris).to_string(),
+        grant_types: json!(new.grant_types).to_string(),
+        scopes: json!(new.scopes).to_string(),
+        access_token_seconds: i32::try_from(new.access_token_seconds).unwrap_or(300),
+        refresh_token_seconds: i32::try_from(new.refresh_token_seconds).unwrap_or(2_592_000),
+        require_consent: new.require_consent,
+        require_pkce: new.require_pkce,
+        id_token_alg: new.id_token_alg,
+        assigned_only: client.assigned_only,
+        created_at: client.created_at,
+        updated_at: now,
+    };
+    let tx = svc.store.begin().await?;
+    if !clients::update(&tx, &row).await? {
+        return Err(ClientError::NotFound(client.client_id.clone()));
+    }
+    audit_client(svc, &tx, (tenant, by, now), "client.update", &row.client_id).await?;
+    epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok(to_client(row)?)
 }
 
 pub async fn find(
@@ -473,7 +552,7 @@ pub async fn rotate_secret(
     tenant: &Tenant,
     client_id: &str,
     overlap_seconds: u32,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<(ClientSecret, i64), ClientError> {
     let client = find(svc, tenant, client_id)
@@ -500,11 +579,9 @@ pub async fn rotate_secret(
     audit_client(
         svc,
         &tx,
-        tenant,
+        (tenant, by, now),
         "client.rotate_secret",
         client_id,
-        origin,
-        now,
     )
     .await?;
     epoch::bump(&tx).await?;
@@ -516,17 +593,21 @@ pub async fn delete(
     svc: &Services,
     tenant: &Tenant,
     client_id: &str,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<(), ClientError> {
+    let client = find(svc, tenant, client_id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(client_id.chars().take(64).collect()))?;
     let tx = svc.store.begin().await?;
     if !clients::delete(&tx, tenant.id, client_id).await? {
         return Err(ClientError::NotFound(client_id.chars().take(64).collect()));
     }
+    crate::directory::access::forget_app(&tx, tenant, &client.id).await?;
     // Nothing the client was given outlives it: consents go, refresh tokens are revoked.
     crate::store::consents::delete_for_client(&tx, tenant.id, client_id).await?;
     crate::store::grants::revoke_for_client(&tx, tenant.id, client_id, None, now).await?;
-    audit_client(svc, &tx, tenant, "client.delete", client_id, origin, now).await?;
+    audit_client(svc, &tx, (tenant, by, now), "client.delete", client_id).await?;
     epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok(())
@@ -590,6 +671,7 @@ mod tests {
             require_consent: false,
             require_pkce: true,
             id_token_alg: Alg::Rs256,
+            assigned_only: false,
             created_at: 0,
             updated_at: 0,
             secret_hash: Some(secret_hash("new")),

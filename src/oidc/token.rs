@@ -224,6 +224,13 @@ async fn user_tokens(
         .map_err(OAuthError::server_error)?
         .filter(|u| u.status == crate::directory::UserStatus::Active)
         .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
+    // Taken off an "assigned users only" client, a user's codes and refresh tokens stop.
+    if !crate::directory::access::may_use(&svc.store, tenant, &client.app(), user.id)
+        .await
+        .map_err(OAuthError::server_error)?
+    {
+        return Err(invalid_grant("the user may no longer use this application"));
+    }
     let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
     let now = now_ms.div_euclid(1000);
     let exp = now + i64::from(client.access_token_seconds);

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::inbound;
-use crate::audit::{self, Event, Origin};
+use crate::audit::{self, By};
 use crate::directory::Tenant;
+use crate::directory::access::{App, AppKind};
 use crate::keys::KeyError;
 use crate::services::Services;
 use crate::store::saml_sps::{self, SpRow};
@@ -219,11 +220,38 @@ pub struct ServiceProvider {
     pub entity_id: String,
     pub name: String,
     pub config: SpConfig,
+    /// Only users assigned to the SP (directly or by group) may sign in to it.
+    pub assigned_only: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl ServiceProvider {
+    /// The SP as an application users are assigned to.
+    pub fn app(&self) -> App {
+        App {
+            kind: AppKind::SamlSps,
+            id: self.id.clone(),
+            subject: format!("sp:{}", self.entity_id),
+            assigned_only: self.assigned_only,
+        }
+    }
+
+    /// The options this SP is configured with, to edit and pass to [`update`].
+    pub fn options(&self) -> SpOptions {
+        let c = &self.config;
+        SpOptions {
+            name: Some(self.name.clone()),
+            name_id_format: Some(c.name_id_format),
+            signing: Some(c.signing),
+            require_signed_requests: Some(c.require_signed_requests),
+            assertion_seconds: Some(c.assertion_seconds),
+            idp_initiated: c.idp_initiated,
+            default_relay_state: c.default_relay_state.clone(),
+            attributes: Some(c.attributes.clone()),
+        }
+    }
+
     /// The ACS to answer on: by exact URL, by index, or the default (SAML Metadata §2.2.3: the
     /// one marked default, else the first). `None` when a URL or index is asked for that is not
     /// registered.
@@ -595,6 +623,7 @@ fn build(d: Described, o: SpOptions, now: i64) -> Result<ServiceProvider, SpErro
             idp_initiated: o.idp_initiated,
             default_relay_state: o.default_relay_state.filter(|s| !s.is_empty()),
         },
+        assigned_only: false,
         created_at: now,
         updated_at: now,
     })
@@ -608,6 +637,7 @@ fn to_sp(row: SpRow) -> Result<ServiceProvider, StoreError> {
         entity_id: row.entity_id,
         name: row.name,
         config,
+        assigned_only: row.assigned_only,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -616,36 +646,39 @@ fn to_sp(row: SpRow) -> Result<ServiceProvider, StoreError> {
 async fn audit_sp(
     svc: &Services,
     tx: &crate::store::Tx,
-    tenant: &Tenant,
+    (tenant, by, now): (&Tenant, By<'_>, i64),
     operation: &'static str,
     entity_id: &str,
-    origin: &Origin,
-    now: i64,
 ) -> Result<(), SpError> {
     let key = svc.keyring.chain_key_of(tenant)?;
     let subject = Some(format!("sp:{entity_id}"));
     let detail = Some(json!({ "entity_id": entity_id }));
-    let event = Event::operator(operation, subject, origin, detail);
+    let event = by.event(operation, subject, detail);
     audit::record(tx, &key, tenant.id, event, now).await?;
     Ok(())
+}
+
+fn to_row(sp: &ServiceProvider) -> Result<SpRow, StoreError> {
+    Ok(SpRow {
+        id: sp.id.clone(),
+        entity_id: sp.entity_id.clone(),
+        name: sp.name.clone(),
+        config: serde_json::to_string(&sp.config)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        assigned_only: sp.assigned_only,
+        created_at: sp.created_at,
+        updated_at: sp.updated_at,
+    })
 }
 
 async fn store(
     svc: &Services,
     tenant: &Tenant,
     sp: ServiceProvider,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<ServiceProvider, SpError> {
-    let row = SpRow {
-        id: sp.id.clone(),
-        entity_id: sp.entity_id.clone(),
-        name: sp.name.clone(),
-        config: serde_json::to_string(&sp.config)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        created_at: sp.created_at,
-        updated_at: sp.updated_at,
-    };
+    let row = to_row(&sp)?;
     let tx = svc.store.begin().await?;
     saml_sps::insert(&tx, tenant.id, &row)
         .await
@@ -653,7 +686,7 @@ async fn store(
             StoreError::Conflict(_) => SpError::Exists(clip(&sp.entity_id)),
             other => other.into(),
         })?;
-    audit_sp(svc, &tx, tenant, "sp.create", &sp.entity_id, origin, now).await?;
+    audit_sp(svc, &tx, (tenant, by, now), "sp.create", &sp.entity_id).await?;
     epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok(sp)
@@ -666,12 +699,12 @@ pub async fn import(
     metadata_xml: &str,
     entity_id: Option<&str>,
     options: SpOptions,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<ServiceProvider, SpError> {
     let described = read_metadata(metadata_xml, entity_id)?;
     let sp = build(described, options, now)?;
-    store(svc, tenant, sp, origin, now).await
+    store(svc, tenant, sp, by, now).await
 }
 
 /// Registers an SP described by hand.
@@ -680,11 +713,59 @@ pub async fn create(
     tenant: &Tenant,
     manual: ManualSp,
     options: SpOptions,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<ServiceProvider, SpError> {
     let sp = build(described_by_hand(manual)?, options, now)?;
-    store(svc, tenant, sp, origin, now).await
+    store(svc, tenant, sp, by, now).await
+}
+
+/// Reconfigures `sp` with `options`, and with the endpoints and certificates of
+/// `metadata_xml` when given (which must describe the same entity id).
+pub async fn update(
+    svc: &Services,
+    tenant: &Tenant,
+    sp: &ServiceProvider,
+    metadata_xml: Option<&str>,
+    options: SpOptions,
+    by: By<'_>,
+    now: i64,
+) -> Result<ServiceProvider, SpError> {
+    let described = match metadata_xml {
+        Some(xml) => read_metadata(xml, Some(&sp.entity_id)).map_err(|e| match e {
+            SpError::Metadata(m) if m.contains("no service provider") => invalid(format!(
+                "the metadata does not describe `{}`; register another entity id as a new \
+                 application",
+                clip(&sp.entity_id)
+            )),
+            other => other,
+        })?,
+        None => Described {
+            entity_id: sp.entity_id.clone(),
+            acs: sp.config.acs.clone(),
+            slo: sp.config.slo.clone(),
+            signing_certificates: sp.config.signing_certificates.clone(),
+            encryption_certificates: sp.config.encryption_certificates.clone(),
+            name_id_formats: Vec::new(),
+            authn_requests_signed: sp.config.require_signed_requests,
+        },
+    };
+    let built = build(described, options, now)?;
+    let updated = ServiceProvider {
+        id: sp.id.clone(),
+        assigned_only: sp.assigned_only,
+        created_at: sp.created_at,
+        ..built
+    };
+    let row = to_row(&updated)?;
+    let tx = svc.store.begin().await?;
+    if !saml_sps::update(&tx, tenant.id, &row).await? {
+        return Err(SpError::NotFound(clip(&sp.entity_id)));
+    }
+    audit_sp(svc, &tx, (tenant, by, now), "sp.update", &sp.entity_id).await?;
+    epoch::bump(&tx).await?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// The registered SP with this entity id: from memory (until the change epoch moves), or
@@ -725,14 +806,18 @@ pub async fn delete(
     svc: &Services,
     tenant: &Tenant,
     entity_id: &str,
-    origin: &Origin,
+    by: By<'_>,
     now: i64,
 ) -> Result<(), SpError> {
+    let sp = find(svc, tenant, entity_id)
+        .await?
+        .ok_or_else(|| SpError::NotFound(clip(entity_id)))?;
     let tx = svc.store.begin().await?;
     if !saml_sps::delete(&tx, tenant.id, entity_id).await? {
         return Err(SpError::NotFound(clip(entity_id)));
     }
-    audit_sp(svc, &tx, tenant, "sp.delete", entity_id, origin, now).await?;
+    crate::directory::access::forget_app(&tx, tenant, &sp.id).await?;
+    audit_sp(svc, &tx, (tenant, by, now), "sp.delete", entity_id).await?;
     epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok(())

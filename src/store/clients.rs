@@ -24,6 +24,7 @@ pub struct ClientRow {
     pub require_consent: bool,
     pub require_pkce: bool,
     pub id_token_alg: String,
+    pub assigned_only: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -31,7 +32,8 @@ pub struct ClientRow {
 const COLUMNS: &str = "id, tenant_id, client_id, name, kind, secret_hash, previous_secret_hash, \
                        previous_secret_until, redirect_uris, post_logout_redirect_uris, \
                        grant_types, scopes, access_token_seconds, refresh_token_seconds, \
-                       require_consent, require_pkce, id_token_alg, created_at, updated_at";
+                       require_consent, require_pkce, id_token_alg, assigned_only, created_at, \
+                       updated_at";
 
 fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -52,6 +54,7 @@ fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
         require_consent: r.try_get("", "require_consent")?,
         require_pkce: r.try_get("", "require_pkce")?,
         id_token_alg: r.try_get("", "id_token_alg")?,
+        assigned_only: r.try_get("", "assigned_only")?,
         created_at: r.try_get("", "created_at")?,
         updated_at: r.try_get("", "updated_at")?,
     })
@@ -62,7 +65,7 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
         h,
         &format!(
             "INSERT INTO oidc_clients ({COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         vec![
             c.id.clone().into(),
@@ -82,6 +85,7 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
             c.require_consent.into(),
             c.require_pkce.into(),
             c.id_token_alg.clone().into(),
+            c.assigned_only.into(),
             c.created_at.into(),
             c.updated_at.into(),
         ],
@@ -120,6 +124,34 @@ pub async fn list(h: &impl Handle, tenant: TenantId) -> Result<Vec<ClientRow>, S
     .iter()
     .map(from_row)
     .collect()
+}
+
+/// Replaces a client's settings (everything but its id, kind, secrets and access flag).
+pub async fn update(h: &impl Handle, c: &ClientRow) -> Result<bool, StoreError> {
+    let n = exec(
+        h,
+        "UPDATE oidc_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, \
+         grant_types = ?, scopes = ?, access_token_seconds = ?, refresh_token_seconds = ?, \
+         require_consent = ?, require_pkce = ?, id_token_alg = ?, updated_at = ? \
+         WHERE tenant_id = ? AND client_id = ?",
+        vec![
+            c.name.clone().into(),
+            c.redirect_uris.clone().into(),
+            c.post_logout_redirect_uris.clone().into(),
+            c.grant_types.clone().into(),
+            c.scopes.clone().into(),
+            c.access_token_seconds.into(),
+            c.refresh_token_seconds.into(),
+            c.require_consent.into(),
+            c.require_pkce.into(),
+            c.id_token_alg.clone().into(),
+            c.updated_at.into(),
+            c.tenant_id.clone().into(),
+            c.client_id.clone().into(),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
 }
 
 /// Replaces the secret; the old one keeps working until `previous_until`.

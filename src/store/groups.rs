@@ -117,8 +117,14 @@ pub async fn update(
     .await
 }
 
-/// Deletes a group; its memberships go with it.
+/// Deletes a group; its memberships and app assignments go with it.
 pub async fn delete(h: &impl Handle, tenant: TenantId, id: GroupId) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "DELETE FROM app_groups WHERE tenant_id = ? AND group_id = ?",
+        vec![tenant.to_string().into(), id.to_string().into()],
+    )
+    .await?;
     exec(
         h,
         "DELETE FROM group_members WHERE tenant_id = ? AND group_id = ?",

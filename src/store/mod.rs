@@ -5,6 +5,7 @@
 //! URL. Nothing outside this module branches on the backend. Write transactions start with
 //! `BEGIN IMMEDIATE` on SQLite so two writers queue instead of failing on lock upgrade.
 
+pub mod app_access;
 pub mod audit;
 pub mod clients;
 pub mod consents;

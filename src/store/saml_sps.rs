@@ -10,11 +10,12 @@ pub struct SpRow {
     pub name: String,
     /// The validated configuration, as JSON.
     pub config: String,
+    pub assigned_only: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, entity_id, name, config, created_at, updated_at";
+const COLUMNS: &str = "id, entity_id, name, config, assigned_only, created_at, updated_at";
 
 fn from_row(r: &sea_orm::QueryResult) -> Result<SpRow, StoreError> {
     Ok(SpRow {
@@ -22,6 +23,7 @@ fn from_row(r: &sea_orm::QueryResult) -> Result<SpRow, StoreError> {
         entity_id: r.try_get("", "entity_id")?,
         name: r.try_get("", "name")?,
         config: r.try_get("", "config")?,
+        assigned_only: r.try_get("", "assigned_only")?,
         created_at: r.try_get("", "created_at")?,
         updated_at: r.try_get("", "updated_at")?,
     })
@@ -30,14 +32,15 @@ fn from_row(r: &sea_orm::QueryResult) -> Result<SpRow, StoreError> {
 pub async fn insert(h: &impl Handle, tenant: TenantId, sp: &SpRow) -> Result<(), StoreError> {
     exec_unique(
         h,
-        "INSERT INTO saml_sps (id, tenant_id, entity_id, name, config, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO saml_sps (id, tenant_id, entity_id, name, config, assigned_only, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             sp.id.clone().into(),
             tenant.to_string().into(),
             sp.entity_id.clone().into(),
             sp.name.clone().into(),
             sp.config.clone().into(),
+            sp.assigned_only.into(),
             sp.created_at.into(),
             sp.updated_at.into(),
         ],
@@ -76,6 +79,24 @@ pub async fn list(h: &impl Handle, tenant: TenantId) -> Result<Vec<SpRow>, Store
     .iter()
     .map(from_row)
     .collect()
+}
+
+/// Replaces an SP's name and configuration; false when there is no such SP.
+pub async fn update(h: &impl Handle, tenant: TenantId, sp: &SpRow) -> Result<bool, StoreError> {
+    let n = exec(
+        h,
+        "UPDATE saml_sps SET name = ?, config = ?, updated_at = ? \
+         WHERE tenant_id = ? AND entity_id = ?",
+        vec![
+            sp.name.clone().into(),
+            sp.config.clone().into(),
+            sp.updated_at.into(),
+            tenant.to_string().into(),
+            sp.entity_id.clone().into(),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
 }
 
 pub async fn delete(

@@ -146,6 +146,9 @@ pub async fn idp_start(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
+    if let Some(refused) = not_allowed(&web, &sp, user.id).await? {
+        return Ok(refused);
+    }
     let Some(acs) = sp.acs(None, None) else {
         return Err(AppError::Internal("registered SP without an ACS".into()));
     };
@@ -170,6 +173,39 @@ pub async fn idp_start(
         &acs.url,
         answered,
         sp.config.default_relay_state.as_deref(),
+    ))
+}
+
+/// The page for a user who is not assigned to an "assigned users only" SP (the refusal is
+/// audited); `None` when they may use it. No assertion is issued.
+async fn not_allowed(
+    web: &super::auth::Web,
+    sp: &crate::saml::sps::ServiceProvider,
+    user: crate::ids::UserId,
+) -> Result<Option<Response>, AppError> {
+    use crate::directory::access;
+    let svc = &web.state.svc;
+    let app = sp.app();
+    if access::may_use(&svc.store, &web.tenant, &app, user).await? {
+        return Ok(None);
+    }
+    access::record_denied(svc, &web.tenant, &app, user, &web.origin, web.now).await?;
+    Ok(Some(
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            super::login::MessagePage {
+                tenant_name: web.tenant.name.clone(),
+                title: format!("You cannot use {}", sp.name),
+                message: format!(
+                    "Your account is not assigned to {}, so you cannot sign in to it here. If \
+                     you need it for your work, ask your IT team for access.",
+                    sp.name
+                ),
+                link: "/".into(),
+                link_text: "Your applications".into(),
+            },
+        )
+            .into_response(),
     ))
 }
 
@@ -499,6 +535,9 @@ async fn proceed(
     };
     let (mut res, answered) = match (session, user) {
         (Some(session), Some(user)) if fresh => {
+            if let Some(refused) = not_allowed(web, sp, user.id).await? {
+                return Ok(refused);
+            }
             let answered = sso::success(
                 svc,
                 &web.tenant,

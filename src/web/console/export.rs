@@ -195,6 +195,7 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
     let consents = consents::list_for_user(&svc.store, tenant, id).await?;
     let tokens = grants::live_for_user(&svc.store, tenant, id, now).await?;
     let groups = groups::names_of_user(&svc.store, tenant, id).await?;
+    let assignments = app_assignments(&admin, id).await?;
     let reference = format!("user:{id}");
     let mut events = vec![];
     for field in [Field::Subject, Field::Actor] {
@@ -235,6 +236,7 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
             "locked_until": lock.and_then(|l| l.locked_until).filter(|t| *t > now).map(when_iso),
         },
         "groups": groups,
+        "app_assignments": assignments,
         "mfa": {
             "totp_enrolled": totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
             "totp_enrolled_at": totp.as_ref().and_then(|t| t.confirmed_at).map(when_iso),
@@ -279,6 +281,36 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
         serde_json::to_string_pretty(&document).map_err(|e| AppError::Internal(e.to_string()))?;
     let headers = attachment(&admin, &format!("user-{}", user.id), Format::Json);
     Ok(admin.page((headers, body).into_response()))
+}
+
+/// The applications `user` is assigned to, directly or through a group, by name.
+async fn app_assignments(admin: &Admin, user: UserId) -> Result<Vec<Value>, AppError> {
+    let svc = &admin.web.state.svc;
+    let tenant = &admin.web.tenant;
+    let held = crate::directory::access::of_user(&svc.store, tenant, user).await?;
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut apps: std::collections::HashMap<String, (&str, String, String)> = Default::default();
+    for c in crate::oidc::clients::list(svc, tenant).await? {
+        apps.insert(c.id, ("oidc", c.client_id, c.name));
+    }
+    for sp in crate::saml::sps::list(svc, tenant).await? {
+        apps.insert(sp.id, ("saml", sp.entity_id, sp.name));
+    }
+    Ok(held
+        .iter()
+        .filter_map(|a| {
+            let (protocol, identifier, name) = apps.get(&a.app_id)?;
+            Some(json!({
+                "application": name,
+                "protocol": protocol,
+                "identifier": identifier,
+                "via_group": a.via_group,
+                "since": when_iso(a.created_at),
+            }))
+        })
+        .collect())
 }
 
 #[derive(Clone, Copy)]
