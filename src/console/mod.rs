@@ -30,6 +30,10 @@ pub enum Power {
     ViewSettings,
     /// Change the sign-in policy.
     ManagePolicies,
+    /// Register, configure and delete applications, and say who may use them.
+    ManageApps,
+    /// Rotate and retire the tenant's signing keys.
+    ManageKeys,
     /// See the audit log and export it.
     ViewAudit,
 }
@@ -125,6 +129,8 @@ mod tests {
             ExportDirectory,
             ViewSettings,
             ManagePolicies,
+            ManageApps,
+            ManageKeys,
             ViewAudit,
         ];
         let held = |role| {

@@ -87,6 +87,14 @@ impl Signing {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signing::Assertion => "assertion",
+            Signing::Response => "response",
+            Signing::Both => "both",
+        }
+    }
 }
 
 /// A user field an attribute carries.
@@ -111,6 +119,16 @@ impl AttributeSource {
             "groups" => AttributeSource::Groups,
             _ => return None,
         })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributeSource::Username => "username",
+            AttributeSource::Email => "email",
+            AttributeSource::DisplayName => "display_name",
+            AttributeSource::UserId => "user_id",
+            AttributeSource::Groups => "groups",
+        }
     }
 }
 
@@ -148,6 +166,14 @@ impl AttributeRule {
             name: name.to_owned(),
             friendly_name: friendly.filter(|f| !f.is_empty()),
         })
+    }
+
+    /// The rule as [`AttributeRule::parse`] reads it.
+    pub fn to_text(&self) -> String {
+        match &self.friendly_name {
+            Some(f) => format!("{}={}|{f}", self.source.as_str(), self.name),
+            None => format!("{}={}", self.source.as_str(), self.name),
+        }
     }
 
     /// The mapping new SPs get: the usual LDAP/eduPerson OIDs with friendly names.
@@ -794,6 +820,21 @@ pub async fn find(
     Ok(sp.map(|sp| (*sp).clone()))
 }
 
+/// The SP with this row id (the console's handle on it), uncached.
+pub async fn find_by_id(
+    svc: &Services,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Option<ServiceProvider>, SpError> {
+    if id.len() > 36 {
+        return Ok(None);
+    }
+    Ok(saml_sps::find_by_id(&svc.store, tenant.id, id)
+        .await?
+        .map(to_sp)
+        .transpose()?)
+}
+
 pub async fn list(svc: &Services, tenant: &Tenant) -> Result<Vec<ServiceProvider>, SpError> {
     Ok(saml_sps::list(&svc.store, tenant.id)
         .await?
@@ -833,7 +874,9 @@ mod tests {
         assert_eq!(r.source, AttributeSource::Email);
         assert_eq!(r.name, "urn:oid:0.9.2342.19200300.100.1.3");
         assert_eq!(r.friendly_name.as_deref(), Some("mail"));
+        assert_eq!(AttributeRule::parse(&r.to_text()).unwrap(), r);
         let r = AttributeRule::parse("groups=memberOf").unwrap();
+        assert_eq!(AttributeRule::parse(&r.to_text()).unwrap(), r);
         assert_eq!(r.friendly_name, None);
         assert!(AttributeRule::parse("password=x").is_err());
         assert!(AttributeRule::parse("nonsense").is_err());

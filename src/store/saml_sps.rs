@@ -66,6 +66,22 @@ pub async fn find(
     .transpose()
 }
 
+pub async fn find_by_id(
+    h: &impl Handle,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<SpRow>, StoreError> {
+    query_one(
+        h,
+        &format!("SELECT {COLUMNS} FROM saml_sps WHERE tenant_id = ? AND id = ?"),
+        vec![tenant.to_string().into(), id.to_owned().into()],
+    )
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
 pub async fn list(h: &impl Handle, tenant: TenantId) -> Result<Vec<SpRow>, StoreError> {
     query_all(
         h,

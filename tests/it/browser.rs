@@ -195,6 +195,35 @@ impl Browser {
         .await
     }
 
+    /// A `multipart/form-data` POST: text fields, and files as (field, file name, content).
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &str)],
+    ) -> Page {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        for (k, name, content) in files {
+            let part = reqwest::multipart::Part::bytes(content.as_bytes().to_vec())
+                .file_name(name.to_string())
+                .mime_str("application/xml")
+                .expect("mime");
+            form = form.part(k.to_string(), part);
+        }
+        Browser::page(
+            self.client
+                .post(self.url(path))
+                .multipart(form)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
     /// Loads `page_path`, then submits its form to `action` with the page's CSRF token.
     pub async fn submit(&self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(page_path).await;

@@ -27,7 +27,8 @@ pub fn policy(app: &TestApp, slug: &str, settings: &[&str]) {
     app.svc.caches.clear();
 }
 
-pub async fn count(app: &TestApp, sql: &str) -> i64 {
+/// The first row of a query's result.
+async fn first_row(app: &TestApp, sql: &str) -> sea_orm::QueryResult {
     use sea_orm::{ConnectionTrait, Database, Statement};
     let db = Database::connect(&app.db.url).await.unwrap();
     let row = db
@@ -37,12 +38,20 @@ pub async fn count(app: &TestApp, sql: &str) -> i64 {
         ))
         .await
         .unwrap()
-        .unwrap();
-    let n: i64 = row
-        .try_get_by_index(0)
-        .unwrap_or_else(|_| i64::from(row.try_get_by_index::<i32>(0).expect("an integer")));
+        .unwrap_or_else(|| panic!("no row: {sql}"));
     db.close().await.ok();
-    n
+    row
+}
+
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    let row = first_row(app, sql).await;
+    row.try_get_by_index(0)
+        .unwrap_or_else(|_| i64::from(row.try_get_by_index::<i32>(0).expect("an integer")))
+}
+
+/// The first column of the first row, as text.
+pub async fn text(app: &TestApp, sql: &str) -> String {
+    first_row(app, sql).await.try_get_by_index(0).expect("text")
 }
 
 fn session_cookie_header(page: &Page) -> Option<&String> {

@@ -8,6 +8,7 @@ mod account;
 mod audit_chain;
 mod cli;
 mod console;
+mod console_apps;
 mod console_browser;
 mod console_gdpr;
 mod groups;

@@ -190,7 +190,13 @@ async fn code_flow_with_pkce_is_accepted_by_an_independent_relying_party() {
     assert!(replay.is_err());
 }
 
-async fn token_call(app: &TestApp, form: &[(&str, &str)], id: &str, secret: &str) -> (u16, String) {
+/// A token request with client_secret_basic: the status and the JSON answer.
+pub(crate) async fn token_json(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    id: &str,
+    secret: &str,
+) -> (u16, serde_json::Value) {
     let res = crate::harness::client()
         .post(app.url("acme", "/oauth2/token"))
         .basic_auth(id, Some(secret))
@@ -199,7 +205,17 @@ async fn token_call(app: &TestApp, form: &[(&str, &str)], id: &str, secret: &str
         .await
         .unwrap();
     let status = res.status().as_u16();
-    let body: serde_json::Value = res.json().await.unwrap();
+    (status, res.json().await.unwrap())
+}
+
+/// A token request's status and OAuth error code (empty on success).
+pub(crate) async fn token_call(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    id: &str,
+    secret: &str,
+) -> (u16, String) {
+    let (status, body) = token_json(app, form, id, secret).await;
     (status, body["error"].as_str().unwrap_or("").to_owned())
 }
 

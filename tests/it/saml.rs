@@ -169,7 +169,7 @@ async fn idp_metadata_lists_endpoints_formats_and_every_live_signing_certificate
 }
 
 /// A certificate an SP could have (PEM), and the base64 body metadata carries.
-fn sp_certificate() -> (String, String) {
+pub(crate) fn sp_certificate() -> (String, String) {
     let key = latchkey::crypto::signing::generate(
         latchkey::keys::Alg::Rs256,
         "https://sp.example.com",
@@ -180,7 +180,7 @@ fn sp_certificate() -> (String, String) {
     (key.certificate_pem, body)
 }
 
-fn sp_metadata(entity: &str, cert: &str, extra_acs: &str) -> String {
+pub(crate) fn sp_metadata(entity: &str, cert: &str, extra_acs: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">

@@ -104,11 +104,7 @@ fn clip(v: &str, n: usize) -> String {
 fn fixable(e: GroupError) -> Result<String, AppError> {
     match e {
         GroupError::Name | GroupError::Description | GroupError::Taken(_) => {
-            let text = e.to_string();
-            let mut c = text.chars();
-            Ok(c.next()
-                .map(|f| format!("{}{}.", f.to_uppercase(), c.as_str()))
-                .unwrap_or_default())
+            Ok(super::sentence(&e.to_string()))
         }
         e => Err(AppError::Internal(e.to_string())),
     }

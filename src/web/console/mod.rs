@@ -4,13 +4,16 @@
 //! path is looked up within the tenant (another tenant's id is a 404).
 
 pub mod activity;
+mod apps;
 pub mod audit;
+mod clients;
 mod erase;
 mod export;
 mod gate;
 pub mod groups;
 mod overview;
 mod policies;
+mod sps;
 pub mod users;
 mod verify;
 
@@ -66,6 +69,34 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups/{id}/rename", post(groups::rename))
         .route("/admin/groups/{id}/delete", post(groups::delete))
         .route("/admin/groups/{id}/members", post(groups::members))
+        .route("/admin/apps", get(apps::list))
+        .route("/admin/apps/oidc", post(clients::create))
+        .route("/admin/apps/oidc/new", get(clients::new))
+        .route(
+            "/admin/apps/oidc/{id}",
+            get(clients::show).post(clients::update),
+        )
+        .route("/admin/apps/oidc/{id}/secret", post(clients::rotate))
+        .route("/admin/apps/oidc/{id}/delete", post(clients::delete))
+        .route("/admin/apps/oidc/{id}/access", post(clients::access))
+        .route("/admin/apps/saml", post(sps::create))
+        .route("/admin/apps/saml/new", get(sps::new))
+        .route("/admin/apps/saml/{id}", get(sps::show).post(sps::update))
+        .route(
+            "/admin/apps/saml/{id}/metadata",
+            post(sps::replace_metadata),
+        )
+        .route("/admin/apps/saml/{id}/delete", post(sps::delete))
+        .route("/admin/apps/saml/{id}/access", post(sps::access))
+}
+
+/// An error message as a sentence: capitalised, with a full stop.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim_end_matches('.');
+    let mut c = text.chars();
+    c.next()
+        .map(|f| format!("{}{}.", f.to_uppercase(), c.as_str()))
+        .unwrap_or_default()
 }
 
 /// A form confirmed by typing something (a username, a group's name).
@@ -93,10 +124,11 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
 }
 
-const SECTIONS: [(&str, &str, Power); 5] = [
+const SECTIONS: [(&str, &str, Power); 6] = [
     ("/admin", "Overview", Power::ViewDirectory),
     ("/admin/users", "Users", Power::ViewDirectory),
     ("/admin/groups", "Groups", Power::ViewDirectory),
+    ("/admin/apps", "Applications", Power::ViewSettings),
     ("/admin/policies", "Policies", Power::ViewSettings),
     ("/admin/audit", "Audit log", Power::ViewAudit),
 ];
