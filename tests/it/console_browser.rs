@@ -208,6 +208,29 @@ async fn an_owner_runs_the_directory_in_chromium() {
     c.goto(&app.url("acme", "/admin/groups")).await.unwrap();
     shot(&c, "console-groups").await;
 
+    // Register an OpenID Connect app (its secret shown once) and open it to Engineering only.
+    follow(&c, ".sidebar a[href='/admin/apps']").await;
+    follow(&c, "a.button[href='/admin/apps/oidc/new']").await;
+    shot(&c, "console-oidc-new").await;
+    fill(&c, "#name", "Team wiki").await;
+    fill(&c, "#redirect_uris", "https://wiki.example.com/callback").await;
+    follow(&c, "form[action='/admin/apps/oidc'] button[type=submit]").await;
+    let secret = text_of(&c, "#client-secret").await;
+    assert!(secret.len() >= 40, "{secret}");
+    let client_id = text_of(&c, "#client-id").await;
+    click(&c, "#access-assigned").await;
+    follow(&c, "#save-access").await;
+    follow(&c, "#assign-group-button").await;
+    assert!(text_of(&c, "#assigned-groups").await.contains("Engineering"));
+    shot(&c, "console-oidc-app").await;
+    c.goto(&app.url("acme", "/admin/apps")).await.unwrap();
+    let apps = text_of(&c, "#apps").await;
+    assert!(apps.contains("Team wiki") && apps.contains(&client_id), "{apps}");
+    assert!(apps.contains("1 group"), "{apps}");
+    shot(&c, "console-apps").await;
+    c.goto(&app.url("acme", "/admin/apps/saml/new")).await.unwrap();
+    shot(&c, "console-saml-new").await;
+
     // Export the directory as CSV: the browser downloads it.
     c.goto(&app.url("acme", "/admin/users")).await.unwrap();
     click(&c, "#export-csv").await;
