@@ -659,7 +659,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 &t,
                 alg,
                 url,
-                &Origin::cli("keys rotate"),
+                By::operator(&Origin::cli("keys rotate")),
                 now,
             )
             .await?;
@@ -700,7 +700,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<Outcome> {
                 &svc.keyring,
                 &t,
                 alg,
-                &Origin::cli("keys retire-previous"),
+                By::operator(&Origin::cli("keys retire-previous")),
                 now,
             )
             .await?;

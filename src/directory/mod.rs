@@ -254,7 +254,7 @@ pub async fn create_tenant(
         &chain,
         &generated,
         KeyState::Active,
-        origin,
+        By::operator(origin),
         now_ms,
     )
     .await?;

@@ -7,7 +7,7 @@ mod master;
 
 use openssl::pkey::{PKey, Private};
 
-use crate::audit::{self, Actor, ChainKey, Event, Origin, Outcome};
+use crate::audit::{self, By, ChainKey, Event, Outcome};
 pub use crate::crypto::signing::Alg;
 use crate::crypto::{DataKey, MasterKey, Purpose, SealContext, signing};
 use crate::ids::{SigningKeyId, TenantId};
@@ -142,7 +142,7 @@ pub async fn store_new(
     chain: &ChainKey,
     generated: &signing::GeneratedKey,
     state: KeyState,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
 ) -> Result<SigningKeyId, KeyError> {
     let tenant = dek.tenant();
@@ -170,11 +170,11 @@ pub async fn store_new(
         chain,
         tenant,
         Event {
-            actor: Actor::Operator,
+            actor: by.actor,
             subject: Some(format!("key:{id}")),
             operation: "key.create",
             outcome: Outcome::Success,
-            origin,
+            origin: by.origin,
             detail: Some(serde_json::json!({
                 "kid": generated.kid, "alg": generated.alg.as_str(), "state": state.as_str(),
             })),
@@ -261,7 +261,7 @@ pub async fn rotate(
     tenant: &crate::directory::Tenant,
     alg: Alg,
     origin_url: String,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
 ) -> Result<Rotation, KeyError> {
     let keys: Vec<SigningKey> = list(store, tenant.id)
@@ -273,18 +273,10 @@ pub async fn rotate(
     let chain = ChainKey::for_tenant(&dek);
     let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) else {
         let generated = generate(origin_url, alg, now_ms).await?;
-        let published = add_key(
-            store,
-            &dek,
-            &generated,
-            KeyState::Next,
-            origin,
-            now_ms,
-            |ks| {
-                ks.iter()
-                    .any(|k| k.algorithm == alg && k.state == KeyState::Next)
-            },
-        )
+        let published = add_key(store, &dek, &generated, KeyState::Next, by, now_ms, |ks| {
+            ks.iter()
+                .any(|k| k.algorithm == alg && k.state == KeyState::Next)
+        })
         .await?;
         if !published {
             // Someone else published one concurrently: nothing of ours is committed.
@@ -345,11 +337,11 @@ pub async fn rotate(
         &chain,
         tenant.id,
         Event {
-            actor: Actor::Operator,
+            actor: by.actor,
             subject: Some(format!("key:{}", next.id)),
             operation: "key.rotate",
             outcome: Outcome::Success,
-            origin,
+            origin: by.origin,
             detail: Some(serde_json::json!({
                 "alg": alg.as_str(), "active": next.kid, "previous": previous, "retired": retired,
             })),
@@ -374,7 +366,7 @@ pub async fn ensure_active(
     tenant: &crate::directory::Tenant,
     alg: Alg,
     origin_url: String,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
 ) -> Result<bool, KeyError> {
     let has = |keys: &[SigningKey]| {
@@ -386,16 +378,7 @@ pub async fn ensure_active(
     }
     let generated = generate(origin_url, alg, now_ms).await?;
     let dek = keyring.data_key_of(tenant)?;
-    add_key(
-        store,
-        &dek,
-        &generated,
-        KeyState::Active,
-        origin,
-        now_ms,
-        has,
-    )
-    .await
+    add_key(store, &dek, &generated, KeyState::Active, by, now_ms, has).await
 }
 
 /// Stores a generated key in `state` in its own transaction, unless `taken` says the tenant's
@@ -405,7 +388,7 @@ async fn add_key(
     dek: &DataKey,
     generated: &signing::GeneratedKey,
     state: KeyState,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
     taken: impl Fn(&[SigningKey]) -> bool,
 ) -> Result<bool, KeyError> {
@@ -414,7 +397,7 @@ async fn add_key(
         return Ok(false);
     }
     let chain = ChainKey::for_tenant(dek);
-    match store_new(&tx, dek, &chain, generated, state, origin, now_ms).await {
+    match store_new(&tx, dek, &chain, generated, state, by, now_ms).await {
         // One active and one next key per algorithm (unique indexes): a concurrent caller won.
         Err(KeyError::Store(crate::store::StoreError::Conflict(_))) => return Ok(false),
         other => other?,
@@ -430,7 +413,7 @@ pub async fn retire_previous(
     keyring: &Keyring,
     tenant: &crate::directory::Tenant,
     alg: Alg,
-    origin: &Origin,
+    by: By<'_>,
     now_ms: i64,
 ) -> Result<Vec<String>, KeyError> {
     let chain = keyring.chain_key_of(tenant)?;
@@ -447,11 +430,11 @@ pub async fn retire_previous(
             &chain,
             tenant.id,
             Event {
-                actor: Actor::Operator,
+                actor: by.actor,
                 subject: None,
                 operation: "key.retire",
                 outcome: Outcome::Success,
-                origin,
+                origin: by.origin,
                 detail: Some(serde_json::json!({ "retired": retired })),
             },
             now_ms,

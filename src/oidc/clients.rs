@@ -432,7 +432,7 @@ async fn ensure_key(
             tenant,
             alg,
             svc.public_url.tenant_origin(tenant.slug.as_str()),
-            by.origin,
+            by,
             now,
         )
         .await?;

@@ -221,14 +221,23 @@ async fn an_owner_runs_the_directory_in_chromium() {
     click(&c, "#access-assigned").await;
     follow(&c, "#save-access").await;
     follow(&c, "#assign-group-button").await;
-    assert!(text_of(&c, "#assigned-groups").await.contains("Engineering"));
+    assert!(
+        text_of(&c, "#assigned-groups")
+            .await
+            .contains("Engineering")
+    );
     shot(&c, "console-oidc-app").await;
     c.goto(&app.url("acme", "/admin/apps")).await.unwrap();
     let apps = text_of(&c, "#apps").await;
-    assert!(apps.contains("Team wiki") && apps.contains(&client_id), "{apps}");
+    assert!(
+        apps.contains("Team wiki") && apps.contains(&client_id),
+        "{apps}"
+    );
     assert!(apps.contains("1 group"), "{apps}");
     shot(&c, "console-apps").await;
-    c.goto(&app.url("acme", "/admin/apps/saml/new")).await.unwrap();
+    c.goto(&app.url("acme", "/admin/apps/saml/new"))
+        .await
+        .unwrap();
     shot(&c, "console-saml-new").await;
 
     // Export the directory as CSV: the browser downloads it.
@@ -265,5 +274,8 @@ async fn an_owner_runs_the_directory_in_chromium() {
     shot(&c, "console-audit").await;
     c.goto(&app.url("acme", "/admin/policies")).await.unwrap();
     shot(&c, "console-policies").await;
+    c.goto(&app.url("acme", "/admin/keys")).await.unwrap();
+    assert!(text_of(&c, "#keys-RS256").await.contains("active"));
+    shot(&c, "console-keys").await;
     c.close().await.unwrap();
 }

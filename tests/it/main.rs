@@ -11,6 +11,7 @@ mod console;
 mod console_apps;
 mod console_browser;
 mod console_gdpr;
+mod console_keys;
 mod groups;
 mod http;
 mod key_custody;

@@ -11,6 +11,7 @@ mod erase;
 mod export;
 mod gate;
 pub mod groups;
+mod keys;
 mod overview;
 mod policies;
 mod sps;
@@ -69,6 +70,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups/{id}/rename", post(groups::rename))
         .route("/admin/groups/{id}/delete", post(groups::delete))
         .route("/admin/groups/{id}/members", post(groups::members))
+        .route("/admin/keys", get(keys::list).post(keys::step))
+        .route("/admin/keys/{id}/certificate", get(keys::certificate))
         .route("/admin/apps", get(apps::list))
         .route("/admin/apps/oidc", post(clients::create))
         .route("/admin/apps/oidc/new", get(clients::new))
@@ -124,12 +127,13 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
 }
 
-const SECTIONS: [(&str, &str, Power); 6] = [
+const SECTIONS: [(&str, &str, Power); 7] = [
     ("/admin", "Overview", Power::ViewDirectory),
     ("/admin/users", "Users", Power::ViewDirectory),
     ("/admin/groups", "Groups", Power::ViewDirectory),
     ("/admin/apps", "Applications", Power::ViewSettings),
     ("/admin/policies", "Policies", Power::ViewSettings),
+    ("/admin/keys", "Keys", Power::ViewSettings),
     ("/admin/audit", "Audit log", Power::ViewAudit),
 ];
 
