@@ -1074,6 +1074,7 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                     display_name,
                     password,
                     must_change_password: !no_change_required,
+                    attributes: Default::default(),
                 },
                 By::operator(&Origin::cli("user create")),
                 now,

@@ -13,6 +13,7 @@ mod m20261123_000006_saml_sps;
 mod m20261202_000007_groups;
 mod m20261202_000008_console;
 mod m20261202_000009_app_access;
+mod m20261202_000010_attributes;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_groups::Migration),
             Box::new(m20261202_000008_console::Migration),
             Box::new(m20261202_000009_app_access::Migration),
+            Box::new(m20261202_000010_attributes::Migration),
         ]
     }
 }

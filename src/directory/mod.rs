@@ -4,6 +4,7 @@
 //! May use: `store`, `keys`, `audit`, `login::password`.
 
 pub mod access;
+pub mod attributes;
 pub mod groups;
 mod names;
 mod slug;
@@ -351,6 +352,8 @@ pub struct NewUserInput {
     pub password: Option<Password>,
     /// Ask for a new password at first sign-in (always so for a generated one).
     pub must_change_password: bool,
+    /// Custom attribute values, checked against the schema by the caller.
+    pub attributes: attributes::Values,
 }
 
 pub struct CreatedUser {
@@ -416,6 +419,12 @@ pub async fn create_user(
         now_ms,
     )
     .await?;
+    for (attribute, value) in &input.attributes.0 {
+        if let Some(v) = value {
+            crate::store::attributes::set_value(&tx, tenant.id, id, attribute, Some(v), now_ms)
+                .await?;
+        }
+    }
     tx.commit().await?;
     let user = users::find(&svc.store, tenant.id, id)
         .await?
@@ -426,22 +435,27 @@ pub async fn create_user(
     })
 }
 
-/// Changes a user's display name and e-mail address, with its audit entry.
+/// A user's custom attribute values to save, with the schema they were checked against.
+pub type AttributeChange<'a> = (&'a [attributes::Attribute], &'a attributes::Values);
+
+/// Changes a user's display name and e-mail address (and custom attributes, when given), in
+/// one transaction with its audit entry.
 pub async fn update_profile(
     svc: &Services,
-    tenant: TenantId,
+    tenant: &Tenant,
     user: &User,
     (display_name, email): (&str, &str),
+    attributes: Option<AttributeChange<'_>>,
     by: By<'_>,
     now_ms: i64,
 ) -> Result<(), DirectoryError> {
     let name = parse_display_name(display_name)?;
     let email = Email::parse(email)?;
-    let chain = svc.keyring.chain_key(&svc.store, tenant).await?;
+    let chain = svc.keyring.chain_key(&svc.store, tenant.id).await?;
     let tx = svc.store.begin().await?;
     users::update_profile(
         &tx,
-        tenant,
+        tenant.id,
         user.id,
         (&name, &username_key(&name)),
         &email.display,
@@ -453,14 +467,23 @@ pub async fn update_profile(
         StoreError::Conflict(_) => DirectoryError::EmailTaken(email.display.clone()),
         e => e.into(),
     })?;
+    let changed = match attributes {
+        Some((schema, values)) => {
+            attributes::store_values(&tx, tenant, user.id, schema, values, now_ms).await?
+        }
+        None => Vec::new(),
+    };
     let was = Email::parse(&user.email).map(|e| e.key).unwrap_or_default();
-    let detail = serde_json::json!({ "email_changed": email.key != was });
+    let detail = serde_json::json!({
+        "email_changed": email.key != was,
+        "attributes_changed": changed,
+    });
     let event = by.event(
         "user.profile.update",
         Some(format!("user:{}", user.id)),
         Some(detail),
     );
-    audit::record(&tx, &chain, tenant, event, now_ms).await?;
+    audit::record(&tx, &chain, tenant.id, event, now_ms).await?;
     tx.commit().await?;
     Ok(())
 }

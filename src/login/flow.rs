@@ -1039,7 +1039,7 @@ pub async fn update_profile(
         origin: ctx.origin,
     };
     let fields = (display_name, email);
-    match crate::directory::update_profile(ctx.svc, ctx.tenant_id(), user, fields, by, ctx.now)
+    match crate::directory::update_profile(ctx.svc, ctx.tenant, user, fields, None, by, ctx.now)
         .await
     {
         Ok(()) => Ok(ProfileOutcome::Saved),

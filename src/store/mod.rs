@@ -6,6 +6,7 @@
 //! `BEGIN IMMEDIATE` on SQLite so two writers queue instead of failing on lock upgrade.
 
 pub mod app_access;
+pub mod attributes;
 pub mod audit;
 pub mod clients;
 pub mod consents;

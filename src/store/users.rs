@@ -446,7 +446,7 @@ pub async fn usernames(
 
 /// Tables holding a user's data, each with `tenant_id` and `user_id` columns, emptied of the
 /// user before the user row goes.
-const USER_TABLES: [&str; 10] = [
+const USER_TABLES: [&str; 11] = [
     "sessions",
     "password_history",
     "totp_credentials",
@@ -457,11 +457,13 @@ const USER_TABLES: [&str; 10] = [
     "oidc_consents",
     "group_members",
     "app_users",
+    "user_attributes",
 ];
 
 /// Erases a user: every row that belongs to them (sessions and the SAML sign-ins made in them,
-/// credentials, MFA, tokens, consents, memberships, app assignments) and the user row. Audit
-/// entries, which name the user by opaque id only, stay. Returns whether the user existed.
+/// credentials, MFA, tokens, consents, memberships, app assignments, attribute values) and the
+/// user row. Audit entries, which name the user by opaque id only, stay. Returns whether the
+/// user existed.
 pub async fn erase(tx: &Tx, tenant: TenantId, id: UserId) -> Result<bool, StoreError> {
     let t = || -> sea_orm::Value { tenant.to_string().into() };
     let u = || -> sea_orm::Value { id.to_string().into() };

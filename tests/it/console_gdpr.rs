@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use crate::browser::{Browser, now_unix, totp};
 use crate::console::{between, enrol, signed_in_admin, user_id};
 use crate::harness::TestApp;
-use crate::login::{PW, app_with_alice, count};
+use crate::login::{PW, app_with_alice, count, text};
 use crate::oidc_flow::{CALLBACK, CHALLENGE, VERIFIER, auth_path, query_of, web_client};
 
 /// Every `table.column` of the database whose text holds `needle`.
@@ -128,7 +128,36 @@ async fn alice_everywhere(app: &TestApp) -> String {
     forgot
         .submit("/forgot", "/forgot", &[("login", "alice")])
         .await;
+    // A custom attribute value naming her, and an assignment to the app.
+    let tenant = text(
+        app,
+        &format!("SELECT tenant_id FROM users WHERE id = '{alice}'"),
+    )
+    .await;
+    let client_row = text(
+        app,
+        &format!("SELECT id FROM oidc_clients WHERE client_id = '{id}'"),
+    )
+    .await;
+    let attribute = "01900000-0000-7000-8000-000000000001";
+    app.sql(&format!(
+        "INSERT INTO attribute_defs (id, tenant_id, name, label, kind, required, created_at, \
+         updated_at) VALUES ('{attribute}', '{tenant}', 'nickname', 'Nickname', 'text', false, 0, 0)"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO user_attributes (tenant_id, user_id, attribute_id, value, updated_at) \
+         VALUES ('{tenant}', '{alice}', '{attribute}', 'alice the great', 0)"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO app_users (tenant_id, app_id, user_id, created_at) \
+         VALUES ('{tenant}', '{client_row}', '{alice}', 0)"
+    ))
+    .await;
     for table in [
+        "user_attributes",
+        "app_users",
         "sessions",
         "totp_credentials",
         "group_members",

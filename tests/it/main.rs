@@ -9,6 +9,7 @@ mod audit_chain;
 mod cli;
 mod console;
 mod console_apps;
+mod console_attributes;
 mod console_browser;
 mod console_gdpr;
 mod console_keys;

@@ -346,7 +346,7 @@ fn export_body(svc: Arc<Services>, tenant: TenantId, filter: AuditFilter, format
     };
     super::paged_body(
         0_i64,
-        (head, tail),
+        (head.to_owned(), tail),
         move |after| {
             let (svc, filter) = (svc.clone(), filter.clone());
             async move {

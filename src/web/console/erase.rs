@@ -46,7 +46,7 @@ pub async fn one(
     {
         Ok(_) => Ok(see_other("/admin/users?done=deleted")),
         Err(e @ DirectoryError::LastOwner) => {
-            let message = super::users::sentence(&e.to_string());
+            let message = super::sentence(&e.to_string());
             super::users::user_page(&admin, &user, None, Some(message), None).await
         }
         Err(e) => Err(e.into()),
@@ -225,7 +225,7 @@ pub async fn bulk(web: Web, body: Bytes) -> Result<Response, AppError> {
     match directory::erase(svc, tenant, &allowed, admin.by(), admin.web.now).await {
         Ok(_) => Ok(see_other("/admin/users?done=deleted")),
         Err(e @ DirectoryError::LastOwner) => {
-            let message = super::users::sentence(&e.to_string());
+            let message = super::sentence(&e.to_string());
             Ok(bulk_page(&admin, |c| review(c, Some(message))))
         }
         Err(e) => Err(e.into()),

@@ -3,6 +3,7 @@
 //! person as one JSON document (Art. 15). Neither ever contains password hashes, TOTP seeds,
 //! recovery codes or any other credential.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query};
@@ -14,19 +15,38 @@ use serde_json::{Value, json};
 use super::users::ListQuery;
 use super::{Admin, Format, admin, csv_field, when_iso};
 use crate::console::Power;
+use crate::directory::attributes::{self, Attribute};
 use crate::ids::{TenantId, UserId};
 use crate::services::Services;
 use crate::store::users::{self, Cursor, UserFilter, UserSummary};
-use crate::store::{audit as store_audit, consents, credentials, grants, groups, sessions};
+use crate::store::{
+    attributes as store_attributes, audit as store_audit, consents, credentials, grants, groups,
+    sessions,
+};
 use crate::web::auth::Web;
 use crate::web::error::AppError;
 
 const BATCH: u64 = 1000;
 
 const CSV_HEADER: &str = "id,username,email,display_name,status,console_role,groups,\
-mfa_enrolled,must_change_password,created_at,last_login_at\r\n";
+mfa_enrolled,must_change_password,created_at,last_login_at";
 
-fn user_value(s: &UserSummary, groups: &[String]) -> Value {
+/// One exported user: the summary, group names and custom attribute values (by id).
+type Exported = (UserSummary, Vec<String>, HashMap<String, String>);
+
+/// The custom attributes as a JSON object of typed values (`null` when a user has none).
+fn attributes_value(schema: &[Attribute], values: &HashMap<String, String>) -> Value {
+    let map: serde_json::Map<String, Value> = schema
+        .iter()
+        .map(|a| {
+            let v = values.get(&a.id).map_or(Value::Null, |v| a.json(v));
+            (a.name.clone(), v)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+fn user_value((s, groups, values): &Exported, schema: &[Attribute]) -> Value {
     let u = &s.user;
     json!({
         "id": u.id.to_string(),
@@ -40,10 +60,11 @@ fn user_value(s: &UserSummary, groups: &[String]) -> Value {
         "must_change_password": u.must_change_password,
         "created_at": when_iso(u.created_at),
         "last_login_at": s.last_login_at.map(when_iso),
+        "attributes": attributes_value(schema, values),
     })
 }
 
-fn csv_user(out: &mut String, s: &UserSummary, groups: &[String]) {
+fn csv_user(out: &mut String, (s, groups, values): &Exported, schema: &[Attribute]) {
     let u = &s.user;
     let fields = [
         u.id.to_string(),
@@ -64,22 +85,38 @@ fn csv_user(out: &mut String, s: &UserSummary, groups: &[String]) {
         }
         csv_field(out, f);
     }
+    for a in schema {
+        out.push(',');
+        csv_field(out, values.get(&a.id).map_or("", String::as_str));
+    }
     out.push_str("\r\n");
 }
 
-/// The streamed body: pages of users in username order, each with its groups.
+/// The streamed body: pages of users in username order, each with its groups and custom
+/// attributes (one column each in CSV, after the built-in ones).
 fn directory_body(
     svc: Arc<Services>,
-    tenant: TenantId,
+    (tenant, schema): (TenantId, Vec<Attribute>),
     filter: UserFilter,
     format: Format,
     now: i64,
 ) -> axum::body::Body {
     let filter = Arc::new(filter);
+    let schema = Arc::new(schema);
     let (head, tail) = match format {
-        Format::Csv => (CSV_HEADER, ""),
-        Format::Json => ("[", "\n]\n"),
+        Format::Csv => {
+            let mut head = CSV_HEADER.to_owned();
+            for a in schema.iter() {
+                head.push(',');
+                csv_field(&mut head, &a.name);
+            }
+            head.push_str("\r\n");
+            (head, "")
+        }
+        Format::Json => ("[".to_owned(), "\n]\n"),
     };
+    let with_attributes = !schema.is_empty();
+    let columns = schema.clone();
     super::paged_body(
         Cursor::First,
         (head, tail),
@@ -89,6 +126,11 @@ fn directory_body(
                 let page = users::search(&svc.store, tenant, &filter, &cursor, BATCH, now).await?;
                 let ids: Vec<UserId> = page.iter().map(|s| s.user.id).collect();
                 let mut member_of = groups::names_of_users(&svc.store, tenant, &ids).await?;
+                let mut values = if with_attributes {
+                    store_attributes::values_of_users(&svc.store, tenant, &ids).await?
+                } else {
+                    HashMap::new()
+                };
                 let next = (page.len() as u64 == BATCH)
                     .then(|| page.last().map(|s| Cursor::After(s.username_key.clone())))
                     .flatten();
@@ -96,22 +138,23 @@ fn directory_body(
                     .into_iter()
                     .map(|s| {
                         let groups = member_of.remove(&s.user.id).unwrap_or_default();
-                        (s, groups)
+                        let held = values.remove(&s.user.id).unwrap_or_default();
+                        (s, groups, held)
                     })
                     .collect();
                 Ok((rows, next))
             }
         },
-        move |out, rows: &[(UserSummary, Vec<String>)], written| {
-            for (i, (s, groups)) in rows.iter().enumerate() {
+        move |out, rows: &[Exported], written| {
+            for (i, row) in rows.iter().enumerate() {
                 match format {
-                    Format::Csv => csv_user(out, s, groups),
+                    Format::Csv => csv_user(out, row, &columns),
                     Format::Json => {
                         if written || i > 0 {
                             out.push(',');
                         }
                         out.push('\n');
-                        out.push_str(&user_value(s, groups).to_string());
+                        out.push_str(&user_value(row, &columns).to_string());
                     }
                 }
             }
@@ -162,9 +205,10 @@ pub async fn directory(web: Web, Query(q): Query<ExportQuery>) -> Result<Respons
     let filtered = q.list.filtered();
     let detail = json!({ "format": format.as_str(), "filtered": filtered });
     admin.record("directory.export", None, detail).await?;
+    let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
     let body = directory_body(
         admin.web.state.svc.clone(),
-        admin.web.tenant.id,
+        (admin.web.tenant.id, schema),
         filter,
         format,
         admin.web.now,
@@ -196,6 +240,8 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
     let tokens = grants::live_for_user(&svc.store, tenant, id, now).await?;
     let groups = groups::names_of_user(&svc.store, tenant, id).await?;
     let assignments = app_assignments(&admin, id).await?;
+    let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
+    let held = attributes::values_of(&svc.store, &admin.web.tenant, id).await?;
     let reference = format!("user:{id}");
     let mut events = vec![];
     for field in [Field::Subject, Field::Actor] {
@@ -235,6 +281,7 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
             "failed_logins": lock.map_or(0, |l| l.failed_logins),
             "locked_until": lock.and_then(|l| l.locked_until).filter(|t| *t > now).map(when_iso),
         },
+        "attributes": attributes_value(&schema, &held),
         "groups": groups,
         "app_assignments": assignments,
         "mfa": {

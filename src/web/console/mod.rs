@@ -5,6 +5,7 @@
 
 pub mod activity;
 mod apps;
+mod attributes;
 pub mod audit;
 mod clients;
 mod erase;
@@ -70,6 +71,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups/{id}/rename", post(groups::rename))
         .route("/admin/groups/{id}/delete", post(groups::delete))
         .route("/admin/groups/{id}/members", post(groups::members))
+        .route(
+            "/admin/attributes",
+            get(attributes::list).post(attributes::create),
+        )
+        .route("/admin/attributes/{id}", post(attributes::update))
+        .route("/admin/attributes/{id}/delete", post(attributes::delete))
         .route("/admin/keys", get(keys::list).post(keys::step))
         .route("/admin/keys/{id}/certificate", get(keys::certificate))
         .route("/admin/apps", get(apps::list))
@@ -127,10 +134,11 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
 }
 
-const SECTIONS: [(&str, &str, Power); 7] = [
+const SECTIONS: [(&str, &str, Power); 8] = [
     ("/admin", "Overview", Power::ViewDirectory),
     ("/admin/users", "Users", Power::ViewDirectory),
     ("/admin/groups", "Groups", Power::ViewDirectory),
+    ("/admin/attributes", "Attributes", Power::ViewDirectory),
     ("/admin/apps", "Applications", Power::ViewSettings),
     ("/admin/policies", "Policies", Power::ViewSettings),
     ("/admin/keys", "Keys", Power::ViewSettings),
@@ -266,7 +274,7 @@ impl Format {
 /// is logged); a client that goes away stops the reading.
 pub fn paged_body<C, T, F, Fut, W>(
     start: C,
-    (head, tail): (&'static str, &'static str),
+    (head, tail): (String, &'static str),
     fetch: F,
     write: W,
 ) -> axum::body::Body
@@ -301,7 +309,7 @@ where
             pending = next.map(|c| tokio::spawn(fetch(c)));
             let mut text = String::with_capacity(rows.len() * 160 + head.len());
             if first {
-                text.push_str(head);
+                text.push_str(&head);
                 first = false;
             }
             write(&mut text, &rows, written);

@@ -11,8 +11,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::activity::{self, Line};
-use super::{Admin, Chrome, admin, when};
+use super::{Admin, Chrome, admin, sentence, when};
 use crate::console::{PAGE_SIZE, Power, may_act_on, role_label};
+use crate::directory::attributes::{self, Attribute};
 use crate::directory::{
     self, AdminRole, DirectoryError, NewUserInput, User, UserStatus, username_key,
 };
@@ -23,6 +24,72 @@ use crate::store::{audit as store_audit, credentials, groups as store_groups};
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
 use crate::web::login::CsrfForm;
+
+// ---- custom attributes in forms ----
+
+/// A custom attribute as a form field (or, read-only, a fact).
+pub struct AttrField {
+    /// The form field's name: `attr.<attribute name>`.
+    pub key: String,
+    /// The input's id.
+    pub id: String,
+    pub label: String,
+    pub kind: &'static str,
+    pub required: bool,
+    /// The stored value, or what was submitted.
+    pub value: String,
+}
+
+const ATTR_PREFIX: &str = "attr.";
+
+/// The attribute fields of a form (name → raw value), from its other fields.
+pub(super) fn submitted_attributes(
+    rest: &std::collections::HashMap<String, String>,
+) -> std::collections::HashMap<String, String> {
+    rest.iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(ATTR_PREFIX)?;
+            let v: String = v.chars().take(attributes::MAX_VALUE + 1).collect();
+            Some((name.chars().take(attributes::MAX_NAME + 1).collect(), v))
+        })
+        .take(attributes::MAX_ATTRIBUTES + 1)
+        .collect()
+}
+
+/// The schema's fields, filled with `stored` values (by attribute id) or, after a refused
+/// submission, with what was `submitted` (by name).
+pub(super) fn attribute_fields(
+    schema: &[Attribute],
+    stored: &std::collections::HashMap<String, String>,
+    submitted: Option<&std::collections::HashMap<String, String>>,
+) -> Vec<AttrField> {
+    schema
+        .iter()
+        .map(|a| AttrField {
+            key: format!("{ATTR_PREFIX}{}", a.name),
+            id: format!("attr-{}", a.name),
+            label: a.label.clone(),
+            kind: a.kind.as_str(),
+            required: a.required,
+            value: match submitted {
+                Some(s) => s.get(&a.name).cloned().unwrap_or_default(),
+                None => stored.get(&a.id).cloned().unwrap_or_default(),
+            },
+        })
+        .collect()
+}
+
+/// Checks a form's attribute fields against the schema (all of them: a form shows every
+/// attribute); `Err` is the sentence to show.
+fn checked_attributes(
+    schema: &[Attribute],
+    submitted: &std::collections::HashMap<String, String>,
+) -> Result<attributes::Values, String> {
+    attributes::check(schema, submitted, true).map_err(|problems| {
+        let all: Vec<String> = problems.iter().map(|p| sentence(p)).collect();
+        all.join(" ")
+    })
+}
 
 // ---- the list ----
 
@@ -289,10 +356,16 @@ struct NewPage {
     email: String,
     display_name: String,
     invite: bool,
+    attributes: Vec<AttrField>,
     error: Option<String>,
 }
 
-fn new_form(admin: &Admin, f: &CreateForm, error: Option<String>) -> Response {
+fn new_form(
+    admin: &Admin,
+    f: &CreateForm,
+    schema: &[Attribute],
+    error: Option<String>,
+) -> Response {
     let (chrome, csrf) = admin.chrome("/admin/users");
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -305,6 +378,11 @@ fn new_form(admin: &Admin, f: &CreateForm, error: Option<String>) -> Response {
         email: f.email.clone(),
         display_name: f.display_name.clone(),
         invite: f.delivery != "password",
+        attributes: attribute_fields(
+            schema,
+            &Default::default(),
+            Some(&submitted_attributes(&f.rest)),
+        ),
         error,
     };
     admin.render(&csrf, (status, page))
@@ -312,7 +390,8 @@ fn new_form(admin: &Admin, f: &CreateForm, error: Option<String>) -> Response {
 
 pub async fn new_page(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageDirectory);
-    Ok(new_form(&admin, &CreateForm::default(), None))
+    let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
+    Ok(new_form(&admin, &CreateForm::default(), &schema, None))
 }
 
 #[derive(Deserialize, Default)]
@@ -328,6 +407,9 @@ pub struct CreateForm {
     /// `invite` (mail a link) or `password` (show a one-time password).
     #[serde(default)]
     delivery: String,
+    /// Custom attributes (`attr.<name>`).
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -354,14 +436,20 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
         ..f
     };
     let invite = f.delivery != "password";
+    let svc = &admin.web.state.svc;
+    let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
+    let values = match checked_attributes(&schema, &submitted_attributes(&f.rest)) {
+        Ok(v) => v,
+        Err(e) => return Ok(new_form(&admin, &f, &schema, Some(e))),
+    };
     let input = NewUserInput {
         username: f.username.clone(),
         email: f.email.clone(),
         display_name: (!f.display_name.is_empty()).then(|| f.display_name.clone()),
         password: None,
         must_change_password: true,
+        attributes: values,
     };
-    let svc = &admin.web.state.svc;
     let created = match directory::create_user(
         svc,
         &admin.web.tenant,
@@ -376,7 +464,14 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
             e @ (DirectoryError::Name(_)
             | DirectoryError::UsernameTaken(_)
             | DirectoryError::EmailTaken(_)),
-        ) => return Ok(new_form(&admin, &f, Some(sentence(&e.to_string())))),
+        ) => {
+            return Ok(new_form(
+                &admin,
+                &f,
+                &schema,
+                Some(sentence(&e.to_string())),
+            ));
+        }
         Err(e) => return Err(e.into()),
     };
     let mut mail_error = None;
@@ -406,15 +501,6 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
         mail_error,
     };
     Ok(admin.render(&csrf, page))
-}
-
-/// An error's text as a sentence for a page.
-pub(super) fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
 }
 
 // ---- one user ----
@@ -451,6 +537,7 @@ struct UserPage {
     failed_logins: i32,
     mfa: bool,
     must_change_password: bool,
+    attributes: Vec<AttrField>,
     sessions: Vec<SessionRow>,
     groups: Vec<GroupChip>,
     other_groups: Vec<GroupChip>,
@@ -517,7 +604,20 @@ pub(super) async fn user_page(
     error: Option<String>,
     one_time_password: Option<String>,
 ) -> Result<Response, AppError> {
+    let shown = (notice, error, one_time_password);
+    user_page_with(admin, user, shown, None).await
+}
+
+/// [`user_page`], with the profile form as it was `submitted` (custom attributes by name).
+async fn user_page_with(
+    admin: &Admin,
+    user: &User,
+    (notice, error, one_time_password): (Option<&'static str>, Option<String>, Option<String>),
+    submitted: Option<&std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
     let svc = &admin.web.state.svc;
+    let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
+    let stored = attributes::values_of(&svc.store, &admin.web.tenant, user.id).await?;
     let tenant = admin.web.tenant.id;
     let lock = credentials::lock_state(&svc.store, tenant, user.id).await?;
     let record = credentials::login_record(&svc.store, tenant, user.id).await?;
@@ -557,6 +657,7 @@ pub(super) async fn user_page(
         failed_logins: lock.as_ref().map_or(0, |l| l.failed_logins),
         mfa: record.as_ref().is_some_and(|r| r.has_totp),
         must_change_password: user.must_change_password,
+        attributes: attribute_fields(&schema, &stored, submitted),
         sessions: sessions
             .iter()
             .filter(|s| s.stage == session::Stage::Active)
@@ -656,6 +757,9 @@ pub struct ProfileForm {
     display_name: String,
     #[serde(default)]
     email: String,
+    /// Custom attributes (`attr.<name>`).
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 pub async fn profile(
@@ -668,11 +772,19 @@ pub async fn profile(
     let email: String = f.email.chars().take(320).collect();
     let svc = &admin.web.state.svc;
     let fields = (name.as_str(), email.as_str());
+    let submitted = submitted_attributes(&f.rest);
+    let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
+    let refused = |error: String| (None, Some(error), None);
+    let values = match checked_attributes(&schema, &submitted) {
+        Ok(v) => v,
+        Err(e) => return user_page_with(&admin, &user, refused(e), Some(&submitted)).await,
+    };
     match directory::update_profile(
         svc,
-        admin.web.tenant.id,
+        &admin.web.tenant,
         &user,
         fields,
+        Some((&schema, &values)),
         admin.by(),
         admin.web.now,
     )
@@ -680,7 +792,8 @@ pub async fn profile(
     {
         Ok(()) => Ok(back(&user, "profile")),
         Err(e @ (DirectoryError::Name(_) | DirectoryError::EmailTaken(_))) => {
-            user_page(&admin, &user, None, Some(sentence(&e.to_string())), None).await
+            let error = refused(sentence(&e.to_string()));
+            user_page_with(&admin, &user, error, Some(&submitted)).await
         }
         Err(e) => Err(e.into()),
     }
