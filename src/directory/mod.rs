@@ -6,6 +6,7 @@
 pub mod access;
 pub mod attributes;
 pub mod groups;
+pub mod import;
 mod names;
 mod slug;
 

@@ -12,6 +12,7 @@ mod console_apps;
 mod console_attributes;
 mod console_browser;
 mod console_gdpr;
+mod console_import;
 mod console_keys;
 mod groups;
 mod http;

@@ -7,21 +7,12 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 
 use super::apps::{self, AccessForm, AccessPanel, Deletion, DoneQuery};
-use super::{Admin, Chrome, admin, when};
+use super::{Admin, Chrome, Pairs, admin, first, when};
 use crate::console::Power;
 use crate::crypto::signing::Alg;
 use crate::oidc::clients::{self, Client, ClientError, ClientKind, GRANT_TYPES, NewClient, SCOPES};
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
-
-/// A form body as its pairs: checkboxes repeat a name (`grant`, `scope`).
-type Pairs = Vec<(String, String)>;
-
-fn first<'a>(f: &'a Pairs, key: &str) -> &'a str {
-    f.iter()
-        .find(|(k, _)| k == key)
-        .map_or("", |(_, v)| v.as_str())
-}
 
 fn all(f: &Pairs, key: &str) -> Vec<String> {
     f.iter()

@@ -12,6 +12,7 @@ mod erase;
 mod export;
 mod gate;
 pub mod groups;
+mod import;
 mod keys;
 mod overview;
 mod policies;
@@ -45,6 +46,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users::list).post(users::create))
         .route("/admin/users/new", get(users::new_page))
         .route("/admin/users/export", get(export::directory))
+        .route(
+            "/admin/users/import",
+            get(import::form).post(import::submit),
+        )
         .route("/admin/users/delete", get(erase::form).post(erase::bulk))
         .route("/admin/users/{id}/delete", post(erase::one))
         .route("/admin/users/{id}/export", get(export::person))
@@ -98,6 +103,49 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/apps/saml/{id}/delete", post(sps::delete))
         .route("/admin/apps/saml/{id}/access", post(sps::access))
+}
+
+/// A form body as its pairs (checkboxes may repeat a name).
+pub type Pairs = Vec<(String, String)>;
+
+/// The first value of `key` in a form, or empty.
+pub fn first<'a>(f: &'a Pairs, key: &str) -> &'a str {
+    f.iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Most fields a multipart form may have.
+const MAX_PARTS: usize = 32;
+
+/// Reads a multipart form (one that may carry a file) into its pairs, each part at most
+/// `max_bytes` of UTF-8 text; `Err` is what to tell the admin (`what` names the file's
+/// content). Nothing is changed by a form that cannot be read.
+pub async fn read_parts(
+    form: Result<axum::extract::multipart::Multipart, axum::extract::multipart::MultipartRejection>,
+    max_bytes: usize,
+    what: &str,
+) -> Result<Pairs, String> {
+    let unreadable = || {
+        "The form could not be read. Nothing was changed. Reload the page and try again.".to_owned()
+    };
+    let too_large = || format!("The {what} is larger than {} KiB.", max_bytes / 1024);
+    let mut form = form.map_err(|_| unreadable())?;
+    let mut out = Pairs::new();
+    while let Some(field) = form.next_field().await.map_err(|_| too_large())? {
+        if out.len() >= MAX_PARTS {
+            return Err(unreadable());
+        }
+        let name = field.name().unwrap_or_default().chars().take(64).collect();
+        let bytes = field.bytes().await.map_err(|_| too_large())?;
+        if bytes.len() > max_bytes {
+            return Err(too_large());
+        }
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("The {what} is not UTF-8 text."))?;
+        out.push((name, text));
+    }
+    Ok(out)
 }
 
 /// An error message as a sentence: capitalised, with a full stop.

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 
 use super::apps::{self, AccessForm, AccessPanel, Deletion, DoneQuery};
-use super::{Admin, Chrome, admin, when};
+use super::{Admin, Chrome, Pairs, admin, first, when};
 use crate::console::Power;
 use crate::saml::inbound::MAX_METADATA_BYTES;
 use crate::saml::sps::{
@@ -19,48 +19,9 @@ use crate::saml::sps::{
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
 
-/// A form body as its pairs.
-type Pairs = Vec<(String, String)>;
-
-fn first<'a>(f: &'a Pairs, key: &str) -> &'a str {
-    f.iter()
-        .find(|(k, _)| k == key)
-        .map_or("", |(_, v)| v.as_str())
-}
-
-/// Most fields a multipart form may have.
-const MAX_PARTS: usize = 32;
-
-/// Reads a multipart form (the metadata forms, which may carry a file) into its pairs, each
-/// part at most [`MAX_METADATA_BYTES`] of UTF-8; `Err` is what to tell the admin.
+/// Reads a metadata form (which may carry a file), each part at most the metadata limit.
 async fn read_parts(form: Result<Multipart, MultipartRejection>) -> Result<Pairs, String> {
-    let unreadable = || {
-        "The form could not be read. Nothing was changed. Reload the page and try again.".to_owned()
-    };
-    let mut form = form.map_err(|_| unreadable())?;
-    let mut out = Pairs::new();
-    while let Some(field) = form.next_field().await.map_err(|_| unreadable())? {
-        if out.len() >= MAX_PARTS {
-            return Err(unreadable());
-        }
-        let name = field.name().unwrap_or_default().chars().take(64).collect();
-        let bytes = field.bytes().await.map_err(|_| {
-            format!(
-                "The form could not be read; metadata may be at most {} KiB.",
-                MAX_METADATA_BYTES / 1024
-            )
-        })?;
-        if bytes.len() > MAX_METADATA_BYTES {
-            return Err(format!(
-                "The metadata is larger than {} KiB.",
-                MAX_METADATA_BYTES / 1024
-            ));
-        }
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| "The file is not UTF-8 text; choose the SP's XML metadata.".to_owned())?;
-        out.push((name, text));
-    }
-    Ok(out)
+    super::read_parts(form, MAX_METADATA_BYTES, "metadata").await
 }
 
 /// The metadata of a form: the uploaded file if one was chosen, else the pasted text.

@@ -1,0 +1,264 @@
+//! `/admin/users/import`: bulk import of users (and their groups and custom attributes) from a
+//! CSV file. The file is checked in full first and every row's problems reported; then the
+//! admin commits all of it or only the valid rows, and chooses whether existing users are
+//! updated and new ones invited. The commit needs a fresh proof of presence.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::response::Response;
+
+use super::{Admin, Chrome, Pairs, admin, first, sentence};
+use crate::console::Power;
+use crate::directory::attributes;
+use crate::directory::import::{self, ImportError, MAX_BYTES, MAX_ROWS, Plan};
+use crate::login::flow;
+use crate::store::users;
+use crate::web::auth::Web;
+use crate::web::error::AppError;
+
+/// Rows of a plan shown before committing (the rest are counted).
+const PREVIEW_ROWS: usize = 20;
+/// Problem rows listed (the rest are counted).
+const PROBLEMS_SHOWN: usize = 500;
+
+/// The options chosen on the form.
+pub struct Options {
+    pub update_existing: bool,
+    /// Commit the valid rows even when others have problems.
+    pub valid_only: bool,
+    pub invite: bool,
+}
+
+impl Options {
+    fn of(f: &Pairs) -> Options {
+        Options {
+            update_existing: first(f, "update_existing") == "true",
+            valid_only: first(f, "mode") == "valid_only",
+            invite: first(f, "invite") == "true",
+        }
+    }
+}
+
+pub struct PreviewRow {
+    pub line: usize,
+    pub username: String,
+    pub email: String,
+    pub action: &'static str,
+    pub groups: String,
+}
+
+pub struct ProblemRow {
+    pub line: usize,
+    pub username: String,
+    pub problems: String,
+}
+
+/// The outcome of a check, for the page.
+pub struct Review {
+    pub creates: usize,
+    pub updates: usize,
+    pub preview: Vec<PreviewRow>,
+    pub more_rows: usize,
+    pub problems: Vec<ProblemRow>,
+    pub problem_count: usize,
+    /// Whether the commit form is offered (something to import, and allowed by the mode).
+    pub can_commit: bool,
+    /// The checked file, carried to the commit form.
+    pub csv: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/import.html")]
+struct ImportPage {
+    chrome: Chrome,
+    columns: String,
+    options: Options,
+    review: Option<Review>,
+    /// What was imported, after a commit.
+    done: Option<String>,
+    error: Option<String>,
+    max_kib: usize,
+    max_rows: usize,
+}
+
+async fn page(
+    admin: &Admin,
+    options: Options,
+    (review, done, error): (Option<Review>, Option<String>, Option<String>),
+) -> Result<Response, AppError> {
+    let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
+    let mut columns = vec!["username", "email", "display_name", "groups"];
+    columns.extend(schema.iter().map(|a| a.name.as_str()));
+    let (chrome, csrf) = admin.chrome("/admin/users");
+    let failed = error.is_some();
+    let page = ImportPage {
+        chrome,
+        columns: columns.join(","),
+        options,
+        review,
+        done,
+        error,
+        max_kib: MAX_BYTES / 1024,
+        max_rows: MAX_ROWS,
+    };
+    Ok(admin.render_form(&csrf, failed, page))
+}
+
+pub async fn form(web: Web) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ManageDirectory);
+    let options = Options {
+        update_existing: false,
+        valid_only: false,
+        invite: true,
+    };
+    page(&admin, options, (None, None, None)).await
+}
+
+fn review_of(plan: &Plan, options: &Options, csv: &str) -> Review {
+    let problem_count = plan.problems.len();
+    Review {
+        creates: plan.creates(),
+        updates: plan.updates(),
+        preview: plan
+            .rows
+            .iter()
+            .take(PREVIEW_ROWS)
+            .map(|r| PreviewRow {
+                line: r.line,
+                username: r.username.display.clone(),
+                email: r.email.display.clone(),
+                action: if r.existing.is_some() {
+                    "update"
+                } else {
+                    "create"
+                },
+                groups: r
+                    .groups
+                    .iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+        more_rows: plan.rows.len().saturating_sub(PREVIEW_ROWS),
+        problems: plan
+            .problems
+            .iter()
+            .take(PROBLEMS_SHOWN)
+            .map(|p| ProblemRow {
+                line: p.line,
+                username: p.username.clone(),
+                problems: p
+                    .problems
+                    .iter()
+                    .map(|x| sentence(x))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .collect(),
+        problem_count,
+        can_commit: !plan.rows.is_empty() && (problem_count == 0 || options.valid_only),
+        csv: csv.to_owned(),
+    }
+}
+
+/// `POST /admin/users/import`: `step=review` checks the file; `step=commit` imports it.
+pub async fn submit(
+    web: Web,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Response, AppError> {
+    let admin = admin!(web, Power::ManageDirectory);
+    let f = match super::read_parts(form, MAX_BYTES, "file").await {
+        Ok(f) => f,
+        Err(e) => {
+            let options = Options {
+                update_existing: false,
+                valid_only: false,
+                invite: true,
+            };
+            return page(&admin, options, (None, None, Some(e))).await;
+        }
+    };
+    if !admin.web.csrf_ok(first(&f, "csrf")) {
+        return Ok(admin.web.csrf_failed());
+    }
+    let options = Options::of(&f);
+    let csv = [first(&f, "csv_file"), first(&f, "csv")]
+        .into_iter()
+        .find(|t| !t.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    if csv.is_empty() {
+        let error = Some("Choose a CSV file, or paste its rows.".to_owned());
+        return page(&admin, options, (None, None, error)).await;
+    }
+    let commit = first(&f, "step") == "commit";
+    if commit && !admin.recently_verified() {
+        return Ok(admin.reverify("/admin/users/import"));
+    }
+    let svc = &admin.web.state.svc;
+    let tenant = &admin.web.tenant;
+    let plan = match import::plan(svc, tenant, &csv, options.update_existing).await {
+        Ok(p) => p,
+        Err(ImportError::File(e)) => {
+            let error = Some(sentence(&format!("the file cannot be imported: {e}")));
+            return page(&admin, options, (None, None, error)).await;
+        }
+        Err(e) => return Err(AppError::Internal(e.to_string())),
+    };
+    let review = review_of(&plan, &options, &csv);
+    if !commit || !review.can_commit {
+        let error = (commit && !review.can_commit).then(|| {
+            "Nothing was imported: some rows have problems. Fix them and check the file again, \
+             or choose to import only the valid rows."
+                .to_owned()
+        });
+        return page(&admin, options, (Some(review), None, error)).await;
+    }
+    let created = match import::apply(svc, tenant, &plan, admin.by(), admin.web.now).await {
+        Ok(c) => c,
+        Err(ImportError::Changed(e)) => {
+            return page(&admin, options, (Some(review), None, Some(sentence(&e)))).await;
+        }
+        Err(e) => return Err(AppError::Internal(e.to_string())),
+    };
+    let mut not_invited = 0;
+    if options.invite {
+        for id in &created {
+            let sent = match users::find(&svc.store, tenant.id, *id).await? {
+                Some(u) => flow::send_invite(&admin.web.ctx(), &u, admin.by())
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            if !sent {
+                not_invited += 1;
+            }
+        }
+    }
+    let mut done = format!(
+        "Imported: {} created, {} updated",
+        created.len(),
+        plan.updates()
+    );
+    if !plan.problems.is_empty() {
+        done.push_str(&format!(
+            "; {} rows with problems were left out",
+            plan.problems.len()
+        ));
+    }
+    done.push('.');
+    if options.invite && !created.is_empty() {
+        done.push_str(&match not_invited {
+            0 => " Each new user has an invitation on its way.".to_owned(),
+            n => format!(
+                " {n} invitations could not be sent: check the mail settings, then invite \
+                 them from their pages."
+            ),
+        });
+    } else if !created.is_empty() {
+        done.push_str(" New users choose a password with \"Forgot password\" or an invitation.");
+    }
+    page(&admin, options, (None, Some(done), None)).await
+}
