@@ -119,52 +119,49 @@ pub async fn set_assigned_only(
     Ok(true)
 }
 
-/// Assigns `user` to `app` or takes the assignment away; false when there was nothing to do.
-pub async fn set_user(
-    svc: &Services,
-    tenant: &Tenant,
-    app: &App,
-    user: &User,
-    assigned: bool,
-    by: By<'_>,
-    now: i64,
-) -> Result<bool, AccessError> {
-    let tx = svc.store.begin().await?;
-    let (changed, operation) = if assigned {
-        let added = app_access::add_user(&tx, tenant.id, &app.id, user.id, now).await?;
-        (added, "app.access.user.add")
-    } else {
-        let removed = app_access::remove_user(&tx, tenant.id, &app.id, user.id).await?;
-        (removed, "app.access.user.remove")
-    };
-    if changed {
-        let detail = json!({ "app": app.id, "user": user.id.to_string() });
-        record(svc, &tx, (tenant, by, now), operation, app, detail).await?;
-    }
-    tx.commit().await?;
-    Ok(changed)
+/// Who an assignment is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Assignee<'a> {
+    User(&'a User),
+    Group(&'a Group),
 }
 
-/// Assigns `group` to `app` or takes the assignment away; false when there was nothing to do.
-pub async fn set_group(
+/// Assigns a user or a group to `app` (`assigned`) or takes the assignment away; false (and no
+/// audit entry) when there was nothing to do.
+pub async fn set_assigned(
     svc: &Services,
     tenant: &Tenant,
     app: &App,
-    group: &Group,
+    who: Assignee<'_>,
     assigned: bool,
     by: By<'_>,
     now: i64,
 ) -> Result<bool, AccessError> {
     let tx = svc.store.begin().await?;
-    let (changed, operation) = if assigned {
-        let added = app_access::add_group(&tx, tenant.id, &app.id, group.id, now).await?;
-        (added, "app.access.group.add")
-    } else {
-        let removed = app_access::remove_group(&tx, tenant.id, &app.id, group.id).await?;
-        (removed, "app.access.group.remove")
+    let (t, a) = (tenant.id, app.id.as_str());
+    let (changed, operation, detail) = match (who, assigned) {
+        (Assignee::User(u), true) => (
+            app_access::add_user(&tx, t, a, u.id, now).await?,
+            "app.access.user.add",
+            json!({ "app": a, "user": u.id.to_string() }),
+        ),
+        (Assignee::User(u), false) => (
+            app_access::remove_user(&tx, t, a, u.id).await?,
+            "app.access.user.remove",
+            json!({ "app": a, "user": u.id.to_string() }),
+        ),
+        (Assignee::Group(g), true) => (
+            app_access::add_group(&tx, t, a, g.id, now).await?,
+            "app.access.group.add",
+            json!({ "app": a, "group": g.id.to_string() }),
+        ),
+        (Assignee::Group(g), false) => (
+            app_access::remove_group(&tx, t, a, g.id).await?,
+            "app.access.group.remove",
+            json!({ "app": a, "group": g.id.to_string() }),
+        ),
     };
     if changed {
-        let detail = json!({ "app": app.id, "group": group.id.to_string() });
         record(svc, &tx, (tenant, by, now), operation, app, detail).await?;
     }
     tx.commit().await?;

@@ -152,12 +152,14 @@ impl Plan {
 }
 
 /// Checks every row of `text` against the directory as it is now; `Err` only when the file
-/// as a whole is unusable.
+/// as a whole is unusable. `may_update` says why an existing user may not be updated by this
+/// admin (`None`: they may).
 pub async fn plan(
     svc: &Services,
     tenant: &Tenant,
     text: &str,
     update_existing: bool,
+    may_update: &(dyn Fn(&User) -> Option<String> + Sync),
 ) -> Result<Plan, ImportError> {
     if text.len() > MAX_BYTES {
         return Err(ImportError::File(format!(
@@ -261,10 +263,12 @@ pub async fn plan(
                 problems.push(format!("the username is also on line {first}"));
             }
             existing = users::find_by_username_key(&svc.store, tenant.id, &u.key).await?;
-            if existing.is_some() && !update_existing {
-                problems.push(
+            match &existing {
+                Some(_) if !update_existing => problems.push(
                     "a user with this username exists (choose to update existing users)".into(),
-                );
+                ),
+                Some(user) => problems.extend(may_update(user)),
+                None => {}
             }
         }
         if let Ok(e) = &email {

@@ -208,7 +208,8 @@ pub async fn change_access(
                 }
                 return Ok(Err("There is no user with that username.".into()));
             };
-            let changed = access::set_user(svc, tenant, app, &user, add, by, now).await?;
+            let who = access::Assignee::User(&user);
+            let changed = access::set_assigned(svc, tenant, app, who, add, by, now).await?;
             Ok(Ok(match (add, changed) {
                 (true, true) => "user_added",
                 (true, false) => "user_already",
@@ -224,7 +225,8 @@ pub async fn change_access(
             let Some(group) = group else {
                 return Err(AppError::NotFound);
             };
-            let changed = access::set_group(svc, tenant, app, &group, add, by, now).await?;
+            let who = access::Assignee::Group(&group);
+            let changed = access::set_assigned(svc, tenant, app, who, add, by, now).await?;
             Ok(Ok(match (add, changed) {
                 (true, true) => "group_added",
                 (true, false) => "group_already",

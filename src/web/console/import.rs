@@ -9,7 +9,7 @@ use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::response::Response;
 
 use super::{Admin, Chrome, Pairs, admin, first, sentence};
-use crate::console::Power;
+use crate::console::{Power, may_act_on};
 use crate::directory::attributes;
 use crate::directory::import::{self, ImportError, MAX_BYTES, MAX_ROWS, Plan};
 use crate::login::flow;
@@ -199,7 +199,13 @@ pub async fn submit(
     }
     let svc = &admin.web.state.svc;
     let tenant = &admin.web.tenant;
-    let plan = match import::plan(svc, tenant, &csv, options.update_existing).await {
+    // The console's rule for changing someone else's account holds here too.
+    let may_update = |u: &crate::directory::User| {
+        may_act_on(&admin.user, admin.role, Power::ManageDirectory, u, true)
+            .err()
+            .map(|why| why.message().trim_end_matches('.').to_owned())
+    };
+    let plan = match import::plan(svc, tenant, &csv, options.update_existing, &may_update).await {
         Ok(p) => p,
         Err(ImportError::File(e)) => {
             let error = Some(sentence(&format!("the file cannot be imported: {e}")));
