@@ -98,16 +98,22 @@ impl Signing {
 }
 
 /// A user field an attribute carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeSource {
     Username,
     Email,
     DisplayName,
     UserId,
-    /// The user's groups (one value each); groups arrive with the directory console.
+    /// The user's groups (one value each).
     Groups,
+    /// A custom attribute of the directory, by its name (`attr.<name>` in a rule); sent only
+    /// when the user has a value.
+    Custom(String),
 }
+
+/// The prefix of a custom attribute source in a rule.
+const CUSTOM_PREFIX: &str = "attr.";
 
 impl AttributeSource {
     pub fn parse(s: &str) -> Option<AttributeSource> {
@@ -117,17 +123,29 @@ impl AttributeSource {
             "display_name" => AttributeSource::DisplayName,
             "user_id" => AttributeSource::UserId,
             "groups" => AttributeSource::Groups,
-            _ => return None,
+            other => {
+                let name = other.strip_prefix(CUSTOM_PREFIX)?;
+                let ok = (1..=40).contains(&name.len())
+                    && name.starts_with(|c: char| c.is_ascii_lowercase())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !ok {
+                    return None;
+                }
+                AttributeSource::Custom(name.to_owned())
+            }
         })
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub fn to_text(&self) -> String {
         match self {
-            AttributeSource::Username => "username",
-            AttributeSource::Email => "email",
-            AttributeSource::DisplayName => "display_name",
-            AttributeSource::UserId => "user_id",
-            AttributeSource::Groups => "groups",
+            AttributeSource::Username => "username".into(),
+            AttributeSource::Email => "email".into(),
+            AttributeSource::DisplayName => "display_name".into(),
+            AttributeSource::UserId => "user_id".into(),
+            AttributeSource::Groups => "groups".into(),
+            AttributeSource::Custom(name) => format!("{CUSTOM_PREFIX}{name}"),
         }
     }
 }
@@ -153,7 +171,8 @@ impl AttributeRule {
         })?;
         let source = AttributeSource::parse(source.trim()).ok_or_else(|| {
             invalid(format!(
-                "attribute source `{}` is not one of: username, email, display_name, user_id, groups",
+                "attribute source `{}` is not one of: username, email, display_name, user_id, \
+                 groups, attr.<custom attribute name>",
                 clip(source)
             ))
         })?;
@@ -171,8 +190,8 @@ impl AttributeRule {
     /// The rule as [`AttributeRule::parse`] reads it.
     pub fn to_text(&self) -> String {
         match &self.friendly_name {
-            Some(f) => format!("{}={}|{f}", self.source.as_str(), self.name),
-            None => format!("{}={}", self.source.as_str(), self.name),
+            Some(f) => format!("{}={}|{f}", self.source.to_text(), self.name),
+            None => format!("{}={}", self.source.to_text(), self.name),
         }
     }
 
@@ -877,6 +896,11 @@ mod tests {
         assert_eq!(AttributeRule::parse(&r.to_text()).unwrap(), r);
         let r = AttributeRule::parse("groups=memberOf").unwrap();
         assert_eq!(AttributeRule::parse(&r.to_text()).unwrap(), r);
+        let r = AttributeRule::parse("attr.cost_centre=costCentre").unwrap();
+        assert_eq!(r.source, AttributeSource::Custom("cost_centre".into()));
+        assert_eq!(AttributeRule::parse(&r.to_text()).unwrap(), r);
+        assert!(AttributeRule::parse("attr.Bad-Name=x").is_err());
+        assert!(AttributeRule::parse("attr.=x").is_err());
         assert_eq!(r.friendly_name, None);
         assert!(AttributeRule::parse("password=x").is_err());
         assert!(AttributeRule::parse("nonsense").is_err());

@@ -2,6 +2,7 @@
 //! attributes), signed with the tenant's RSA key. The signing key is opened once per change
 //! epoch and kept in memory.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -122,20 +123,54 @@ async fn groups_for(
     }
 }
 
-fn attributes(sp: &ServiceProvider, user: &User, groups: &[String]) -> Vec<OutAttribute> {
+/// The user's custom attribute values by attribute name, read only when the SP maps one.
+async fn custom_for(
+    svc: &Services,
+    tenant: &Tenant,
+    sp: &ServiceProvider,
+    user: &User,
+) -> Result<HashMap<String, String>, crate::store::StoreError> {
+    use crate::directory::attributes;
+    let mapped = sp
+        .config
+        .attributes
+        .iter()
+        .any(|r| matches!(r.source, AttributeSource::Custom(_)));
+    if !mapped {
+        return Ok(HashMap::new());
+    }
+    let schema = attributes::list(&svc.store, tenant).await?;
+    let mut values = attributes::values_of(&svc.store, tenant, user.id).await?;
+    Ok(schema
+        .into_iter()
+        .filter_map(|a| Some((a.name, values.remove(&a.id)?)))
+        .collect())
+}
+
+fn attributes(
+    sp: &ServiceProvider,
+    user: &User,
+    groups: &[String],
+    custom: &HashMap<String, String>,
+) -> Vec<OutAttribute> {
     sp.config
         .attributes
         .iter()
-        .map(|rule| OutAttribute {
-            name: rule.name.clone(),
-            friendly_name: rule.friendly_name.clone(),
-            values: match rule.source {
+        .filter_map(|rule| {
+            let values = match &rule.source {
                 AttributeSource::Username => vec![user.username.clone()],
                 AttributeSource::Email => vec![user.email.clone()],
                 AttributeSource::DisplayName => vec![user.display_name.clone()],
                 AttributeSource::UserId => vec![user.id.to_string()],
                 AttributeSource::Groups => groups.to_vec(),
-            },
+                // A custom attribute the user has no value for is left out.
+                AttributeSource::Custom(name) => vec![custom.get(name)?.clone()],
+            };
+            Some(OutAttribute {
+                name: rule.name.clone(),
+                friendly_name: rule.friendly_name.clone(),
+                values,
+            })
         })
         .collect()
 }
@@ -219,6 +254,7 @@ pub async fn success(
         Answering::Waiting(r) => super::answers::Answered::Waiting(r.handle_hash.clone()),
     };
     let groups = groups_for(svc, tenant, reply.sp, user).await?;
+    let custom = custom_for(svc, tenant, reply.sp, user).await?;
     let committing = svc
         .sso_answers
         .submit(super::answers::Record {
@@ -248,7 +284,7 @@ pub async fn success(
             session_index: &session_index,
             authn_instant_ms: session.auth_time,
             mfa: session.amr.split(' ').any(|m| m == "otp" || m == "mfa"),
-            attributes: &attributes(reply.sp, user, &groups),
+            attributes: &attributes(reply.sp, user, &groups, &custom),
             now_ms: now,
         },
         &key,

@@ -247,6 +247,51 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     assert_eq!(doc["attributes"]["cost_centre"], "CC-2");
     assert_eq!(doc["attributes"]["remote"], false);
 
+    // SAML attributes can carry custom attributes; one without a value is left out.
+    crate::saml_sso::register_sp(
+        &app,
+        "acme",
+        crate::saml_sso::SP,
+        &[
+            "--idp-initiated",
+            "--attribute",
+            "attr.cost_centre=costCentre",
+            "--attribute",
+            "attr.start_date=startDate",
+            "--attribute",
+            "attr.remote=remote",
+        ],
+    );
+    let alice_browser = Browser::new(&app, "acme");
+    alice_browser.login("alice", PW).await;
+    let start = format!(
+        "/saml/start?sp={}",
+        url::form_urlencoded::byte_serialize(crate::saml_sso::SP.as_bytes()).collect::<String>()
+    );
+    let xml = crate::saml_sso::posted_response(&alice_browser.get(&start).await);
+    assert_eq!(
+        crate::saml_sso::attribute_values(&xml, "costCentre"),
+        vec!["CC-2".to_owned()]
+    );
+    assert_eq!(
+        crate::saml_sso::attribute_values(&xml, "remote"),
+        vec!["false".to_owned()]
+    );
+    assert!(!xml.contains("startDate"), "no value, no attribute");
+    let bad = app.cli(&[
+        "sp",
+        "create",
+        "--tenant",
+        "acme",
+        "--entity-id",
+        "urn:x",
+        "--acs",
+        "https://x.example.com/acs",
+        "--attribute",
+        "attr.Bad=x",
+    ]);
+    assert!(!bad.ok());
+
     // Relabel and make optional; then delete with its values (the name typed exactly).
     let id = text(
         &app,

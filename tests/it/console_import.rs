@@ -295,6 +295,32 @@ async fn unusable_files_are_refused_whole_and_a_thousand_rows_import_in_one_go()
 }
 
 #[tokio::test]
+async fn an_import_sees_only_its_own_tenant() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    app.create_tenant("beta");
+    app.create_user("beta", "ann", crate::login::PW);
+    let out = app.cli(&["group", "create", "--tenant", "beta", "--name", "Beta only"]);
+    assert!(out.ok(), "{}", out.stderr);
+    // Beta's group is unknown here, and beta's ann is no reason to refuse or update anyone.
+    let page = import(
+        &b,
+        "review",
+        "username,email,groups\nann,ann@example.com,Beta only\n",
+        &[],
+    )
+    .await;
+    assert!(page.has("There is no group `Beta only`"), "{}", page.body);
+    let page = import(&b, "commit", "username,email\nann,ann@example.com\n", &[]).await;
+    assert!(page.has("1 created, 0 updated"), "{}", page.body);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE username = 'ann'").await,
+        2
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM group_members").await, 0);
+}
+
+#[tokio::test]
 async fn importing_needs_the_power_the_token_and_a_fresh_proof() {
     let app = app_with_alice().await;
     let (help, _) = signed_in_admin(&app, "helen", "helpdesk").await;
