@@ -239,6 +239,16 @@ async fn an_owner_runs_the_directory_in_chromium() {
         .await
         .unwrap();
     shot(&c, "console-saml-new").await;
+    crate::saml_sso::register_sp(
+        &app,
+        "acme",
+        crate::saml_sso::SP,
+        &["--name", "Payroll", "--idp-initiated"],
+    );
+    c.goto(&app.url("acme", "/admin/apps")).await.unwrap();
+    follow(&c, "#apps a[href^='/admin/apps/saml/']").await;
+    assert_eq!(text_of(&c, "#entity-id").await, crate::saml_sso::SP);
+    shot(&c, "console-saml-app").await;
 
     // Export the directory as CSV: the browser downloads it.
     c.goto(&app.url("acme", "/admin/users")).await.unwrap();
