@@ -101,7 +101,12 @@ pub struct Caches {
     pub saml_sps: EpochMap<(TenantId, String), crate::saml::sps::ServiceProvider>,
     /// Each tenant's login policy.
     pub policies: EpochMap<TenantId, crate::login::policy::Policy>,
+    /// When a refused sign-in (tenant, app, user) was last audited on this node.
+    denials: std::sync::Mutex<HashMap<(TenantId, String, crate::ids::UserId), i64>>,
 }
+
+/// A refused sign-in is audited at most once a minute per user and app (per node).
+const DENIAL_AUDIT_MS: i64 = 60_000;
 
 impl Caches {
     pub fn clear(&self) {
@@ -114,6 +119,28 @@ impl Caches {
         self.saml_keys.clear();
         self.saml_sps.clear();
         self.policies.clear();
+        if let Ok(mut d) = self.denials.lock() {
+            d.clear();
+        }
+    }
+
+    /// Whether a refused sign-in of `user` to `app` should be audited now: not when the same
+    /// refusal was audited in the last minute, so that a loop of refused requests cannot grow
+    /// the audit log without bound.
+    pub fn denial_to_record(&self, key: (TenantId, String, crate::ids::UserId), now: i64) -> bool {
+        let Ok(mut map) = self.denials.lock() else {
+            return true;
+        };
+        if map.len() > 10_000 {
+            map.retain(|_, at| now - *at < DENIAL_AUDIT_MS);
+        }
+        match map.get(&key) {
+            Some(at) if now - *at < DENIAL_AUDIT_MS => false,
+            _ => {
+                map.insert(key, now);
+                true
+            }
+        }
     }
 
     /// Stores a value read while the epoch was `epoch_before`: a clear that happened during the

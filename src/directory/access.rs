@@ -55,7 +55,8 @@ pub async fn may_use(
     app_access::is_assigned(store, tenant.id, &app.id, user).await
 }
 
-/// Audits a refused sign-in of `user` to `app` (in its own transaction).
+/// Audits a refused sign-in of `user` to `app` (in its own transaction), at most once a minute
+/// per user and app.
 pub async fn record_denied(
     svc: &Services,
     tenant: &Tenant,
@@ -64,6 +65,12 @@ pub async fn record_denied(
     origin: &Origin,
     now: i64,
 ) -> Result<(), AccessError> {
+    if !svc
+        .caches
+        .denial_to_record((tenant.id, app.id.clone(), user), now)
+    {
+        return Ok(());
+    }
     let key = svc.keyring.chain_key(&svc.store, tenant.id).await?;
     let event = Event {
         actor: Actor::User(user),

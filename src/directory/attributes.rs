@@ -166,16 +166,14 @@ impl Attribute {
                 }
                 Ok(Some(v.to_owned()))
             }
-            Kind::Number => {
-                let n: f64 = match v.parse() {
-                    Ok(n) if v.len() <= 32 && v.chars().all(|c| "0123456789.-+eE".contains(c)) => n,
-                    _ => return bad(&format!("`{}` is not a number", clip(v))),
-                };
-                if !n.is_finite() {
-                    return bad("the number is out of range");
-                }
-                Ok(Some(canonical_number(v, n)))
-            }
+            Kind::Number => match canonical_number(v) {
+                Some(n) => Ok(Some(n)),
+                None => bad(&format!(
+                    "`{}` is not a number (digits, with an optional sign and decimal point; \
+                     at most 18 digits before it and 12 after)",
+                    clip(v)
+                )),
+            },
             Kind::Boolean => match v.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" | "on" => Ok(Some("true".into())),
                 "false" | "no" | "0" | "off" => Ok(Some("false".into())),
@@ -209,12 +207,36 @@ fn clip(v: &str) -> String {
     v.chars().take(40).collect()
 }
 
-/// Integers as integers (`007` → `7`), anything else as Rust prints the float.
-fn canonical_number(text: &str, n: f64) -> String {
-    match text.parse::<i64>() {
-        Ok(i) => i.to_string(),
-        Err(_) => n.to_string(),
+/// A decimal number in its canonical form (`+007.50` → `7.5`, `-0` → `0`), or `None` when
+/// it is not one: no exponents, at most 18 digits before the point and 12 after, so that it
+/// always fits an i64 or, with a fraction, reads back the same.
+fn canonical_number(text: &str) -> Option<String> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (digits, ""),
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 18 || frac.len() > 12 || !all_digits(int) || !all_digits(frac)
+    {
+        return None;
     }
+    if digits.ends_with('.') {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let frac = frac.trim_end_matches('0');
+    let zero = int == "0" && frac.is_empty();
+    let sign = if negative && !zero { "-" } else { "" };
+    Some(if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    })
 }
 
 pub async fn list(store: &Store, tenant: &Tenant) -> Result<Vec<Attribute>, StoreError> {
@@ -448,7 +470,24 @@ mod tests {
         let n = attr(Kind::Number);
         assert_eq!(n.check(" 007 ").unwrap().as_deref(), Some("7"));
         assert_eq!(n.check("-2.50").unwrap().as_deref(), Some("-2.5"));
-        assert!(n.check("12abc").is_err() && n.check("NaN").is_err() && n.check("inf").is_err());
+        assert_eq!(n.check("+0.0").unwrap().as_deref(), Some("0"));
+        assert_eq!(n.check("-0").unwrap().as_deref(), Some("0"));
+        assert_eq!(
+            n.check("123456789012345678").unwrap().as_deref(),
+            Some("123456789012345678")
+        );
+        for bad in [
+            "12abc",
+            "NaN",
+            "inf",
+            "1e40",
+            "1.",
+            ".5",
+            "1234567890123456789",
+            "--1",
+        ] {
+            assert!(n.check(bad).is_err(), "{bad}");
+        }
         assert_eq!(n.json("7"), json!(7));
         assert_eq!(n.json("-2.5"), json!(-2.5));
         let b = attr(Kind::Boolean);

@@ -28,6 +28,17 @@ pub const MAX_ROWS: usize = 10_000;
 const MAX_GROUPS_PER_ROW: usize = 50;
 
 const BUILT_IN: [&str; 4] = ["username", "email", "display_name", "groups"];
+/// Columns of the directory export that an import reads past, so an export can be edited and
+/// imported again: the directory keeps these itself.
+const EXPORT_ONLY: [&str; 7] = [
+    "id",
+    "status",
+    "console_role",
+    "mfa_enrolled",
+    "must_change_password",
+    "created_at",
+    "last_login_at",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -139,6 +150,8 @@ pub struct RowProblem {
 pub struct Plan {
     pub rows: Vec<Planned>,
     pub problems: Vec<RowProblem>,
+    /// Columns of a directory export that were read past.
+    pub ignored: Vec<String>,
 }
 
 impl Plan {
@@ -174,8 +187,11 @@ pub async fn plan(
     let schema = attributes::list(&svc.store, tenant).await?;
     let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
     let mut seen = HashSet::new();
+    let mut plan = Plan::default();
     for h in &header {
-        if !BUILT_IN.contains(&h.as_str()) && !schema.iter().any(|a| &a.name == h) {
+        if EXPORT_ONLY.contains(&h.as_str()) {
+            plan.ignored.push(h.clone());
+        } else if !BUILT_IN.contains(&h.as_str()) && !schema.iter().any(|a| &a.name == h) {
             let known: Vec<&str> = BUILT_IN
                 .iter()
                 .copied()
@@ -210,7 +226,6 @@ pub async fn plan(
         .into_iter()
         .map(|g| (username_key(&g.name), (g.id, g.name)))
         .collect();
-    let mut plan = Plan::default();
     let (mut usernames, mut emails) = (HashMap::new(), HashMap::new());
     for (line, cells) in records {
         let get = |name: &str| {
@@ -381,7 +396,10 @@ pub async fn apply(
                 )
                 .await;
                 match updated {
-                    Ok(_) => {}
+                    Ok(()) => {}
+                    Err(StoreError::NotFound) => {
+                        return Err(changed(row.line, "the user was deleted"));
+                    }
                     Err(StoreError::Conflict(_)) => {
                         return Err(changed(row.line, "this e-mail address was taken"));
                     }

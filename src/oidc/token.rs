@@ -503,6 +503,22 @@ async fn refresh_grant(
             "the refresh token is invalid, expired, revoked or already used",
         ));
     };
+    // Scopes the client may no longer have (an admin narrowed it since) are dropped, from the
+    // tokens and from the next refresh token; without offline_access the grant ends here.
+    let kept: Vec<&str> = row
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && client.scopes.iter().any(|c| c == s))
+        .collect();
+    if !kept.contains(&"offline_access") {
+        return Err(invalid_grant(
+            "the application may no longer keep users signed in",
+        ));
+    }
+    let row = grants::RefreshRow {
+        scope: kept.join(" "),
+        ..row
+    };
     // A narrower scope may be asked for, never a wider one.
     let scope = match params.get("scope").filter(|s| !s.is_empty()) {
         None => row.scope.clone(),

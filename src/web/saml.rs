@@ -146,8 +146,8 @@ pub async fn idp_start(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    if let Some(refused) = not_allowed(&web, &sp, user.id).await? {
-        return Ok(refused);
+    if !may_use(&web, &sp, user.id).await? {
+        return Ok(not_allowed_page(&web, &sp));
     }
     let Some(acs) = sp.acs(None, None) else {
         return Err(AppError::Internal("registered SP without an ACS".into()));
@@ -176,37 +176,40 @@ pub async fn idp_start(
     ))
 }
 
-/// The page for a user who is not assigned to an "assigned users only" SP (the refusal is
-/// audited); `None` when they may use it. No assertion is issued.
-async fn not_allowed(
+/// Whether `user` may sign in to `sp`; a refusal is audited (`app.denied`). No assertion is
+/// issued to a user who may not.
+async fn may_use(
     web: &super::auth::Web,
     sp: &crate::saml::sps::ServiceProvider,
     user: crate::ids::UserId,
-) -> Result<Option<Response>, AppError> {
+) -> Result<bool, AppError> {
     use crate::directory::access;
     let svc = &web.state.svc;
     let app = sp.app();
     if access::may_use(&svc.store, &web.tenant, &app, user).await? {
-        return Ok(None);
+        return Ok(true);
     }
     access::record_denied(svc, &web.tenant, &app, user, &web.origin, web.now).await?;
-    Ok(Some(
-        (
-            axum::http::StatusCode::FORBIDDEN,
-            super::login::MessagePage {
-                tenant_name: web.tenant.name.clone(),
-                title: format!("You cannot use {}", sp.name),
-                message: format!(
-                    "Your account is not assigned to {}, so you cannot sign in to it here. If \
-                     you need it for your work, ask your IT team for access.",
-                    sp.name
-                ),
-                link: "/".into(),
-                link_text: "Your applications".into(),
-            },
-        )
-            .into_response(),
-    ))
+    Ok(false)
+}
+
+/// The page for a user who is not assigned to an "assigned users only" SP.
+fn not_allowed_page(web: &super::auth::Web, sp: &crate::saml::sps::ServiceProvider) -> Response {
+    (
+        axum::http::StatusCode::FORBIDDEN,
+        super::login::MessagePage {
+            tenant_name: web.tenant.name.clone(),
+            title: format!("You cannot use {}", sp.name),
+            message: format!(
+                "Your account is not assigned to {}, so you cannot sign in to it here. If you \
+                 need it for your work, ask your IT team for access.",
+                sp.name
+            ),
+            link: "/".into(),
+            link_text: "Your applications".into(),
+        },
+    )
+        .into_response()
 }
 
 /// The POST form carrying a Response, or the page saying the request was answered before.
@@ -534,10 +537,28 @@ async fn proceed(
         request,
     };
     let (mut res, answered) = match (session, user) {
-        (Some(session), Some(user)) if fresh => {
-            if let Some(refused) = not_allowed(web, sp, user.id).await? {
-                return Ok(refused);
+        (Some(_), Some(user)) if fresh && !may_use(web, sp, user.id).await? => {
+            if pending.is_passive {
+                // No page may be shown: the SP hears RequestDenied (SAML Core §3.4.1.1).
+                let answered = sso::refuse(
+                    svc,
+                    &web.tenant,
+                    &reply,
+                    Status::RequestDenied,
+                    "the user may not use this application",
+                    web.now,
+                )
+                .await?;
+                let heading = format!("Returning to {}", sp.name);
+                (
+                    deliver(web, &heading, &pending.acs_url, answered, relay_state),
+                    true,
+                )
+            } else {
+                (not_allowed_page(web, sp), false)
             }
+        }
+        (Some(session), Some(user)) if fresh => {
             let answered = sso::success(
                 svc,
                 &web.tenant,

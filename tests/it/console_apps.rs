@@ -174,6 +174,67 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
         1
     );
 
+    // Narrowing the client's scopes narrows what its refresh tokens give; taking away
+    // offline_access ends them.
+    let p = alice
+        .get(
+            &auth_path(
+                &id,
+                CALLBACK,
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .replace("scope=openid", "scope=openid+profile+offline_access"),
+        )
+        .await;
+    let code = query_of(p.location.as_deref().unwrap())["code"].clone();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, tokens) = token_json(&app, &exchange, &id, &secret).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let without = |gone: &'static str| {
+        let mut f = client_form(&csrf, &[("name", "Team wiki"), ("redirect_uris", &two)]);
+        f.retain(|(k, v)| !(*k == "scope" && *v == gone));
+        f
+    };
+    let saved = b.post(&base, &without("profile")).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    app.svc.caches.clear();
+    let (status, tokens) = token_json(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        &id,
+        &secret,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid offline_access");
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let saved = b.post(&base, &without("offline_access")).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    app.svc.caches.clear();
+    let refused = token_call(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        &id,
+        &secret,
+    )
+    .await;
+    assert_eq!(refused, (400, "invalid_grant".to_owned()));
+    let saved = b
+        .post(
+            &base,
+            &client_form(&csrf, &[("name", "Team wiki"), ("redirect_uris", &two)]),
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+
     // Rotation: a new secret shown once; the old one keeps working for the overlap chosen.
     let rotated = b
         .post(
@@ -214,13 +275,13 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
     assert_eq!(gone.location.as_deref(), Some("/admin/apps?done=deleted"));
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
     assert_eq!(b.get(&base).await.status, 404);
-    for op in [
-        "client.create",
-        "client.update",
-        "client.rotate_secret",
-        "client.delete",
+    for (op, n) in [
+        ("client.create", 1),
+        ("client.update", 4),
+        ("client.rotate_secret", 1),
+        ("client.delete", 1),
     ] {
-        assert_eq!(audit_actors(&app, op).await, 1, "{op} names the admin");
+        assert_eq!(audit_actors(&app, op).await, n, "{op} names the admin");
     }
 }
 
@@ -379,6 +440,10 @@ async fn saml_apps_come_from_pasted_or_uploaded_metadata_or_by_hand_and_are_conf
     };
     for (changes, says) in [
         (vec![("attributes", "password=secret")], "Attribute source"),
+        (
+            vec![("attributes", "attr.shoe_size=shoe")],
+            "no custom attribute `shoe_size`",
+        ),
         (vec![("assertion_seconds", "5")], "60 to 3600"),
         (vec![("name_id_format", "kerberos")], "NameID"),
         (vec![("name", "")], "name"),
@@ -631,6 +696,25 @@ async fn only_assigned_users_sign_in_to_an_assigned_app_and_refusals_are_audited
     let page = alice.get(&start).await;
     assert_eq!(page.status, 403);
     assert!(page.field("SAMLResponse").is_none());
+    // A passive request gets no page: the SP hears RequestDenied.
+    let passive = alice
+        .get(&binding_path(
+            "/saml/sso",
+            &Req::new("_r2p").to(" IsPassive=\"true\"").xml(),
+            None,
+            None,
+            RS256_SIG,
+        ))
+        .await;
+    let xml = crate::saml_sso::posted_response(&passive);
+    assert!(
+        crate::saml_sp_init::status_of(&xml)
+            .iter()
+            .any(|s| s.ends_with("RequestDenied")),
+        "{xml}"
+    );
+    assert!(!xml.contains(":Assertion "), "no assertion: {xml}");
+    // Audited once a minute per user and app, however often it is tried.
     let alice_id = user_id(&app, "alice");
     assert_eq!(
         count(
@@ -641,7 +725,7 @@ async fn only_assigned_users_sign_in_to_an_assigned_app_and_refusals_are_audited
             )
         )
         .await,
-        4
+        2
     );
 
     // Bob (assigned directly) signs in; so does alice once she joins Staff.
@@ -771,12 +855,14 @@ async fn app_pages_by_role_reverification_and_other_tenants_apps() {
         0
     );
 
-    // Secret rotation and deletion need a fresh proof of presence.
+    // Settings, secret rotation and deletion need a fresh proof of presence; so does the form
+    // for a new app.
     app.sql("UPDATE sessions SET auth_time = auth_time - 600000")
         .await;
     let csrf = admin.get(&oidc).await.csrf();
     for (path, fields) in [
         (format!("{oidc}/secret"), vec![("overlap", "0")]),
+        (oidc.clone(), vec![("name", "Renamed")]),
         (format!("{oidc}/delete"), vec![("confirm", "Wiki")]),
     ] {
         let mut all = vec![("csrf", csrf.as_str())];
@@ -787,6 +873,18 @@ async fn app_pages_by_role_reverification_and_other_tenants_apps() {
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 1);
     assert_eq!(audit_actors(&app, "client.rotate_secret").await, 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM oidc_clients WHERE name = 'Renamed'"
+        )
+        .await,
+        0
+    );
+    for path in ["/admin/apps/oidc/new", "/admin/apps/saml/new"] {
+        let to = admin.get(path).await.location.unwrap_or_default();
+        assert!(to.starts_with("/admin/verify?return_to="), "{path}: {to}");
+    }
 
     // Another tenant's apps and groups are not found from acme's console.
     app.create_tenant("beta");

@@ -89,12 +89,17 @@ async fn the_key_cycle_runs_from_the_console_and_the_jwks_follows() {
     );
     assert_eq!(jwks_kids(&app).await.len(), 2);
 
-    // 3. Retire: the previous key leaves the JWKS.
-    let page = step(vec![
-        ("alg", "RS256".to_owned()),
-        ("step", "retire".to_owned()),
-    ])
-    .await;
+    // 3. Retire: the previous key leaves the JWKS (the one the page showed; another is stale).
+    let retire = |kid: &str| {
+        vec![
+            ("alg", "RS256".to_owned()),
+            ("step", "retire".to_owned()),
+            ("kid", kid.to_owned()),
+        ]
+    };
+    assert_eq!(step(retire(&next)).await.status, 422);
+    assert_eq!(jwks_kids(&app).await.len(), 2);
+    let page = step(retire(&first)).await;
     assert_eq!(page.location.as_deref(), Some("/admin/keys?done=retired"));
     assert_eq!(jwks_kids(&app).await, vec![next.clone()]);
     let page = b.get("/admin/keys?done=retired").await;

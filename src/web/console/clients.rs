@@ -183,8 +183,15 @@ fn new_page(admin: &Admin, form: Fields, error: Option<String>) -> Response {
     )
 }
 
+/// Registering a client and changing its settings need a fresh proof of presence: redirect
+/// URIs, grants and PKCE decide where users' codes can go.
+const NEW_PATH: &str = "/admin/apps/oidc/new";
+
 pub async fn new(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageApps);
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(NEW_PATH));
+    }
     Ok(new_page(&admin, Fields::blank(), None))
 }
 
@@ -193,6 +200,9 @@ pub async fn create(web: Web, WebForm(f): WebForm<Pairs>) -> Result<Response, Ap
         return Ok(web.csrf_failed());
     }
     let admin = admin!(web, Power::ManageApps);
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(NEW_PATH));
+    }
     let kind = if first(&f, "kind") == "public" {
         ClientKind::Public
     } else {
@@ -336,6 +346,9 @@ pub async fn update(
     }
     let admin = admin!(web, Power::ManageApps);
     let c = find(&admin, &client_id).await?;
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(&format!("/admin/apps/oidc/{}", c.client_id)));
+    }
     let (new, error) = read(&f, c.kind);
     let form = Fields::of(&new);
     let refused = |error: String| Shown {

@@ -66,6 +66,8 @@ pub struct Review {
     pub can_commit: bool,
     /// The checked file, carried to the commit form.
     pub csv: String,
+    /// Export columns read past.
+    pub ignored: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -99,14 +101,26 @@ async fn page(
         review,
         done,
         error,
-        max_kib: MAX_BYTES / 1024,
+        max_kib: max_bytes(admin) / 1024,
         max_rows: MAX_ROWS,
     };
     Ok(admin.render_form(&csrf, failed, page))
 }
 
+/// The largest file this server takes: the import's own limit, or less when the request body
+/// limit (`LATCHKEY_MAX_BODY_BYTES`, less room for the form around it) is smaller.
+fn max_bytes(admin: &Admin) -> usize {
+    let body = admin.web.state.config.max_body_bytes;
+    MAX_BYTES.min(body.saturating_sub(64 * 1024).max(body / 2))
+}
+
+/// A bulk change: the page asks for a fresh proof of presence before the file is chosen, so
+/// that the commit a few minutes later does not lose it to the verification page.
 pub async fn form(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageDirectory);
+    if !admin.recently_verified() {
+        return Ok(admin.reverify("/admin/users/import"));
+    }
     let options = Options {
         update_existing: false,
         valid_only: false,
@@ -160,6 +174,7 @@ fn review_of(plan: &Plan, options: &Options, csv: &str) -> Review {
         problem_count,
         can_commit: !plan.rows.is_empty() && (problem_count == 0 || options.valid_only),
         csv: csv.to_owned(),
+        ignored: plan.ignored.join(", "),
     }
 }
 
@@ -169,7 +184,7 @@ pub async fn submit(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageDirectory);
-    let f = match super::read_parts(form, MAX_BYTES, "file").await {
+    let f = match super::read_parts(form, max_bytes(&admin), "file").await {
         Ok(f) => f,
         Err(e) => {
             let options = Options {
@@ -201,7 +216,7 @@ pub async fn submit(
     let tenant = &admin.web.tenant;
     // The console's rule for changing someone else's account holds here too.
     let may_update = |u: &crate::directory::User| {
-        may_act_on(&admin.user, admin.role, Power::ManageDirectory, u, true)
+        may_act_on(&admin.user, admin.role, Power::ManageDirectory, u, false)
             .err()
             .map(|why| why.message().trim_end_matches('.').to_owned())
     };

@@ -38,7 +38,8 @@ pub struct AlgKeys {
     pub live: Vec<KeyLine>,
     /// The staged key waiting to be activated, if any.
     pub next: Option<String>,
-    pub has_previous: bool,
+    /// The previous key (still published), if any.
+    pub previous: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -89,7 +90,10 @@ async fn keys_page(
                     .iter()
                     .find(|k| k.state == KeyState::Next)
                     .map(|k| k.kid.clone()),
-                has_previous: mine.iter().any(|k| k.state == KeyState::Previous),
+                previous: mine
+                    .iter()
+                    .find(|k| k.state == KeyState::Previous)
+                    .map(|k| k.kid.clone()),
             }
         })
         .collect();
@@ -140,7 +144,8 @@ pub struct StepForm {
     csrf: String,
     #[serde(default)]
     alg: String,
-    /// `stage`, `activate` (with the staged `kid` the page showed) or `retire`.
+    /// `stage`, `activate` (with the staged `kid` the page showed) or `retire` (with the
+    /// previous `kid` it showed).
     #[serde(default)]
     step: String,
     #[serde(default)]
@@ -162,11 +167,14 @@ pub async fn step(web: Web, WebForm(f): WebForm<StepForm>) -> Result<Response, A
     let svc = &admin.web.state.svc;
     let tenant = &admin.web.tenant;
     let (by, now) = (admin.by(), admin.web.now);
-    let staged = keys::list(&svc.store, tenant.id)
-        .await?
-        .into_iter()
-        .find(|k| k.algorithm == alg && k.state == KeyState::Next)
-        .map(|k| k.kid);
+    let current = keys::list(&svc.store, tenant.id).await?;
+    let kid_in = |state: KeyState| {
+        current
+            .iter()
+            .find(|k| k.algorithm == alg && k.state == state)
+            .map(|k| k.kid.clone())
+    };
+    let staged = kid_in(KeyState::Next);
     // The step must be the one the page offered: another admin may have moved on since.
     let stale = || {
         Some(
@@ -192,6 +200,9 @@ pub async fn step(web: Web, WebForm(f): WebForm<StepForm>) -> Result<Response, A
             }
         }
         "retire" => {
+            if kid_in(KeyState::Previous).as_deref() != Some(f.kid.as_str()) {
+                return keys_page(&admin, None, stale()).await;
+            }
             let retired =
                 keys::retire_previous(&svc.store, &svc.keyring, tenant, alg, by, now).await?;
             if retired.is_empty() {

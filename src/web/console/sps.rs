@@ -12,9 +12,11 @@ use axum::response::Response;
 use super::apps::{self, AccessForm, AccessPanel, Deletion, DoneQuery};
 use super::{Admin, Chrome, Pairs, admin, first, when};
 use crate::console::Power;
+use crate::directory::attributes::{self, Attribute};
 use crate::saml::inbound::MAX_METADATA_BYTES;
 use crate::saml::sps::{
-    self, AttributeRule, ManualSp, NameIdFormat, ServiceProvider, Signing, SpError, SpOptions,
+    self, AttributeRule, AttributeSource, ManualSp, NameIdFormat, ServiceProvider, Signing,
+    SpError, SpOptions,
 };
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
@@ -88,8 +90,15 @@ fn new_page(admin: &Admin, form: NewFields, error: Option<String>) -> Response {
     )
 }
 
+/// Registering an SP and changing its endpoints, certificates or options need a fresh proof of
+/// presence: they decide where assertions about users go.
+const NEW_PATH: &str = "/admin/apps/saml/new";
+
 pub async fn new(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageApps);
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(NEW_PATH));
+    }
     Ok(new_page(&admin, NewFields::default(), None))
 }
 
@@ -104,6 +113,9 @@ pub async fn create(
     };
     if !admin.web.csrf_ok(first(&f, "csrf")) {
         return Ok(admin.web.csrf_failed());
+    }
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(NEW_PATH));
     }
     let manual = first(&f, "mode") == "manual";
     let name: String = first(&f, "name").trim().chars().take(201).collect();
@@ -287,6 +299,22 @@ fn read_options(f: &Pairs) -> Result<SpOptions, String> {
     })
 }
 
+/// Refuses a rule that maps a custom attribute the directory does not have (it would send
+/// nothing, silently).
+fn mapped_attributes_exist(o: SpOptions, schema: &[Attribute]) -> Result<SpOptions, String> {
+    for rule in o.attributes.iter().flatten() {
+        if let AttributeSource::Custom(name) = &rule.source
+            && !schema.iter().any(|a| &a.name == name)
+        {
+            return Err(format!(
+                "There is no custom attribute `{name}`. Add it under Attributes first, or fix \
+                 the rule."
+            ));
+        }
+    }
+    Ok(o)
+}
+
 pub struct Endpoint {
     pub url: String,
     pub note: String,
@@ -425,8 +453,12 @@ pub async fn update(
     }
     let admin = admin!(web, Power::ManageApps);
     let sp = find(&admin, &id).await?;
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(&format!("/admin/apps/saml/{}", sp.id)));
+    }
     let refused = |error: String| (Some(OptionFields::from_form(&f)), Some(error));
-    let options = match read_options(&f) {
+    let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
+    let options = match read_options(&f).and_then(|o| mapped_attributes_exist(o, &schema)) {
         Ok(o) => o,
         Err(e) => {
             let (form, error) = refused(e);
@@ -457,6 +489,9 @@ pub async fn replace_metadata(
     };
     if !admin.web.csrf_ok(first(&f, "csrf")) {
         return Ok(admin.web.csrf_failed());
+    }
+    if !admin.recently_verified() {
+        return Ok(admin.reverify(&format!("/admin/apps/saml/{}", sp.id)));
     }
     let Some(xml) = metadata_of(&f) else {
         let error = "Paste the service provider's new metadata, or choose its file.".to_owned();
