@@ -112,14 +112,19 @@ const RESERVED: [&str; 13] = [
     "password",
 ];
 
-fn parse_name(name: &str) -> Result<String, AttributeError> {
-    let name = name.trim();
-    let ok = (1..=MAX_NAME).contains(&name.len())
+/// Whether `name` is an attribute's machine name: lower-case letters, digits and `_`, starting
+/// with a letter, at most [`MAX_NAME`] long.
+pub fn is_machine_name(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn parse_name(name: &str) -> Result<String, AttributeError> {
+    let name = name.trim();
+    if !is_machine_name(name) {
         return Err(AttributeError::Name);
     }
     if RESERVED.contains(&name) {

@@ -42,7 +42,7 @@ impl ClientKind {
 
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
-const MAX_URIS: usize = 20;
+pub const MAX_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2048;
 
 /// A registered client.

@@ -18,7 +18,7 @@ use crate::store::{StoreError, epoch};
 
 pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
-const MAX_ENDPOINTS: usize = 32;
+pub const MAX_ENDPOINTS: usize = 32;
 const MAX_CERTIFICATES: usize = 4;
 const MAX_ATTRIBUTES: usize = 32;
 /// SAML Bindings §3.4.3: RelayState MUST NOT exceed 80 bytes.
@@ -125,12 +125,7 @@ impl AttributeSource {
             "groups" => AttributeSource::Groups,
             other => {
                 let name = other.strip_prefix(CUSTOM_PREFIX)?;
-                let ok = (1..=40).contains(&name.len())
-                    && name.starts_with(|c: char| c.is_ascii_lowercase())
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-                if !ok {
+                if !crate::directory::attributes::is_machine_name(name) {
                     return None;
                 }
                 AttributeSource::Custom(name.to_owned())

@@ -102,6 +102,29 @@ pub struct MessagePage {
     pub link_text: String,
 }
 
+/// The page for a user who may not use `app_name` (not assigned to it), with `back` to the
+/// app when there is a safe way back (OIDC's redirect URI carrying `error=access_denied`).
+pub fn not_allowed_page(tenant_name: &str, app_name: &str, back: Option<String>) -> Response {
+    (
+        axum::http::StatusCode::FORBIDDEN,
+        MessagePage {
+            tenant_name: tenant_name.to_owned(),
+            title: format!("You cannot use {app_name}"),
+            message: format!(
+                "Your account is not assigned to {app_name}, so you cannot sign in to it here. \
+                 If you need it for your work, ask your IT team for access."
+            ),
+            link_text: if back.is_some() {
+                format!("Back to {app_name}")
+            } else {
+                "Your applications".into()
+            },
+            link: back.unwrap_or_else(|| "/".into()),
+        },
+    )
+        .into_response()
+}
+
 /// A password from a form, refused beyond the hard cap before any hashing.
 fn password_field(text: String) -> Option<Password> {
     (text.chars().count() <= HARD_MAX_PASSWORD as usize).then(|| Password::new(text))

@@ -231,24 +231,9 @@ async fn answer_authorize(
                 request,
             })
         }
-        Answer::NotAllowed { app_name, back } => (
-            StatusCode::FORBIDDEN,
-            super::login::MessagePage {
-                tenant_name: web.tenant.name.clone(),
-                title: format!("You cannot use {app_name}"),
-                message: format!(
-                    "Your account is not assigned to {app_name}, so you cannot sign in to it \
-                     here. If you need it for your work, ask your IT team for access."
-                ),
-                link_text: if back.is_some() {
-                    format!("Back to {app_name}")
-                } else {
-                    "Your applications".into()
-                },
-                link: back.unwrap_or_else(|| "/".into()),
-            },
-        )
-            .into_response(),
+        Answer::NotAllowed { app_name, back } => {
+            super::login::not_allowed_page(&web.tenant.name, &app_name, back)
+        }
     }
 }
 

@@ -147,7 +147,11 @@ pub async fn idp_start(
         Err(to_login) => return Ok(to_login),
     };
     if !may_use(&web, &sp, user.id).await? {
-        return Ok(not_allowed_page(&web, &sp));
+        return Ok(super::login::not_allowed_page(
+            &web.tenant.name,
+            &sp.name,
+            None,
+        ));
     }
     let Some(acs) = sp.acs(None, None) else {
         return Err(AppError::Internal("registered SP without an ACS".into()));
@@ -191,25 +195,6 @@ async fn may_use(
     }
     access::record_denied(svc, &web.tenant, &app, user, &web.origin, web.now).await?;
     Ok(false)
-}
-
-/// The page for a user who is not assigned to an "assigned users only" SP.
-fn not_allowed_page(web: &super::auth::Web, sp: &crate::saml::sps::ServiceProvider) -> Response {
-    (
-        axum::http::StatusCode::FORBIDDEN,
-        super::login::MessagePage {
-            tenant_name: web.tenant.name.clone(),
-            title: format!("You cannot use {}", sp.name),
-            message: format!(
-                "Your account is not assigned to {}, so you cannot sign in to it here. If you \
-                 need it for your work, ask your IT team for access.",
-                sp.name
-            ),
-            link: "/".into(),
-            link_text: "Your applications".into(),
-        },
-    )
-        .into_response()
 }
 
 /// The POST form carrying a Response, or the page saying the request was answered before.
@@ -555,7 +540,10 @@ async fn proceed(
                     true,
                 )
             } else {
-                (not_allowed_page(web, sp), false)
+                (
+                    super::login::not_allowed_page(&web.tenant.name, &sp.name, None),
+                    false,
+                )
             }
         }
         (Some(session), Some(user)) if fresh => {

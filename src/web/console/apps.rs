@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Admin, Chrome, admin};
+use super::{Admin, Chrome, DoneQuery, admin};
 use crate::console::Power;
 use crate::directory::access::{self, App};
 use crate::directory::username_key;
@@ -49,12 +49,6 @@ fn access_summary(assigned_only: bool, counts: Option<&(u64, u64)>) -> String {
             part(g, "group", "groups")
         ),
     }
-}
-
-#[derive(Deserialize, Default)]
-pub struct DoneQuery {
-    #[serde(default)]
-    pub done: String,
 }
 
 pub async fn list(

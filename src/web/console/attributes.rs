@@ -8,8 +8,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::apps::DoneQuery;
-use super::{Admin, Chrome, admin, sentence};
+use super::{Admin, Chrome, DoneQuery, admin, sentence};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute, AttributeError, Kind};
 use crate::web::auth::{Web, WebForm, see_other};

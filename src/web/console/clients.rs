@@ -6,11 +6,13 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, Query};
 use axum::response::Response;
 
-use super::apps::{self, AccessForm, AccessPanel, Deletion, DoneQuery};
-use super::{Admin, Chrome, Pairs, admin, first, when};
+use super::apps::{self, AccessForm, AccessPanel, Deletion};
+use super::{Admin, Chrome, DoneQuery, Pairs, admin, first, lines, when};
 use crate::console::Power;
 use crate::crypto::signing::Alg;
-use crate::oidc::clients::{self, Client, ClientError, ClientKind, GRANT_TYPES, NewClient, SCOPES};
+use crate::oidc::clients::{
+    self, Client, ClientError, ClientKind, GRANT_TYPES, MAX_URIS, NewClient, SCOPES,
+};
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
 
@@ -19,16 +21,6 @@ fn all(f: &Pairs, key: &str) -> Vec<String> {
         .filter(|(k, _)| k == key)
         .take(16)
         .map(|(_, v)| v.chars().take(64).collect())
-        .collect()
-}
-
-/// One value per line, at most 21 lines of 2049 characters (the checks refuse more).
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .take(21)
-        .map(|l| l.chars().take(2049).collect())
         .collect()
 }
 
@@ -131,8 +123,8 @@ fn read(f: &Pairs, kind: ClientKind) -> (NewClient, Option<String>) {
     let new = NewClient {
         name: first(f, "name").chars().take(201).collect(),
         kind,
-        redirect_uris: lines(first(f, "redirect_uris")),
-        post_logout_redirect_uris: lines(first(f, "post_logout_redirect_uris")),
+        redirect_uris: lines(first(f, "redirect_uris"), MAX_URIS),
+        post_logout_redirect_uris: lines(first(f, "post_logout_redirect_uris"), MAX_URIS),
         grant_types: all(f, "grant"),
         scopes: all(f, "scope"),
         access_token_seconds: seconds("access_token_seconds").unwrap_or(0),

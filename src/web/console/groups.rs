@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Admin, Chrome, admin, when};
+use super::{Admin, Chrome, DoneQuery, admin, when};
 use crate::console::{Power, may_act_on};
 use crate::directory::groups::{self, Group, GroupError, MAX_DESCRIPTION, MAX_NAME};
 use crate::directory::username_key;
@@ -71,12 +71,6 @@ fn list_page(
         max_description: MAX_DESCRIPTION,
     };
     admin.render(&csrf, (status, page))
-}
-
-#[derive(Deserialize, Default)]
-pub struct DoneQuery {
-    #[serde(default)]
-    done: String,
 }
 
 pub async fn list(web: Web, Query(q): Query<DoneQuery>) -> Result<Response, AppError> {

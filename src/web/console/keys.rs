@@ -10,8 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::apps::DoneQuery;
-use super::{Admin, Chrome, admin, when};
+use super::{Admin, Chrome, DoneQuery, admin, when};
 use crate::console::Power;
 use crate::ids::SigningKeyId;
 use crate::keys::{self, Alg, KeyState, SigningKey};

@@ -105,6 +105,24 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/apps/saml/{id}/access", post(sps::access))
 }
 
+/// The `?done=` of a redirect back to a page: which fixed notice to show.
+#[derive(serde::Deserialize, Default)]
+pub struct DoneQuery {
+    #[serde(default)]
+    pub done: String,
+}
+
+/// A textarea's values, one per non-blank line: at most `max` lines of 2049 characters, so that
+/// the checks behind (which allow fewer) see an over-long list and refuse it.
+pub fn lines(text: &str, max: usize) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(max + 1)
+        .map(|l| l.chars().take(2049).collect())
+        .collect()
+}
+
 /// A form body as its pairs (checkboxes may repeat a name).
 pub type Pairs = Vec<(String, String)>;
 

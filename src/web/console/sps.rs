@@ -9,8 +9,8 @@ use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 
-use super::apps::{self, AccessForm, AccessPanel, Deletion, DoneQuery};
-use super::{Admin, Chrome, Pairs, admin, first, when};
+use super::apps::{self, AccessForm, AccessPanel, Deletion};
+use super::{Admin, Chrome, DoneQuery, Pairs, admin, first, lines, when};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute};
 use crate::saml::inbound::MAX_METADATA_BYTES;
@@ -32,15 +32,6 @@ fn metadata_of(f: &Pairs) -> Option<&str> {
         .into_iter()
         .map(str::trim)
         .find(|m| !m.is_empty())
-}
-
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .take(17)
-        .map(|l| l.chars().take(2049).collect())
-        .collect()
 }
 
 /// An SP error the admin can fix, as a sentence; anything else is the server's problem.
@@ -140,8 +131,8 @@ pub async fn create(
         let certificate = first(&f, "certificate").trim();
         let manual = ManualSp {
             entity_id,
-            acs_urls: lines(first(&f, "acs_urls")),
-            slo_urls: lines(first(&f, "slo_urls")),
+            acs_urls: lines(first(&f, "acs_urls"), sps::MAX_ENDPOINTS),
+            slo_urls: lines(first(&f, "slo_urls"), sps::MAX_ENDPOINTS),
             certificates: if certificate.is_empty() {
                 vec![]
             } else {
