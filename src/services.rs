@@ -16,6 +16,8 @@ pub struct Services {
     pub sso_answers: crate::saml::answers::Writer,
     /// One thread per core for checking inbound XML signatures.
     pub cpu: crate::cpu::CpuPool,
+    /// Password verifications run (argon2), stand-ins for unusable accounts included.
+    pub password_checks: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,7 @@ impl Services {
             mailer: std::sync::Arc::new(Mailer::from_config(config)?),
             caches,
             cpu: crate::cpu::CpuPool::per_core("latchkey-verify")?,
+            password_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }

@@ -54,6 +54,15 @@ impl Ctx<'_> {
         self.tenant.id
     }
 
+    /// One argon2 password check, counted for `/metrics`. With no hash it checks against a
+    /// stand-in hash and fails, so a refusal costs the same work as a real check.
+    async fn check_password(&self, password: Password, hash: Option<String>) -> bool {
+        self.svc
+            .password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        password::verify_blocking(password, hash).await
+    }
+
     /// Writes one audit entry in its own transaction.
     async fn audit(
         &self,
@@ -325,13 +334,13 @@ pub async fn password_step(
     previous: Option<&Session>,
 ) -> Result<Step, LoginError> {
     if throttled(ctx).await? {
-        let _ = password::verify_blocking(password, None).await;
+        let _ = ctx.check_password(password, None).await;
         return Ok(Step::Throttled);
     }
     let user = find_by_login(ctx, login).await?;
     let usable = user.as_ref().filter(|u| u.status == UserStatus::Active);
     let Some(user) = usable else {
-        let _ = password::verify_blocking(password, None).await;
+        let _ = ctx.check_password(password, None).await;
         count_ip_failure(ctx).await?;
         let (subject, reason) = match &user {
             None => (None, "unknown_user".to_owned()),
@@ -359,7 +368,7 @@ pub async fn password_step(
         Settle::Caller,
         |reserved| async move {
             let hash = if reserved { hash } else { None };
-            Ok(password::verify_blocking(password, hash).await)
+            Ok(ctx.check_password(password, hash).await)
         },
     )
     .await?;
@@ -627,7 +636,7 @@ pub async fn reauthenticate(
         Settle::Now,
         |reserved| async move {
             let hash = if reserved { hash } else { None };
-            Ok(password::verify_blocking(password, hash).await)
+            Ok(ctx.check_password(password, hash).await)
         },
     )
     .await

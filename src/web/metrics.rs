@@ -111,12 +111,24 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    let checks = state
+        .svc
+        .password_checks
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let _ = write!(
+        text,
+        "# HELP latchkey_password_verifications_total Password checks run (argon2), including \
+         the stand-in check made for an unknown, locked or unusable account.\n\
+         # TYPE latchkey_password_verifications_total counter\n\
+         latchkey_password_verifications_total {checks}\n"
+    );
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }
