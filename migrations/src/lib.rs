@@ -14,6 +14,7 @@ mod m20261202_000007_groups;
 mod m20261202_000008_console;
 mod m20261202_000009_app_access;
 mod m20261202_000010_attributes;
+mod m20261202_000011_form_uses;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_console::Migration),
             Box::new(m20261202_000009_app_access::Migration),
             Box::new(m20261202_000010_attributes::Migration),
+            Box::new(m20261202_000011_form_uses::Migration),
         ]
     }
 }

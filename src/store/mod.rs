@@ -13,6 +13,7 @@ pub mod consents;
 pub mod credentials;
 mod entities;
 pub mod epoch;
+pub mod form_uses;
 pub mod grants;
 pub mod groups;
 mod migrate;

@@ -34,6 +34,12 @@ impl Page {
         self.field("csrf").expect("the page has a CSRF token")
     }
 
+    /// The page's one-use form token.
+    pub fn once(&self) -> String {
+        self.field("once")
+            .expect("the page has a one-use form token")
+    }
+
     pub fn has(&self, text: &str) -> bool {
         self.body.contains(text)
     }
@@ -224,12 +230,17 @@ impl Browser {
         .await
     }
 
-    /// Loads `page_path`, then submits its form to `action` with the page's CSRF token.
+    /// Loads `page_path`, then submits its form to `action` with the page's CSRF token (and
+    /// its one-use form token, when it has one).
     pub async fn submit(&self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(page_path).await;
         assert_eq!(page.status, 200, "GET {page_path}: {}", page.body);
         let csrf = page.csrf();
+        let once = page.field("once");
         let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        if let Some(once) = &once {
+            all.push(("once", once));
+        }
         all.extend_from_slice(fields);
         self.post(action, &all).await
     }

@@ -234,6 +234,21 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
         .await;
     assert_eq!(created.status, 200, "{}", created.body);
     let otp = between(&created.body, "<code id=\"one-time-password\">", "</code>");
+    // Reloading that page (the same form again) adds nobody and shows no password.
+    let form = b.get("/admin/users/new").await;
+    let resend = [
+        ("csrf", form.csrf()),
+        ("once", form.once()),
+        ("username", "dan".into()),
+        ("email", "dan@example.com".into()),
+        ("delivery", "password".into()),
+    ];
+    let resend: Vec<(&str, &str)> = resend.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(b.post("/admin/users", &resend).await.status, 200);
+    let again = b.post("/admin/users", &resend).await;
+    assert_eq!(again.status, 409);
+    assert!(!again.has("one-time-password"));
+    assert_eq!(audit_actors(&app, "user.create").await, 2);
     let bob_browser = Browser::new(&app, "acme");
     let step = bob_browser.login("bob", &otp).await;
     assert_eq!(step.location.as_deref(), Some("/login/password"));
@@ -251,8 +266,8 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
         .await;
     assert_eq!(again.status, 422);
     assert!(again.has("already taken"));
-    // (The tenant's first owner, alice, root and bob.)
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 4);
+    // (The tenant's first owner, alice, root, bob and dan.)
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 5);
 
     // Invite by e-mail: the link lets them choose a password.
     let invited = b
@@ -309,16 +324,21 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
     // Reset her password: shown once, her sessions end, it works once.
     let alice_browser = Browser::new(&app, "acme");
     alice_browser.login("alice", PW).await;
+    let form = b.get(&format!("/admin/users/{alice}")).await;
+    let reset = [("csrf", form.csrf()), ("once", form.once())];
+    let reset: Vec<(&str, &str)> = reset.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = b
-        .submit(
-            &format!("/admin/users/{alice}"),
-            &format!("/admin/users/{alice}/password"),
-            &[],
-        )
+        .post(&format!("/admin/users/{alice}/password"), &reset)
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.headers.get("cache-control").unwrap(), "no-store");
     let otp = between(&page.body, "<code id=\"one-time-password\">", "</code>");
+    // Sent again (a reload), it resets nothing: the password just shown still works.
+    let again = b
+        .post(&format!("/admin/users/{alice}/password"), &reset)
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(!again.has("one-time-password"));
     assert_eq!(
         alice_browser.get("/account").await.status,
         303,

@@ -45,8 +45,10 @@ fn client_form<'a>(csrf: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a st
 async fn console_client(b: &Browser) -> (String, String) {
     let form = b.get("/admin/apps/oidc/new").await;
     assert_eq!(form.status, 200, "{}", form.body);
-    let csrf = form.csrf();
-    let made = b.post("/admin/apps/oidc", &client_form(&csrf, &[])).await;
+    let (csrf, once) = (form.csrf(), form.once());
+    let made = b
+        .post("/admin/apps/oidc", &client_form(&csrf, &[("once", &once)]))
+        .await;
     assert_eq!(made.status, 200, "{}", made.body);
     let id = between(&made.body, "<code id=\"client-id\">", "</code>");
     let secret = between(&made.body, "<code id=\"client-secret\">", "</code>");
@@ -79,8 +81,9 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
     assert!(list.has("No applications are registered yet."));
 
     // Bad input: a clear error, the form kept, nothing stored.
-    let csrf = b.get("/admin/apps/oidc/new").await.csrf();
-    for (changes, says) in [
+    let new_form = b.get("/admin/apps/oidc/new").await;
+    let (csrf, once) = (new_form.csrf(), new_form.once());
+    for (mut changes, says) in [
         (
             vec![("redirect_uris", "http://wiki.example.com/cb")],
             "plain http is allowed only for loopback",
@@ -94,6 +97,7 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
         ),
         (vec![("id_token_alg", "none")], "not one of"),
     ] {
+        changes.push(("once", &once));
         let page = b
             .post("/admin/apps/oidc", &client_form(&csrf, &changes))
             .await;
@@ -109,9 +113,9 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
 
     // Registered: the id and the secret (shown once, never cached), and the secret works.
-    let form = b.get("/admin/apps/oidc/new").await;
+    // The refused forms above did not use up their one-use token.
     let made = b
-        .post("/admin/apps/oidc", &client_form(&form.csrf(), &[]))
+        .post("/admin/apps/oidc", &client_form(&csrf, &[("once", &once)]))
         .await;
     assert_eq!(made.status, 200, "{}", made.body);
     assert_eq!(made.headers["cache-control"], "no-store");
@@ -119,6 +123,28 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
     let secret = between(&made.body, "<code id=\"client-secret\">", "</code>");
     assert!(secret.len() >= 40, "{secret}");
     assert!(made.has("/.well-known/openid-configuration"));
+    // The same form sent again (a reload of that page) registers nothing more; nor does one
+    // without its token, or with an expired one.
+    let again = b
+        .post("/admin/apps/oidc", &client_form(&csrf, &[("once", &once)]))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.has("This form was already sent"));
+    assert!(!again.has("client-secret"));
+    let old = format!(
+        "{}.{}",
+        crate::browser::now_unix() * 1000 - 25 * 3_600_000,
+        "A".repeat(43)
+    );
+    for token in ["", "nonsense", old.as_str()] {
+        let page = b
+            .post("/admin/apps/oidc", &client_form(&csrf, &[("once", token)]))
+            .await;
+        assert_eq!(page.status, 400, "{token}: {}", page.body);
+        assert!(page.has("This form is out of date"), "{token}");
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 1);
+    assert_eq!(audit_actors(&app, "client.create").await, 1);
     let page = b.get(&format!("/admin/apps/oidc/{id}")).await;
     assert_eq!(page.status, 200);
     assert!(!page.has(&secret), "the secret is shown only once");
@@ -236,23 +262,33 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
     assert_eq!(saved.status, 303);
 
     // Rotation: a new secret shown once; the old one keeps working for the overlap chosen.
-    let rotated = b
-        .post(
-            &format!("{base}/secret"),
-            &[("csrf", &csrf), ("overlap", "3600")],
-        )
-        .await;
+    let once = b.get(&base).await.once();
+    let rotate = [
+        ("csrf", csrf.as_str()),
+        ("once", &once),
+        ("overlap", "3600"),
+    ];
+    let rotated = b.post(&format!("{base}/secret"), &rotate).await;
     assert_eq!(rotated.status, 200, "{}", rotated.body);
     let fresh = between(&rotated.body, "<code id=\"client-secret\">", "</code>");
     assert_ne!(fresh, secret);
     assert!(rotated.has("the previous secret still works until"));
+    // Sent again, it rotates nothing: the secret just shown stays the current one.
+    let again = b.post(&format!("{base}/secret"), &rotate).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(!again.has("client-secret"));
+    assert_eq!(audit_actors(&app, "client.rotate_secret").await, 1);
     app.svc.caches.clear();
     assert_eq!(code_exchange(&app, &alice, &id, &fresh).await.0, 200);
     assert_eq!(code_exchange(&app, &alice, &id, &secret).await.0, 200);
     let page = b
         .post(
             &format!("{base}/secret"),
-            &[("csrf", &csrf), ("overlap", "99")],
+            &[
+                ("csrf", &csrf),
+                ("once", &b.get(&base).await.once()),
+                ("overlap", "99"),
+            ],
         )
         .await;
     assert_eq!(page.status, 422);

@@ -94,10 +94,11 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     assert!(new.has("name=\"attr.cost_centre\"") && new.has("type=\"date\""));
     let add = |extra: Vec<(&'static str, &'static str)>| {
         let b = b.clone();
-        let csrf = new.csrf();
+        let (csrf, once) = (new.csrf(), new.once());
         async move {
             let mut f = vec![
                 ("csrf", csrf.as_str()),
+                ("once", once.as_str()),
                 ("username", "carol"),
                 ("email", "carol@example.com"),
                 ("delivery", "password"),

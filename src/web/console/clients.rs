@@ -7,7 +7,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 
 use super::apps::{self, AccessForm, AccessPanel, Deletion};
-use super::{Admin, Chrome, DoneQuery, Pairs, admin, first, lines, when};
+use super::{Admin, Chrome, DoneQuery, Pairs, admin, claim_once, first, lines, when};
 use crate::console::Power;
 use crate::crypto::signing::Alg;
 use crate::oidc::clients::{
@@ -205,6 +205,12 @@ pub async fn create(web: Web, WebForm(f): WebForm<Pairs>) -> Result<Response, Ap
         return Ok(new_page(&admin, Fields::of(&new), Some(e)));
     }
     let form = Fields::of(&new);
+    let claimed = claim_once!(
+        admin,
+        first(&f, "once"),
+        "/admin/apps",
+        "Back to applications"
+    );
     let svc = &admin.web.state.svc;
     match clients::create(svc, &admin.web.tenant, new, admin.by(), admin.web.now).await {
         Ok((client, secret)) => {
@@ -220,7 +226,10 @@ pub async fn create(web: Web, WebForm(f): WebForm<Pairs>) -> Result<Response, Ap
             )
             .await
         }
-        Err(e) => Ok(new_page(&admin, form, Some(fixable(e)?))),
+        Err(e) => {
+            claimed.release(&admin).await?;
+            Ok(new_page(&admin, form, Some(fixable(e)?)))
+        }
     }
 }
 
@@ -365,6 +374,9 @@ pub async fn update(
 pub struct RotateForm {
     #[serde(default)]
     csrf: String,
+    /// The one-use token: a reload of the new secret's page rotates nothing.
+    #[serde(default)]
+    once: String,
     /// How long the old secret keeps working, in seconds.
     #[serde(default)]
     overlap: String,
@@ -395,6 +407,8 @@ pub async fn rotate(
         let error = "Choose how long the current secret keeps working.".to_owned();
         return with_error(&admin, &c, error).await;
     };
+    let back = format!("/admin/apps/oidc/{}", c.client_id);
+    let claimed = claim_once!(admin, &f.once, &back, "Back to the application");
     let svc = &admin.web.state.svc;
     let (secret, _) = match clients::rotate_secret(
         svc,
@@ -407,7 +421,10 @@ pub async fn rotate(
     .await
     {
         Ok(done) => done,
-        Err(e) => return with_error(&admin, &c, fixable(e)?).await,
+        Err(e) => {
+            claimed.release(&admin).await?;
+            return with_error(&admin, &c, fixable(e)?).await;
+        }
     };
     let c = find(&admin, &client_id).await?;
     let notice = Some(if overlap == 0 {

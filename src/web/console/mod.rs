@@ -14,6 +14,7 @@ mod gate;
 pub mod groups;
 mod import;
 mod keys;
+mod once;
 mod overview;
 mod policies;
 mod sps;
@@ -38,6 +39,17 @@ macro_rules! admin {
     };
 }
 pub(crate) use admin;
+
+/// Claims a one-use form's token ([`once`]) or returns the page that says it was used already.
+macro_rules! claim_once {
+    ($admin:expr, $token:expr, $back:expr, $label:expr) => {
+        match $admin.claim_form($token, $back, $label).await? {
+            Ok(c) => c,
+            Err(r) => return Ok(r),
+        }
+    };
+}
+pub(crate) use claim_once;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -197,6 +209,8 @@ pub struct Chrome {
     pub admin_name: String,
     pub role: &'static str,
     pub csrf: String,
+    /// A fresh one-use token for the forms that must not be carried out twice ([`once`]).
+    pub once: String,
     pub nav: Vec<NavLink>,
 }
 
@@ -221,6 +235,7 @@ impl Admin {
             admin_name: self.user.display_name.clone(),
             role: self.role_label(),
             csrf: csrf.token.clone(),
+            once: once::mint(self.web.now),
             nav: SECTIONS
                 .iter()
                 .filter(|(_, _, p)| p.held_by(self.role))

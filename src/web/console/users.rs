@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::activity::{self, Line};
-use super::{Admin, Chrome, admin, sentence, when};
+use super::{Admin, Chrome, admin, claim_once, sentence, when};
 use crate::console::{PAGE_SIZE, Power, may_act_on, role_label};
 use crate::directory::attributes::{self, Attribute};
 use crate::directory::{
@@ -398,6 +398,9 @@ pub async fn new_page(web: Web) -> Result<Response, AppError> {
 pub struct CreateForm {
     #[serde(default)]
     csrf: String,
+    /// The one-use token: a reload of the result page adds nobody.
+    #[serde(default)]
+    once: String,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -442,6 +445,7 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
         Ok(v) => v,
         Err(e) => return Ok(new_form(&admin, &f, &schema, Some(e))),
     };
+    let claimed = claim_once!(admin, &f.once, "/admin/users", "Back to users");
     let input = NewUserInput {
         username: f.username.clone(),
         email: f.email.clone(),
@@ -465,6 +469,7 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
             | DirectoryError::UsernameTaken(_)
             | DirectoryError::EmailTaken(_)),
         ) => {
+            claimed.release(&admin).await?;
             return Ok(new_form(
                 &admin,
                 &f,
@@ -840,12 +845,23 @@ pub async fn unlock(
     Ok(back(&user, if was { "unlocked" } else { "not-locked" }))
 }
 
+/// A form that must be carried out once only: its CSRF and one-use tokens.
+#[derive(Deserialize)]
+pub struct OnceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    once: String,
+}
+
 pub async fn reset_password(
     web: Web,
     Path(id): Path<String>,
-    WebForm(f): WebForm<CsrfForm>,
+    WebForm(f): WebForm<OnceForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let back = format!("/admin/users/{}", user.id);
+    claim_once!(admin, &f.once, &back, "Back to the user");
     let svc = &admin.web.state.svc;
     let one_time =
         actions::reset_password(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
