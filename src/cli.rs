@@ -242,6 +242,10 @@ pub enum ClientCommand {
             value_delimiter = ','
         )]
         scopes: Vec<String>,
+        /// A claim from a custom attribute, issued with the profile scope:
+        /// `attr.<attribute name>=<claim name>` (repeatable).
+        #[arg(long = "claim")]
+        claims: Vec<String>,
         /// Ask the user for consent (off for first-party apps).
         #[arg(long)]
         consent: bool,
@@ -896,6 +900,7 @@ fn client_json(c: &oidc_clients::Client, now: i64) -> Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "grant_types": c.grant_types,
         "scopes": c.scopes,
+        "claims": c.claim_rules.iter().map(oidc_clients::ClaimRule::to_text).collect::<Vec<_>>(),
         "require_consent": c.require_consent,
         "require_pkce": c.require_pkce,
         "access_token_seconds": c.access_token_seconds,
@@ -917,6 +922,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
             post_logout_redirect_uris,
             grant_types,
             scopes,
+            claims,
             consent,
             no_pkce,
             access_token_seconds,
@@ -939,6 +945,7 @@ async fn client_command(svc: &Services, cmd: ClientCommand, now: i64) -> anyhow:
                     post_logout_redirect_uris,
                     grant_types,
                     scopes,
+                    claim_rules: claims,
                     access_token_seconds,
                     refresh_token_seconds,
                     require_consent: consent,

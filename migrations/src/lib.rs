@@ -15,6 +15,7 @@ mod m20261202_000008_console;
 mod m20261202_000009_app_access;
 mod m20261202_000010_attributes;
 mod m20261202_000011_form_uses;
+mod m20261202_000012_oidc_claims;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_app_access::Migration),
             Box::new(m20261202_000010_attributes::Migration),
             Box::new(m20261202_000011_form_uses::Migration),
+            Box::new(m20261202_000012_oidc_claims::Migration),
         ]
     }
 }

@@ -39,6 +39,8 @@ pub enum Answer {
     Consent {
         client_name: String,
         scopes: Vec<String>,
+        /// With `profile`: the labels of the custom attributes the client gets as claims.
+        shared: Vec<String>,
         request: String,
         /// The session the decision must come from.
         session_id: String,
@@ -365,9 +367,24 @@ pub async fn authorize(
                 if prompts.contains(&"none") {
                     return error("consent_required", "the user has not allowed this client");
                 }
+                let shared = if scopes.contains(&"profile") {
+                    match super::clients::attribute_labels(svc, tenant, &client).await {
+                        Ok(labels) => labels,
+                        Err(e) => {
+                            tracing::error!(error = %e, "authorize: attribute labels");
+                            return error(
+                                "server_error",
+                                "the server could not complete the request",
+                            );
+                        }
+                    }
+                } else {
+                    vec![]
+                };
                 return Answer::Consent {
                     client_name: client.name.clone(),
                     scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    shared,
                     request: query(params, &[], &[]),
                     session_id: session.id.clone(),
                 };

@@ -44,6 +44,136 @@ pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "clie
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
 pub const MAX_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2048;
+/// At most this many claims from custom attributes per client.
+pub const MAX_CLAIM_RULES: usize = 32;
+
+/// Claims a rule may not name: those of JWT, OpenID Connect Core (ID token and standard
+/// claims), RFC 9068 access tokens and our `groups`, whose meaning a custom value must never take.
+const RESERVED_CLAIMS: [&str; 46] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+    "groups",
+    "scope",
+    "client_id",
+    "cnf",
+    "act",
+    "may_act",
+    "typ",
+    "roles",
+    "entitlements",
+    "events",
+    "txn",
+];
+
+/// One claim from a custom attribute: `attr.<attribute name>=<claim name>`. It is issued with
+/// the `profile` scope, in the ID token and from userinfo, typed as the attribute is (a number,
+/// true/false, a `YYYY-MM-DD` date or a string), and left out when the user has no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRule {
+    pub attribute: String,
+    pub claim: String,
+}
+
+impl ClaimRule {
+    pub fn parse(line: &str) -> Result<ClaimRule, String> {
+        let shown = || line.chars().take(80).collect::<String>();
+        let Some((source, claim)) = line.split_once('=') else {
+            return Err(format!(
+                "claim rule `{}` should read attr.<attribute name>=<claim name>",
+                shown()
+            ));
+        };
+        let attribute = source
+            .trim()
+            .strip_prefix("attr.")
+            .filter(|a| crate::directory::attributes::is_machine_name(a))
+            .ok_or_else(|| {
+                format!(
+                    "claim rule `{}`: the source must be attr.<custom attribute name>",
+                    shown()
+                )
+            })?;
+        let claim = claim.trim();
+        let well_formed = (1..=64).contains(&claim.len())
+            && claim.starts_with(|c: char| c.is_ascii_alphabetic())
+            && claim
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'));
+        if !well_formed {
+            return Err(format!(
+                "claim rule `{}`: a claim name is 1 to 64 letters, digits and _ - . : /, \
+                 starting with a letter",
+                shown()
+            ));
+        }
+        if RESERVED_CLAIMS.contains(&claim) {
+            return Err(format!(
+                "claim `{claim}` is a registered claim with its own meaning; choose another name"
+            ));
+        }
+        Ok(ClaimRule {
+            attribute: attribute.to_owned(),
+            claim: claim.to_owned(),
+        })
+    }
+
+    /// The rule as [`ClaimRule::parse`] reads it.
+    pub fn to_text(&self) -> String {
+        format!("attr.{}={}", self.attribute, self.claim)
+    }
+}
+
+/// Checks rule lines (blank ones skipped): well-formed, at most [`MAX_CLAIM_RULES`], each claim
+/// once.
+fn check_claim_rules(lines: &[String]) -> Result<Vec<String>, ClientError> {
+    let mut out: Vec<ClaimRule> = Vec::new();
+    for line in lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+        let rule = ClaimRule::parse(line).map_err(invalid)?;
+        if out.iter().any(|r| r.claim == rule.claim) {
+            return Err(invalid(format!("claim `{}` is mapped twice", rule.claim)));
+        }
+        out.push(rule);
+    }
+    if out.len() > MAX_CLAIM_RULES {
+        return Err(invalid(format!(
+            "at most {MAX_CLAIM_RULES} claims from attributes"
+        )));
+    }
+    Ok(out.iter().map(ClaimRule::to_text).collect())
+}
 
 /// A registered client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +186,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// Claims from custom attributes.
+    pub claim_rules: Vec<ClaimRule>,
     pub access_token_seconds: u32,
     pub refresh_token_seconds: u32,
     pub require_consent: bool,
@@ -96,6 +228,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// Claims from custom attributes, one rule (`attr.<name>=<claim>`) per entry.
+    pub claim_rules: Vec<String>,
     pub access_token_seconds: u32,
     pub refresh_token_seconds: u32,
     pub require_consent: bool,
@@ -227,6 +361,7 @@ impl NewClient {
             return Err(invalid("refresh_token comes with authorization_code"));
         }
         let scopes = check_list("scope", &self.scopes, &SCOPES)?;
+        let claim_rules = check_claim_rules(&self.claim_rules)?;
         if Alg::parse(&self.id_token_alg).is_none() {
             return Err(invalid(format!(
                 "ID-token algorithm `{}` is not one of: {}",
@@ -248,6 +383,7 @@ impl NewClient {
             post_logout_redirect_uris,
             grant_types,
             scopes,
+            claim_rules,
             ..self
         })
     }
@@ -287,6 +423,11 @@ fn to_client(row: ClientRow) -> Result<Client, StoreError> {
         post_logout_redirect_uris: list(&row.post_logout_redirect_uris, "logout uris")?,
         grant_types: list(&row.grant_types, "grant types")?,
         scopes: list(&row.scopes, "scopes")?,
+        claim_rules: list(&row.claim_rules, "claim rules")?
+            .iter()
+            .map(|r| ClaimRule::parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(|_| corrupt("claim rules"))?,
         access_token_seconds: u32::try_from(row.access_token_seconds)
             .map_err(|_| corrupt("access token lifetime"))?,
         refresh_token_seconds: u32::try_from(row.refresh_token_seconds)
@@ -352,6 +493,7 @@ impl Client {
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
+            claim_rules: self.claim_rules.iter().map(ClaimRule::to_text).collect(),
             access_token_seconds: self.access_token_seconds,
             refresh_token_seconds: self.refresh_token_seconds,
             require_consent: self.require_consent,
@@ -385,6 +527,7 @@ pub async fn create(
     now: i64,
 ) -> Result<(Client, Option<ClientSecret>), ClientError> {
     let new = new.validate()?;
+    check_attributes_exist(svc, tenant, &new.claim_rules).await?;
     ensure_key(svc, tenant, &new.id_token_alg, by, now).await?;
     let secret = (new.kind == ClientKind::Confidential).then(|| ClientSecret(random_token()));
     let row = ClientRow {
@@ -400,6 +543,7 @@ pub async fn create(
         post_logout_redirect_uris: json!(new.post_logout_redirect_uris).to_string(),
         grant_types: json!(new.grant_types).to_string(),
         scopes: json!(new.scopes).to_string(),
+        claim_rules: json!(new.claim_rules).to_string(),
         access_token_seconds: i32::try_from(new.access_token_seconds).unwrap_or(300),
         refresh_token_seconds: i32::try_from(new.refresh_token_seconds).unwrap_or(2_592_000),
         require_consent: new.require_consent,
@@ -415,6 +559,72 @@ pub async fn create(
     epoch::bump(&tx).await?;
     tx.commit().await?;
     Ok((to_client(row)?, secret))
+}
+
+/// Claim rules may name only the tenant's own custom attributes.
+async fn check_attributes_exist(
+    svc: &Services,
+    tenant: &Tenant,
+    rules: &[String],
+) -> Result<(), ClientError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let schema = crate::directory::attributes::list(&svc.store, tenant).await?;
+    for rule in rules.iter().filter_map(|r| ClaimRule::parse(r).ok()) {
+        if !schema.iter().any(|a| a.name == rule.attribute) {
+            return Err(invalid(format!(
+                "claim rule `{}`: there is no custom attribute `{}`",
+                rule.to_text(),
+                rule.attribute
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The claims `client` gets from the user's custom attributes (with the `profile` scope):
+/// typed values by claim name, leaving out attributes the user has no value for or that no
+/// longer exist.
+pub async fn attribute_claims(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    user: crate::ids::UserId,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    let mut out = serde_json::Map::new();
+    if client.claim_rules.is_empty() {
+        return Ok(out);
+    }
+    let schema = crate::directory::attributes::list(&svc.store, tenant).await?;
+    let values = crate::directory::attributes::values_of(&svc.store, tenant, user).await?;
+    for rule in &client.claim_rules {
+        let Some(attribute) = schema.iter().find(|a| a.name == rule.attribute) else {
+            continue;
+        };
+        if let Some(v) = values.get(&attribute.id) {
+            out.insert(rule.claim.clone(), attribute.json(v));
+        }
+    }
+    Ok(out)
+}
+
+/// The labels of the custom attributes `client` gets as claims (for the consent page).
+pub async fn attribute_labels(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+) -> Result<Vec<String>, StoreError> {
+    if client.claim_rules.is_empty() {
+        return Ok(vec![]);
+    }
+    let schema = crate::directory::attributes::list(&svc.store, tenant).await?;
+    Ok(client
+        .claim_rules
+        .iter()
+        .filter_map(|r| schema.iter().find(|a| a.name == r.attribute))
+        .map(|a| a.label.clone())
+        .collect())
 }
 
 /// The first client to choose an algorithm the tenant has no key for brings one into use.
@@ -454,6 +664,7 @@ pub async fn update(
         ..new
     }
     .validate()?;
+    check_attributes_exist(svc, tenant, &new.claim_rules).await?;
     ensure_key(svc, tenant, &new.id_token_alg, by, now).await?;
     let row = ClientRow {
         id: client.id.clone(),
@@ -468,6 +679,7 @@ pub async fn update(
         post_logout_redirect_uris: json!(new.post_logout_redirect_uris).to_string(),
         grant_types: json!(new.grant_types).to_string(),
         scopes: json!(new.scopes).to_string(),
+        claim_rules: json!(new.claim_rules).to_string(),
         access_token_seconds: i32::try_from(new.access_token_seconds).unwrap_or(300),
         refresh_token_seconds: i32::try_from(new.refresh_token_seconds).unwrap_or(2_592_000),
         require_consent: new.require_consent,
@@ -656,6 +868,36 @@ mod tests {
     }
 
     #[test]
+    fn claim_rules_name_a_custom_attribute_and_an_unregistered_claim() {
+        let r = ClaimRule::parse(" attr.cost_centre = https://acme.example/cc ").unwrap();
+        assert_eq!(r.attribute, "cost_centre");
+        assert_eq!(r.claim, "https://acme.example/cc");
+        assert_eq!(ClaimRule::parse(&r.to_text()).unwrap(), r);
+        for bad in [
+            "cost_centre=cc",
+            "attr.Cost=cc",
+            "attr.=cc",
+            "attr.cost_centre",
+            "attr.cost_centre=",
+            "attr.cost_centre=1cc",
+            "attr.cost_centre=c c",
+            "attr.cost_centre=sub",
+            "attr.cost_centre=email_verified",
+            "attr.cost_centre=groups",
+        ] {
+            assert!(ClaimRule::parse(bad).is_err(), "{bad}");
+        }
+        let twice = vec!["attr.a=x".to_owned(), "attr.b=x".to_owned()];
+        assert!(check_claim_rules(&twice).is_err());
+        let many: Vec<String> = (0..=MAX_CLAIM_RULES)
+            .map(|i| format!("attr.a=c{i}"))
+            .collect();
+        assert!(check_claim_rules(&many).is_err());
+        let ok = vec!["".to_owned(), "attr.a = x".to_owned()];
+        assert_eq!(check_claim_rules(&ok).unwrap(), vec!["attr.a=x".to_owned()]);
+    }
+
+    #[test]
     fn secrets_match_current_and_previous_within_overlap() {
         let mut c = Client {
             id: "x".into(),
@@ -666,6 +908,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             grant_types: vec![],
             scopes: vec![],
+            claim_rules: vec![],
             access_token_seconds: 300,
             refresh_token_seconds: 3600,
             require_consent: false,

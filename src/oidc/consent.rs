@@ -34,6 +34,15 @@ pub fn scope_label(scope: &str) -> &'static str {
     }
 }
 
+/// [`scope_label`], with what `profile` also shares: the `shared` custom attributes' labels.
+pub fn scope_text(scope: &str, shared: &[String]) -> String {
+    if scope == "profile" && !shared.is_empty() {
+        format!("See your name, username and {}", shared.join(", "))
+    } else {
+        scope_label(scope).to_owned()
+    }
+}
+
 fn split(scope: &str) -> impl Iterator<Item = &str> {
     scope.split(' ').filter(|s| !s.is_empty())
 }

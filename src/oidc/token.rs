@@ -188,6 +188,9 @@ struct IdClaims<'a> {
     /// With the `groups` scope: the names of the user's directory groups.
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<String>>,
+    /// With the `profile` scope: the client's claims from custom attributes.
+    #[serde(flatten)]
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 fn invalid_grant(description: &str) -> OAuthError {
@@ -281,6 +284,13 @@ async fn user_tokens(
         } else {
             None
         };
+        let attributes = if profile {
+            clients::attribute_claims(svc, tenant, client, user.id)
+                .await
+                .map_err(OAuthError::server_error)?
+        } else {
+            serde_json::Map::new()
+        };
         let signer = jwt::signer(svc, tenant, client.id_token_alg)
             .await
             .map_err(OAuthError::server_error)?;
@@ -305,6 +315,7 @@ async fn user_tokens(
                         email: email.then_some(user.email.as_str()),
                         email_verified: email.then_some(false),
                         groups,
+                        attributes,
                     },
                 )
                 .map_err(OAuthError::server_error)?,

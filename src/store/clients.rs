@@ -19,6 +19,8 @@ pub struct ClientRow {
     pub post_logout_redirect_uris: String,
     pub grant_types: String,
     pub scopes: String,
+    /// Claims from custom attributes: a JSON array of rules.
+    pub claim_rules: String,
     pub access_token_seconds: i32,
     pub refresh_token_seconds: i32,
     pub require_consent: bool,
@@ -31,9 +33,9 @@ pub struct ClientRow {
 
 const COLUMNS: &str = "id, tenant_id, client_id, name, kind, secret_hash, previous_secret_hash, \
                        previous_secret_until, redirect_uris, post_logout_redirect_uris, \
-                       grant_types, scopes, access_token_seconds, refresh_token_seconds, \
-                       require_consent, require_pkce, id_token_alg, assigned_only, created_at, \
-                       updated_at";
+                       grant_types, scopes, claim_rules, access_token_seconds, \
+                       refresh_token_seconds, require_consent, require_pkce, id_token_alg, \
+                       assigned_only, created_at, updated_at";
 
 fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
     Ok(ClientRow {
@@ -49,6 +51,7 @@ fn from_row(r: &QueryResult) -> Result<ClientRow, StoreError> {
         post_logout_redirect_uris: r.try_get("", "post_logout_redirect_uris")?,
         grant_types: r.try_get("", "grant_types")?,
         scopes: r.try_get("", "scopes")?,
+        claim_rules: r.try_get("", "claim_rules")?,
         access_token_seconds: r.try_get("", "access_token_seconds")?,
         refresh_token_seconds: r.try_get("", "refresh_token_seconds")?,
         require_consent: r.try_get("", "require_consent")?,
@@ -65,7 +68,7 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
         h,
         &format!(
             "INSERT INTO oidc_clients ({COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         vec![
             c.id.clone().into(),
@@ -80,6 +83,7 @@ pub async fn insert(h: &impl Handle, c: &ClientRow) -> Result<(), StoreError> {
             c.post_logout_redirect_uris.clone().into(),
             c.grant_types.clone().into(),
             c.scopes.clone().into(),
+            c.claim_rules.clone().into(),
             c.access_token_seconds.into(),
             c.refresh_token_seconds.into(),
             c.require_consent.into(),
@@ -131,8 +135,9 @@ pub async fn update(h: &impl Handle, c: &ClientRow) -> Result<bool, StoreError> 
     let n = exec(
         h,
         "UPDATE oidc_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, \
-         grant_types = ?, scopes = ?, access_token_seconds = ?, refresh_token_seconds = ?, \
-         require_consent = ?, require_pkce = ?, id_token_alg = ?, updated_at = ? \
+         grant_types = ?, scopes = ?, claim_rules = ?, access_token_seconds = ?, \
+         refresh_token_seconds = ?, require_consent = ?, require_pkce = ?, id_token_alg = ?, \
+         updated_at = ? \
          WHERE tenant_id = ? AND client_id = ?",
         vec![
             c.name.clone().into(),
@@ -140,6 +145,7 @@ pub async fn update(h: &impl Handle, c: &ClientRow) -> Result<bool, StoreError> 
             c.post_logout_redirect_uris.clone().into(),
             c.grant_types.clone().into(),
             c.scopes.clone().into(),
+            c.claim_rules.clone().into(),
             c.access_token_seconds.into(),
             c.refresh_token_seconds.into(),
             c.require_consent.into(),

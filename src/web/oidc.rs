@@ -215,6 +215,7 @@ async fn answer_authorize(
         Answer::Consent {
             client_name,
             scopes,
+            shared,
             request,
             session_id,
         } => {
@@ -226,7 +227,7 @@ async fn answer_authorize(
                 app_name: client_name,
                 items: scopes
                     .iter()
-                    .map(|s| crate::oidc::consent::scope_label(s))
+                    .map(|s| crate::oidc::consent::scope_text(s, &shared))
                     .collect(),
                 request,
             })
@@ -243,7 +244,7 @@ struct ConsentPage {
     tenant_name: String,
     csrf: String,
     app_name: String,
-    items: Vec<&'static str>,
+    items: Vec<String>,
     request: String,
     binding: String,
 }
@@ -476,6 +477,27 @@ pub async fn userinfo(
     if claims.has_scope("profile") {
         body["name"] = serde_json::json!(user.display_name);
         body["preferred_username"] = serde_json::json!(user.username);
+        let svc = &state.svc;
+        let extra = match crate::oidc::clients::find_cached(svc, &tenant, &claims.client_id).await {
+            Ok(Some(client)) => {
+                crate::oidc::clients::attribute_claims(svc, &tenant, &client, user.id)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Ok(None) => Ok(serde_json::Map::new()),
+            Err(e) => Err(e.to_string()),
+        };
+        match extra {
+            Ok(extra) => {
+                for (claim, value) in extra {
+                    body[claim.as_str()] = value;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "userinfo: reading attribute claims");
+                return (StatusCode::INTERNAL_SERVER_ERROR, no_store()).into_response();
+            }
+        }
     }
     if claims.has_scope("email") {
         body["email"] = serde_json::json!(user.email);

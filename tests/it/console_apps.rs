@@ -17,7 +17,10 @@ use crate::saml_sso::{SP, register_sp};
 const RS256_SIG: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
 /// The fields of a new confidential web client, with `changes` replacing or adding fields.
-fn client_form<'a>(csrf: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn client_form<'a>(
+    csrf: &'a str,
+    changes: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut f: Vec<(&str, &str)> = vec![
         ("csrf", csrf),
         ("kind", "confidential"),

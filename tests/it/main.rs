@@ -20,6 +20,7 @@ mod key_custody;
 mod login;
 mod migrations;
 mod oidc;
+mod oidc_claims;
 mod oidc_consent;
 mod oidc_es256;
 mod oidc_flow;

@@ -11,7 +11,8 @@ use super::{Admin, Chrome, DoneQuery, Pairs, admin, claim_once, first, lines, wh
 use crate::console::Power;
 use crate::crypto::signing::Alg;
 use crate::oidc::clients::{
-    self, Client, ClientError, ClientKind, GRANT_TYPES, MAX_URIS, NewClient, SCOPES,
+    self, Client, ClientError, ClientKind, GRANT_TYPES, MAX_CLAIM_RULES, MAX_URIS, NewClient,
+    SCOPES,
 };
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
@@ -38,6 +39,7 @@ pub struct Fields {
     pub post_logout_redirect_uris: String,
     pub grants: Vec<Choice>,
     pub scopes: Vec<Choice>,
+    pub claim_rules: String,
     pub access_token_seconds: String,
     pub refresh_token_seconds: String,
     pub require_consent: bool,
@@ -58,7 +60,7 @@ fn grant_label(g: &str) -> &'static str {
 fn scope_label(s: &str) -> &'static str {
     match s {
         "openid" => "openid: an ID token",
-        "profile" => "profile: name and username",
+        "profile" => "profile: name, username and any claims from attributes",
         "email" => "email: e-mail address",
         "offline_access" => "offline_access: refresh tokens",
         "groups" => "groups: group names",
@@ -89,6 +91,7 @@ impl Fields {
                     checked: n.scopes.iter().any(|x| x == s),
                 })
                 .collect(),
+            claim_rules: n.claim_rules.join("\n"),
             access_token_seconds: n.access_token_seconds.to_string(),
             refresh_token_seconds: n.refresh_token_seconds.to_string(),
             require_consent: n.require_consent,
@@ -107,6 +110,7 @@ impl Fields {
             post_logout_redirect_uris: vec![],
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            claim_rules: vec![],
             access_token_seconds: 300,
             refresh_token_seconds: 2_592_000,
             require_consent: false,
@@ -127,6 +131,7 @@ fn read(f: &Pairs, kind: ClientKind) -> (NewClient, Option<String>) {
         post_logout_redirect_uris: lines(first(f, "post_logout_redirect_uris"), MAX_URIS),
         grant_types: all(f, "grant"),
         scopes: all(f, "scope"),
+        claim_rules: lines(first(f, "claim_rules"), MAX_CLAIM_RULES + 1),
         access_token_seconds: seconds("access_token_seconds").unwrap_or(0),
         refresh_token_seconds: seconds("refresh_token_seconds").unwrap_or(0),
         require_consent: first(f, "require_consent") == "true",

@@ -1,0 +1,227 @@
+//! Claims from custom attributes: mapped per OIDC client in the console or on the command
+//! line, issued typed with the `profile` scope in the ID token and from userinfo, named on the
+//! consent page; rules naming an unknown attribute or a registered claim are refused, and
+//! another tenant's attributes cannot be named.
+
+use crate::browser::Browser;
+use crate::console::{signed_in_admin, user_id};
+use crate::console_apps::client_form;
+use crate::harness::TestApp;
+use crate::login::{PW, app_with_alice, count};
+use crate::oidc_flow::{CALLBACK, CHALLENGE, VERIFIER, auth_path, query_of, token_json};
+
+const RULES: &str = "attr.cost_centre=cost_centre\nattr.employee_no=employee_number\n\
+                     attr.remote=remote\nattr.start_date=https://acme.example/start";
+
+/// The claims of a compact JWS (its signature is checked by the OIDC tests).
+fn claims_of(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A code flow for the browser's user with `scope`; the token response.
+async fn tokens(
+    app: &TestApp,
+    b: &Browser,
+    (id, secret): (&str, &str),
+    scope: &str,
+) -> serde_json::Value {
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let path = auth_path(id, CALLBACK, &pkce).replace("scope=openid", &format!("scope={scope}"));
+    let p = b.get(&path).await;
+    let code = query_of(p.location.as_deref().unwrap())["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body) = token_json(app, &form, id, secret).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn userinfo(app: &TestApp, tokens: &serde_json::Value) -> serde_json::Value {
+    let res = crate::harness::client()
+        .get(app.url("acme", "/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn custom_attributes_become_typed_claims_with_the_profile_scope() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    for (name, label, kind) in [
+        ("cost_centre", "Cost centre", "text"),
+        ("employee_no", "Employee number", "number"),
+        ("remote", "Works remotely", "boolean"),
+        ("start_date", "Start date", "date"),
+    ] {
+        let fields = [("name", name), ("label", label), ("kind", kind)];
+        let page = b
+            .submit("/admin/attributes", "/admin/attributes", &fields)
+            .await;
+        assert_eq!(page.status, 303, "{name}: {}", page.body);
+    }
+    let alice = user_id(&app, "alice");
+    let saved = b
+        .submit(
+            &format!("/admin/users/{alice}"),
+            &format!("/admin/users/{alice}/profile"),
+            &[
+                ("display_name", "Alice"),
+                ("email", "alice@acme.test"),
+                ("attr.cost_centre", "CC-7"),
+                ("attr.employee_no", "0042"),
+                ("attr.remote", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+
+    // Rules naming no attribute of this tenant, or a registered claim: refused, nothing stored.
+    let form = b.get("/admin/apps/oidc/new").await;
+    let (csrf, once) = (form.csrf(), form.once());
+    for (rules, says) in [
+        ("attr.shoe=shoe", "there is no custom attribute `shoe`"),
+        ("attr.cost_centre=sub", "registered claim"),
+        ("attr.cost_centre=email_verified", "registered claim"),
+        ("cost_centre=cc", "the source must be attr."),
+        ("attr.remote=a\nattr.employee_no=a", "mapped twice"),
+    ] {
+        let fields = client_form(&csrf, &[("once", &once), ("claim_rules", rules)]);
+        let page = b.post("/admin/apps/oidc", &fields).await;
+        assert_eq!(page.status, 422, "{rules}: {}", page.body);
+        let alert = page.alert().unwrap_or_default();
+        assert!(alert.contains(says), "{rules}: {alert}");
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
+
+    let fields = client_form(&csrf, &[("once", &once), ("claim_rules", RULES)]);
+    let made = b.post("/admin/apps/oidc", &fields).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let id = crate::console::between(&made.body, "<code id=\"client-id\">", "</code>");
+    let secret = crate::console::between(&made.body, "<code id=\"client-secret\">", "</code>");
+    let page = b.get(&format!("/admin/apps/oidc/{id}")).await;
+    assert!(
+        page.has("attr.employee_no=employee_number"),
+        "{}",
+        page.body
+    );
+
+    // With profile: typed claims (the number canonical, the boolean a boolean); a value the
+    // user does not have is left out. The same from userinfo.
+    let person = Browser::new(&app, "acme");
+    person.login("alice", PW).await;
+    let with = tokens(&app, &person, (&id, &secret), "openid+profile").await;
+    let id_token = claims_of(with["id_token"].as_str().unwrap());
+    let info = userinfo(&app, &with).await;
+    for claims in [&id_token, &info] {
+        assert_eq!(claims["cost_centre"], "CC-7", "{claims}");
+        assert_eq!(claims["employee_number"], 42, "{claims}");
+        assert_eq!(claims["remote"], true, "{claims}");
+        assert!(
+            claims.get("https://acme.example/start").is_none(),
+            "{claims}"
+        );
+        assert_eq!(claims["preferred_username"], "alice");
+    }
+    // Without profile: none of them.
+    let without = tokens(&app, &person, (&id, &secret), "openid").await;
+    let id_token = claims_of(without["id_token"].as_str().unwrap());
+    let info = userinfo(&app, &without).await;
+    for claims in [&id_token, &info] {
+        assert!(claims.get("cost_centre").is_none(), "{claims}");
+        assert!(claims.get("remote").is_none(), "{claims}");
+    }
+
+    // On the command line: the same rules; the consent page names what profile shares.
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "Payroll",
+        "--redirect-uri",
+        CALLBACK,
+        "--scopes",
+        "openid,profile",
+        "--consent",
+        "--claim",
+        "attr.cost_centre=cc",
+        "--json",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let payroll = out.json();
+    assert_eq!(
+        payroll["claims"],
+        serde_json::json!(["attr.cost_centre=cc"])
+    );
+    let payroll_id = payroll["client_id"].as_str().unwrap();
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let path =
+        auth_path(payroll_id, CALLBACK, &pkce).replace("scope=openid", "scope=openid+profile");
+    let consent = person.get(&path).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(
+        consent.has("See your name, username and Cost centre"),
+        "{}",
+        consent.body
+    );
+    let refused = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "Shoes",
+        "--redirect-uri",
+        CALLBACK,
+        "--claim",
+        "attr.shoe=shoe",
+    ]);
+    assert!(!refused.ok());
+    assert!(
+        refused.stderr.contains("no custom attribute `shoe`"),
+        "{}",
+        refused.stderr
+    );
+
+    // Another tenant cannot name acme's attributes.
+    app.create_tenant("beta");
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "beta",
+        "--name",
+        "Beta app",
+        "--redirect-uri",
+        CALLBACK,
+        "--claim",
+        "attr.cost_centre=cc",
+    ]);
+    assert!(!out.ok(), "beta has no attribute cost_centre");
+    assert!(
+        out.stderr.contains("no custom attribute `cost_centre`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 2);
+}
