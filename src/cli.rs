@@ -157,6 +157,20 @@ pub enum UserCommand {
         /// from the system being replaced): do not ask them to change it.
         #[arg(long, requires = "password_stdin")]
         no_change_required: bool,
+        /// A custom attribute's value, `name=value` (repeatable). Required attributes must be
+        /// given.
+        #[arg(long = "attr", value_name = "NAME=VALUE")]
+        attributes: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Set custom attribute values, `name=value` each; an empty value clears one.
+    SetAttr {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        #[arg(required = true, value_name = "NAME=VALUE")]
+        values: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -385,6 +399,43 @@ fn user_json(u: &User) -> Value {
         "created_at": u.created_at,
         "updated_at": u.updated_at,
     })
+}
+
+/// `name=value` arguments checked against the tenant's attribute schema (every problem
+/// listed); with `complete`, attributes not given are empty and required ones must be given.
+fn checked_attributes(
+    schema: &[directory::attributes::Attribute],
+    given: &[String],
+    complete: bool,
+) -> anyhow::Result<directory::attributes::Values> {
+    let mut map = std::collections::HashMap::new();
+    for arg in given {
+        let Some((name, value)) = arg.split_once('=') else {
+            anyhow::bail!("`{arg}`: give an attribute as name=value");
+        };
+        if map
+            .insert(name.trim().to_owned(), value.to_owned())
+            .is_some()
+        {
+            anyhow::bail!("attribute `{}` is given twice", name.trim());
+        }
+    }
+    directory::attributes::check(schema, &map, complete)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))
+}
+
+/// A user's custom attribute values by name, typed.
+async fn attributes_json(
+    svc: &Services,
+    tenant: &Tenant,
+    user: &User,
+) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let schema = directory::attributes::list(&svc.store, tenant).await?;
+    let stored = directory::attributes::values_of(&svc.store, tenant, user.id).await?;
+    Ok(schema
+        .iter()
+        .filter_map(|a| stored.get(&a.id).map(|v| (a.name.clone(), a.json(v))))
+        .collect())
 }
 
 fn read_password_stdin() -> anyhow::Result<Password> {
@@ -1064,9 +1115,12 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
             display_name,
             password_stdin,
             no_change_required,
+            attributes: given,
             out,
         } => {
             let t = directory::find_tenant(svc, &tenant).await?;
+            let schema = directory::attributes::list(&svc.store, &t).await?;
+            let values = checked_attributes(&schema, &given, true)?;
             let password = if password_stdin {
                 Some(read_password_stdin()?)
             } else {
@@ -1081,7 +1135,7 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                     display_name,
                     password,
                     must_change_password: !no_change_required,
-                    attributes: Default::default(),
+                    attributes: values,
                 },
                 By::operator(&Origin::cli("user create")),
                 now,
@@ -1206,13 +1260,44 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                 ),
             ))
         }
+        UserCommand::SetAttr {
+            tenant,
+            username,
+            values: given,
+            out,
+        } => {
+            let (t, u) = find_user(svc, &tenant, &username).await?;
+            let schema = directory::attributes::list(&svc.store, &t).await?;
+            let values = checked_attributes(&schema, &given, false)?;
+            directory::update_profile(
+                svc,
+                &t,
+                &u,
+                (&u.display_name, &u.email),
+                Some((&schema, &values)),
+                By::operator(&Origin::cli("user set-attr")),
+                now,
+            )
+            .await?;
+            let value = json!({ "username": u.username, "attributes": attributes_json(svc, &t, &u).await? });
+            Ok(done(
+                out.json,
+                value,
+                format!(
+                    "set {} attribute value(s) of `{}`",
+                    values.0.len(),
+                    u.username
+                ),
+            ))
+        }
         UserCommand::Show {
             tenant,
             username,
             out,
         } => {
-            let (_, u) = find_user(svc, &tenant, &username).await?;
-            let text = format!(
+            let (t, u) = find_user(svc, &tenant, &username).await?;
+            let attributes = attributes_json(svc, &t, &u).await?;
+            let mut text = format!(
                 "{} <{}>\nid: {}\nname: {}\nstatus: {}",
                 u.username,
                 u.email,
@@ -1220,7 +1305,12 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                 u.display_name,
                 u.status.as_str()
             );
-            Ok(done(out.json, user_json(&u), text))
+            for (name, v) in attributes.iter() {
+                text.push_str(&format!("\n{name}: {v}"));
+            }
+            let mut value = user_json(&u);
+            value["attributes"] = Value::Object(attributes);
+            Ok(done(out.json, value, text))
         }
     }
 }

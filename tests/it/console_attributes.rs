@@ -16,6 +16,8 @@ async fn define(b: &Browser, fields: &[(&str, &str)]) -> crate::browser::Page {
 async fn custom_attributes_are_defined_checked_edited_and_exported() {
     let app = app_with_alice().await;
     let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    app.create_user("acme", "dave", PW);
+    let (auditor, _) = signed_in_admin(&app, "otto", "auditor").await;
     let page = b.get("/admin/attributes").await;
     assert_eq!(page.status, 200);
     assert!(page.has("No custom attributes yet."));
@@ -196,10 +198,9 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     );
     assert_eq!(audit_actors(&app, "attribute.create").await, 4);
 
-    // An auditor sees the values read-only, and the missing required one flagged.
-    app.create_user("acme", "dave", PW);
+    // An auditor sees the values read-only, and the missing required one flagged (dave was
+    // added before it was required).
     let dave = user_id(&app, "dave");
-    let (auditor, _) = signed_in_admin(&app, "otto", "auditor").await;
     let page = auditor.get(&format!("/admin/users/{dave}")).await;
     assert!(
         page.has("Cost centre") && page.has("missing"),
@@ -380,5 +381,131 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
         )
         .await,
         1
+    );
+}
+
+#[tokio::test]
+async fn the_cli_sets_custom_attributes_by_the_same_rules() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    for fields in [
+        vec![
+            ("name", "cost_centre"),
+            ("label", "Cost centre"),
+            ("kind", "text"),
+            ("required", "true"),
+        ],
+        vec![
+            ("name", "employee_no"),
+            ("label", "Employee number"),
+            ("kind", "number"),
+        ],
+        vec![
+            ("name", "remote"),
+            ("label", "Works remotely"),
+            ("kind", "boolean"),
+        ],
+    ] {
+        assert_eq!(define(&b, &fields).await.status, 303);
+    }
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "bob",
+            "--email",
+            "bob@example.com",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        app.cli(&args)
+    };
+    // Every problem is said, and nobody is created.
+    for (extra, says) in [
+        (vec![], "Cost centre is required"),
+        (
+            vec!["--attr", "cost_centre=CC-1", "--attr", "shoe=9"],
+            "no attribute `shoe`",
+        ),
+        (
+            vec!["--attr", "cost_centre=CC-1", "--attr", "employee_no=x"],
+            "not a number",
+        ),
+        (vec!["--attr", "cost_centre"], "name=value"),
+    ] {
+        let out = create(&extra);
+        assert!(!out.ok(), "{extra:?}");
+        assert!(out.stderr.contains(says), "{extra:?}: {}", out.stderr);
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE username = 'bob'").await,
+        0
+    );
+    let out = create(&["--attr", "cost_centre=CC-1", "--attr", "employee_no=+007"]);
+    assert!(out.ok(), "{}", out.stderr);
+    let show = |app: &crate::harness::TestApp| {
+        let out = app.cli(&["user", "show", "--tenant", "acme", "bob", "--json"]);
+        assert!(out.ok(), "{}", out.stderr);
+        out.json()["attributes"].clone()
+    };
+    assert_eq!(
+        show(&app),
+        serde_json::json!({ "cost_centre": "CC-1", "employee_no": 7 })
+    );
+
+    // set-attr changes only what it names; a required one cannot be emptied.
+    let set = |values: &[&str]| {
+        let mut args = vec!["user", "set-attr", "--tenant", "acme", "bob"];
+        args.extend_from_slice(values);
+        app.cli(&args)
+    };
+    let out = set(&["remote=maybe", "employee_no="]);
+    assert!(!out.ok(), "{}", out.stdout);
+    assert!(out.stderr.contains("yes or no"), "{}", out.stderr);
+    let out = set(&["cost_centre="]);
+    assert!(!out.ok());
+    assert!(
+        out.stderr.contains("Cost centre is required"),
+        "{}",
+        out.stderr
+    );
+    let out = set(&["remote=true", "employee_no="]);
+    assert!(out.ok(), "{}", out.stderr);
+    assert_eq!(
+        show(&app),
+        serde_json::json!({ "cost_centre": "CC-1", "remote": true })
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE operation = 'user.profile.update' \
+             AND actor = 'operator'"
+        )
+        .await,
+        1
+    );
+
+    // Another tenant's schema is its own.
+    app.create_tenant("beta");
+    let out = app.cli(&[
+        "user",
+        "create",
+        "--tenant",
+        "beta",
+        "--username",
+        "bob",
+        "--email",
+        "bob@example.com",
+        "--attr",
+        "cost_centre=CC-1",
+    ]);
+    assert!(!out.ok());
+    assert!(
+        out.stderr.contains("no attribute `cost_centre`"),
+        "{}",
+        out.stderr
     );
 }
