@@ -1273,7 +1273,7 @@ async fn user_command(svc: &Services, cmd: UserCommand, now: i64) -> anyhow::Res
                 svc,
                 &t,
                 &u,
-                (&u.display_name, &u.email),
+                None,
                 Some((&schema, &values)),
                 By::operator(&Origin::cli("user set-attr")),
                 now,

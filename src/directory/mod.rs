@@ -439,44 +439,52 @@ pub async fn create_user(
 /// A user's custom attribute values to save, with the schema they were checked against.
 pub type AttributeChange<'a> = (&'a [attributes::Attribute], &'a attributes::Values);
 
-/// Changes a user's display name and e-mail address (and custom attributes, when given), in
-/// one transaction with its audit entry.
+/// Changes a user's display name and e-mail address (when `profile` is given) and custom
+/// attributes (when given), in one transaction with its audit entry.
 pub async fn update_profile(
     svc: &Services,
     tenant: &Tenant,
     user: &User,
-    (display_name, email): (&str, &str),
+    profile: Option<(&str, &str)>,
     attributes: Option<AttributeChange<'_>>,
     by: By<'_>,
     now_ms: i64,
 ) -> Result<(), DirectoryError> {
-    let name = parse_display_name(display_name)?;
-    let email = Email::parse(email)?;
+    let profile = match profile {
+        Some((display_name, email)) => {
+            Some((parse_display_name(display_name)?, Email::parse(email)?))
+        }
+        None => None,
+    };
     let chain = svc.keyring.chain_key(&svc.store, tenant.id).await?;
     let tx = svc.store.begin().await?;
-    users::update_profile(
-        &tx,
-        tenant.id,
-        user.id,
-        (&name, &username_key(&name)),
-        &email.display,
-        &email.key,
-        now_ms,
-    )
-    .await
-    .map_err(|e| match e {
-        StoreError::Conflict(_) => DirectoryError::EmailTaken(email.display.clone()),
-        e => e.into(),
-    })?;
+    let mut email_changed = false;
+    if let Some((name, email)) = &profile {
+        users::update_profile(
+            &tx,
+            tenant.id,
+            user.id,
+            (name, &username_key(name)),
+            &email.display,
+            &email.key,
+            now_ms,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => DirectoryError::EmailTaken(email.display.clone()),
+            e => e.into(),
+        })?;
+        let was = Email::parse(&user.email).map(|e| e.key).unwrap_or_default();
+        email_changed = email.key != was;
+    }
     let changed = match attributes {
         Some((schema, values)) => {
             attributes::store_values(&tx, tenant, user.id, schema, values, now_ms).await?
         }
         None => Vec::new(),
     };
-    let was = Email::parse(&user.email).map(|e| e.key).unwrap_or_default();
     let detail = serde_json::json!({
-        "email_changed": email.key != was,
+        "email_changed": email_changed,
         "attributes_changed": changed,
     });
     let event = by.event(

@@ -1048,8 +1048,16 @@ pub async fn update_profile(
         origin: ctx.origin,
     };
     let fields = (display_name, email);
-    match crate::directory::update_profile(ctx.svc, ctx.tenant, user, fields, None, by, ctx.now)
-        .await
+    match crate::directory::update_profile(
+        ctx.svc,
+        ctx.tenant,
+        user,
+        Some(fields),
+        None,
+        by,
+        ctx.now,
+    )
+    .await
     {
         Ok(()) => Ok(ProfileOutcome::Saved),
         Err(DirectoryError::EmailTaken(_)) => Ok(ProfileOutcome::EmailTaken),

@@ -325,7 +325,26 @@ pub async fn authorize(
         }
     }
 
-    // 4. Consent, when the client requires it or the request asks for it.
+    // 4. Consent, when the client requires it or the request asks for it. With `profile` it
+    // covers the custom attributes the client gets as claims, too.
+    let shared = if scopes.contains(&"profile") {
+        match super::clients::shared_attributes(svc, tenant, &client).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "authorize: shared attributes");
+                return error("server_error", "the server could not complete the request");
+            }
+        }
+    } else {
+        vec![]
+    };
+    let mut covered: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+    covered.extend(
+        shared
+            .iter()
+            .map(|a| format!("{}{}", super::clients::CONSENT_PREFIX, a.name)),
+    );
+    let covered: Vec<&str> = covered.iter().map(String::as_str).collect();
     let decider = super::consent::Decider {
         svc,
         tenant,
@@ -341,7 +360,7 @@ pub async fn authorize(
             return error("access_denied", "the user did not allow access");
         }
         ConsentStep::Allowed => {
-            if let Err(e) = decider.grant(&client.client_id, &scopes).await {
+            if let Err(e) = decider.grant(&client.client_id, &covered).await {
                 tracing::error!(error = %e, "authorize: storing consent");
                 return error("server_error", "the server could not complete the request");
             }
@@ -353,7 +372,7 @@ pub async fn authorize(
                     tenant,
                     session.user,
                     &client.client_id,
-                    &scopes,
+                    &covered,
                 )
                 .await
                 {
@@ -367,24 +386,10 @@ pub async fn authorize(
                 if prompts.contains(&"none") {
                     return error("consent_required", "the user has not allowed this client");
                 }
-                let shared = if scopes.contains(&"profile") {
-                    match super::clients::attribute_labels(svc, tenant, &client).await {
-                        Ok(labels) => labels,
-                        Err(e) => {
-                            tracing::error!(error = %e, "authorize: attribute labels");
-                            return error(
-                                "server_error",
-                                "the server could not complete the request",
-                            );
-                        }
-                    }
-                } else {
-                    vec![]
-                };
                 return Answer::Consent {
                     client_name: client.name.clone(),
                     scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                    shared,
+                    shared: shared.iter().map(|a| a.label.clone()).collect(),
                     request: query(params, &[], &[]),
                     session_id: session.id.clone(),
                 };

@@ -107,8 +107,36 @@ pub struct ClaimRule {
     pub claim: String,
 }
 
+/// In a consent's scope list, an attribute the person allowed the client with `profile`
+/// (`attr.<name>`; no scope has a dot, so none is taken for one).
+pub const CONSENT_PREFIX: &str = "attr.";
+
+/// Whether a claim name is reserved (see [`RESERVED_CLAIMS`]): never issued from an attribute.
+pub fn is_reserved_claim(name: &str) -> bool {
+    RESERVED_CLAIMS.contains(&name)
+}
+
+/// How many bytes of claims from attributes an ID token carries at most (as JSON). Beyond it,
+/// the rest are served from userinfo only, so the ID token stays small enough for cookies and
+/// for `id_token_hint` at logout.
+pub const ID_TOKEN_ATTRIBUTE_BUDGET: usize = 3072;
+
 impl ClaimRule {
+    /// A rule as an admin writes it: well-formed and naming no registered claim.
     pub fn parse(line: &str) -> Result<ClaimRule, String> {
+        let rule = ClaimRule::parse_stored(line)?;
+        if is_reserved_claim(&rule.claim) {
+            return Err(format!(
+                "claim `{}` is a registered claim with its own meaning; choose another name",
+                rule.claim
+            ));
+        }
+        Ok(rule)
+    }
+
+    /// A stored rule: well-formed. (A claim reserved since it was stored is skipped when
+    /// claims are issued, rather than making the client unreadable.)
+    fn parse_stored(line: &str) -> Result<ClaimRule, String> {
         let shown = || line.chars().take(80).collect::<String>();
         let Some((source, claim)) = line.split_once('=') else {
             return Err(format!(
@@ -137,11 +165,6 @@ impl ClaimRule {
                 "claim rule `{}`: a claim name is 1 to 64 letters, digits and _ - . : /, \
                  starting with a letter",
                 shown()
-            ));
-        }
-        if RESERVED_CLAIMS.contains(&claim) {
-            return Err(format!(
-                "claim `{claim}` is a registered claim with its own meaning; choose another name"
             ));
         }
         Ok(ClaimRule {
@@ -425,7 +448,7 @@ fn to_client(row: ClientRow) -> Result<Client, StoreError> {
         scopes: list(&row.scopes, "scopes")?,
         claim_rules: list(&row.claim_rules, "claim rules")?
             .iter()
-            .map(|r| ClaimRule::parse(r))
+            .map(|r| ClaimRule::parse_stored(r))
             .collect::<Result<_, _>>()
             .map_err(|_| corrupt("claim rules"))?,
         access_token_seconds: u32::try_from(row.access_token_seconds)
@@ -561,6 +584,26 @@ pub async fn create(
     Ok((to_client(row)?, secret))
 }
 
+/// The claims from attributes that fit in an ID token: the first ones, up to
+/// [`ID_TOKEN_ATTRIBUTE_BUDGET`] bytes of JSON.
+pub fn within_id_token_budget(
+    claims: Vec<(String, serde_json::Value)>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut used = 0;
+    claims
+        .into_iter()
+        .filter(|(k, v)| {
+            // "key":value, as serde_json writes it.
+            let size = json!(k).to_string().len() + 2 + v.to_string().len();
+            if used + size > ID_TOKEN_ATTRIBUTE_BUDGET {
+                return false;
+            }
+            used += size;
+            true
+        })
+        .collect()
+}
+
 /// Claim rules may name only the tenant's own custom attributes.
 async fn check_attributes_exist(
     svc: &Services,
@@ -583,48 +626,73 @@ async fn check_attributes_exist(
     Ok(())
 }
 
-/// The claims `client` gets from the user's custom attributes (with the `profile` scope):
-/// typed values by claim name, leaving out attributes the user has no value for or that no
-/// longer exist.
+/// The claims `client` gets from the user's custom attributes (with the `profile` scope), in
+/// rule order: typed values by claim name, leaving out attributes the user has no value for or
+/// that no longer exist.
 pub async fn attribute_claims(
     svc: &Services,
     tenant: &Tenant,
     client: &Client,
     user: crate::ids::UserId,
-) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
-    let mut out = serde_json::Map::new();
+) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+    let mut out = Vec::new();
     if client.claim_rules.is_empty() {
         return Ok(out);
     }
     let schema = crate::directory::attributes::list(&svc.store, tenant).await?;
     let values = crate::directory::attributes::values_of(&svc.store, tenant, user).await?;
-    for rule in &client.claim_rules {
+    // A client that asks for consent gets only the attributes the person allowed it.
+    let allowed = if client.require_consent {
+        let consent = crate::store::consents::find(&svc.store, tenant.id, user, &client.client_id)
+            .await?
+            .map(|c| c.scope)
+            .unwrap_or_default();
+        Some(consent)
+    } else {
+        None
+    };
+    let consented = |name: &str| {
+        allowed.as_deref().is_none_or(|scope| {
+            scope
+                .split(' ')
+                .any(|s| s.strip_prefix(CONSENT_PREFIX) == Some(name))
+        })
+    };
+    for rule in client
+        .claim_rules
+        .iter()
+        .filter(|r| !is_reserved_claim(&r.claim) && consented(&r.attribute))
+    {
         let Some(attribute) = schema.iter().find(|a| a.name == rule.attribute) else {
             continue;
         };
         if let Some(v) = values.get(&attribute.id) {
-            out.insert(rule.claim.clone(), attribute.json(v));
+            out.push((rule.claim.clone(), attribute.json(v)));
         }
     }
     Ok(out)
 }
 
-/// The labels of the custom attributes `client` gets as claims (for the consent page).
-pub async fn attribute_labels(
+/// The custom attributes `client` gets as claims with `profile` (those that exist), each once,
+/// in rule order: what the consent page names and a consent must cover.
+pub async fn shared_attributes(
     svc: &Services,
     tenant: &Tenant,
     client: &Client,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<crate::directory::attributes::Attribute>, StoreError> {
     if client.claim_rules.is_empty() {
         return Ok(vec![]);
     }
     let schema = crate::directory::attributes::list(&svc.store, tenant).await?;
-    Ok(client
-        .claim_rules
-        .iter()
-        .filter_map(|r| schema.iter().find(|a| a.name == r.attribute))
-        .map(|a| a.label.clone())
-        .collect())
+    let mut out: Vec<crate::directory::attributes::Attribute> = Vec::new();
+    for rule in &client.claim_rules {
+        if let Some(a) = schema.iter().find(|a| a.name == rule.attribute)
+            && !out.iter().any(|o| o.id == a.id)
+        {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The first client to choose an algorithm the tenant has no key for brings one into use.

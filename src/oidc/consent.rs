@@ -43,6 +43,25 @@ pub fn scope_text(scope: &str, shared: &[String]) -> String {
     }
 }
 
+/// A consent's scope list in the consent page's words: a line per scope, `profile` naming the
+/// custom attributes allowed with it (`schema` gives their labels; deleted ones are left out).
+pub fn describe(
+    scopes: &[String],
+    schema: &[crate::directory::attributes::Attribute],
+) -> Vec<String> {
+    let shared: Vec<String> = scopes
+        .iter()
+        .filter_map(|s| s.strip_prefix(clients::CONSENT_PREFIX))
+        .filter_map(|name| schema.iter().find(|a| a.name == name))
+        .map(|a| a.label.clone())
+        .collect();
+    scopes
+        .iter()
+        .filter(|s| !s.starts_with(clients::CONSENT_PREFIX))
+        .map(|s| scope_text(s, &shared))
+        .collect()
+}
+
 fn split(scope: &str) -> impl Iterator<Item = &str> {
     scope.split(' ').filter(|s| !s.is_empty())
 }

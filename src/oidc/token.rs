@@ -285,9 +285,10 @@ async fn user_tokens(
             None
         };
         let attributes = if profile {
-            clients::attribute_claims(svc, tenant, client, user.id)
+            let all = clients::attribute_claims(svc, tenant, client, user.id)
                 .await
-                .map_err(OAuthError::server_error)?
+                .map_err(OAuthError::server_error)?;
+            clients::within_id_token_budget(all)
         } else {
             serde_json::Map::new()
         };
@@ -761,6 +762,44 @@ pub async fn introspect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_attribute_claim_can_take_the_name_of_an_id_token_claim() {
+        let all = IdClaims {
+            iss: "i",
+            sub: "s",
+            aud: "a",
+            azp: "a",
+            exp: 1,
+            iat: 1,
+            auth_time: 1,
+            nonce: Some("n"),
+            at_hash: "h".into(),
+            acr: "c",
+            amr: vec!["pwd"],
+            name: Some("n"),
+            preferred_username: Some("p"),
+            email: Some("e"),
+            email_verified: Some(false),
+            groups: Some(vec![]),
+            attributes: serde_json::Map::new(),
+        };
+        let json = serde_json::to_value(&all).unwrap();
+        for key in json.as_object().unwrap().keys() {
+            assert!(clients::is_reserved_claim(key), "{key} is not reserved");
+        }
+    }
+
+    #[test]
+    fn attribute_claims_in_an_id_token_stay_within_the_budget() {
+        let big = |i: usize| (format!("c{i}"), serde_json::json!("x".repeat(1000)));
+        let kept = clients::within_id_token_budget((0..32).map(big).collect());
+        assert_eq!(kept.len(), 3, "three of about 1 KB each");
+        assert!(kept.contains_key("c0") && kept.contains_key("c2"));
+        assert!(serde_json::to_string(&kept).unwrap().len() <= clients::ID_TOKEN_ATTRIBUTE_BUDGET);
+        let small = vec![("a".to_owned(), serde_json::json!(1))];
+        assert_eq!(clients::within_id_token_budget(small).len(), 1);
+    }
 
     #[test]
     fn basic_credentials_are_form_decoded() {

@@ -472,7 +472,7 @@ pub async fn mfa_enrol_page(web: Web) -> Result<Response, AppError> {
 struct AppView {
     client_id: String,
     name: String,
-    access: Vec<&'static str>,
+    access: Vec<String>,
     since: String,
 }
 
@@ -487,6 +487,7 @@ struct AppsPage {
 
 async fn apps_page(web: &Web, user: &User, notice: Option<&str>) -> Result<Response, AppError> {
     let granted = crate::oidc::consent::list(&web.state.svc, &web.tenant, user.id).await?;
+    let schema = crate::directory::attributes::list(&web.state.svc.store, &web.tenant).await?;
     let csrf = web.csrf();
     Ok(csrf.attach(AppsPage {
         tenant_name: web.tenant.name.clone(),
@@ -497,11 +498,7 @@ async fn apps_page(web: &Web, user: &User, notice: Option<&str>) -> Result<Respo
                 name: g
                     .client_name
                     .unwrap_or_else(|| "An application that no longer exists".into()),
-                access: g
-                    .scopes
-                    .iter()
-                    .map(|s| crate::oidc::consent::scope_label(s))
-                    .collect(),
+                access: crate::oidc::consent::describe(&g.scopes, &schema),
                 since: when(g.updated_at),
                 client_id: g.client_id,
             })

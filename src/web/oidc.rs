@@ -473,24 +473,34 @@ pub async fn userinfo(
             "the token's user cannot be served",
         );
     };
-    let mut body = serde_json::json!({ "sub": user.id.to_string() });
+    // A deleted client's access tokens are not honoured here either.
+    let svc = &state.svc;
+    let client = match crate::oidc::clients::find_cached(svc, &tenant, &claims.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the token's client no longer exists",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "userinfo: reading the client");
+            return (StatusCode::INTERNAL_SERVER_ERROR, no_store()).into_response();
+        }
+    };
+    let mut body = serde_json::Map::new();
+    body.insert("sub".into(), serde_json::json!(user.id.to_string()));
     if claims.has_scope("profile") {
-        body["name"] = serde_json::json!(user.display_name);
-        body["preferred_username"] = serde_json::json!(user.username);
-        let svc = &state.svc;
-        let extra = match crate::oidc::clients::find_cached(svc, &tenant, &claims.client_id).await {
-            Ok(Some(client)) => {
-                crate::oidc::clients::attribute_claims(svc, &tenant, &client, user.id)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Ok(None) => Ok(serde_json::Map::new()),
-            Err(e) => Err(e.to_string()),
-        };
-        match extra {
+        body.insert("name".into(), serde_json::json!(user.display_name));
+        body.insert(
+            "preferred_username".into(),
+            serde_json::json!(user.username),
+        );
+        match crate::oidc::clients::attribute_claims(svc, &tenant, &client, user.id).await {
             Ok(extra) => {
                 for (claim, value) in extra {
-                    body[claim.as_str()] = value;
+                    body.entry(claim).or_insert(value);
                 }
             }
             Err(e) => {
@@ -500,12 +510,14 @@ pub async fn userinfo(
         }
     }
     if claims.has_scope("email") {
-        body["email"] = serde_json::json!(user.email);
-        body["email_verified"] = serde_json::json!(false);
+        body.insert("email".into(), serde_json::json!(user.email));
+        body.insert("email_verified".into(), serde_json::json!(false));
     }
     if claims.has_scope("groups") {
         match crate::directory::groups::names_of(&state.svc.store, &tenant, user.id).await {
-            Ok(names) => body["groups"] = serde_json::json!(names),
+            Ok(names) => {
+                body.insert("groups".into(), serde_json::json!(names));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "userinfo: reading groups");
                 return (StatusCode::INTERNAL_SERVER_ERROR, no_store()).into_response();

@@ -8,6 +8,7 @@ use crate::console::{signed_in_admin, user_id};
 use crate::console_apps::client_form;
 use crate::harness::TestApp;
 use crate::login::{PW, app_with_alice, count};
+use crate::oidc_consent::{ask, decide};
 use crate::oidc_flow::{CALLBACK, CHALLENGE, VERIFIER, auth_path, query_of, token_json};
 
 const RULES: &str = "attr.cost_centre=cost_centre\nattr.employee_no=employee_number\n\
@@ -147,43 +148,6 @@ async fn custom_attributes_become_typed_claims_with_the_profile_scope() {
         assert!(claims.get("remote").is_none(), "{claims}");
     }
 
-    // On the command line: the same rules; the consent page names what profile shares.
-    let out = app.cli(&[
-        "client",
-        "create",
-        "--tenant",
-        "acme",
-        "--name",
-        "Payroll",
-        "--redirect-uri",
-        CALLBACK,
-        "--scopes",
-        "openid,profile",
-        "--consent",
-        "--claim",
-        "attr.cost_centre=cc",
-        "--json",
-    ]);
-    assert!(out.ok(), "{}", out.stderr);
-    let payroll = out.json();
-    assert_eq!(
-        payroll["claims"],
-        serde_json::json!(["attr.cost_centre=cc"])
-    );
-    let payroll_id = payroll["client_id"].as_str().unwrap();
-    let pkce = [
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    let path =
-        auth_path(payroll_id, CALLBACK, &pkce).replace("scope=openid", "scope=openid+profile");
-    let consent = person.get(&path).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    assert!(
-        consent.has("See your name, username and Cost centre"),
-        "{}",
-        consent.body
-    );
     let refused = app.cli(&[
         "client",
         "create",
@@ -223,5 +187,197 @@ async fn custom_attributes_become_typed_claims_with_the_profile_scope() {
         "{}",
         out.stderr
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 1);
+
+    // A long value mapped five times: the ID token carries what fits in its budget and stays
+    // small enough for id_token_hint; userinfo serves them all.
+    let long = "x".repeat(1000);
+    let attr = format!("cost_centre={long}");
+    let out = app.cli(&["user", "set-attr", "--tenant", "acme", "alice", &attr]);
+    assert!(out.ok(), "{}", out.stderr);
+    let mut args = vec![
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "Big",
+        "--redirect-uri",
+        CALLBACK,
+        "--scopes",
+        "openid,profile",
+        "--json",
+    ];
+    let rules: Vec<String> = (1..=5).map(|i| format!("attr.cost_centre=cc{i}")).collect();
+    for r in &rules {
+        args.extend(["--claim", r.as_str()]);
+    }
+    let out = app.cli(&args);
+    assert!(out.ok(), "{}", out.stderr);
+    let big = out.json();
+    let big = (
+        big["client_id"].as_str().unwrap(),
+        big["client_secret"].as_str().unwrap(),
+    );
+    let with = tokens(&app, &person, big, "openid+profile").await;
+    let jwt = with["id_token"].as_str().unwrap();
+    assert!(jwt.len() < 8192, "{} bytes", jwt.len());
+    let in_token = claims_of(jwt);
+    assert_eq!(in_token["cc1"], long.as_str());
+    assert!(in_token.get("cc5").is_none(), "over the budget");
+    let info = userinfo(&app, &with).await;
+    for i in 1..=5 {
+        assert_eq!(info[format!("cc{i}")], long.as_str());
+    }
+}
+
+#[tokio::test]
+async fn consent_covers_the_attributes_a_client_gets_and_a_deleted_client_gets_nothing() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    for (name, label, kind) in [
+        ("cost_centre", "Cost centre", "text"),
+        ("remote", "Works remotely", "boolean"),
+    ] {
+        let fields = [("name", name), ("label", label), ("kind", kind)];
+        let page = b
+            .submit("/admin/attributes", "/admin/attributes", &fields)
+            .await;
+        assert_eq!(page.status, 303, "{name}: {}", page.body);
+    }
+    let out = app.cli(&[
+        "user",
+        "set-attr",
+        "--tenant",
+        "acme",
+        "alice",
+        "cost_centre=CC-7",
+        "remote=yes",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let out = app.cli(&[
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "Payroll",
+        "--redirect-uri",
+        CALLBACK,
+        "--scopes",
+        "openid,profile",
+        "--consent",
+        "--claim",
+        "attr.cost_centre=cc",
+        "--json",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    let payroll = out.json();
+    assert_eq!(
+        payroll["claims"],
+        serde_json::json!(["attr.cost_centre=cc"])
+    );
+    let (id, secret) = (
+        payroll["client_id"].as_str().unwrap(),
+        payroll["client_secret"].as_str().unwrap(),
+    );
+
+    // The consent page names what profile shares; once allowed, the claim flows.
+    let person = Browser::new(&app, "acme");
+    person.login("alice", PW).await;
+    let page = person.get(&ask(id, "openid profile", &[])).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.has("See your name, username and Cost centre"),
+        "{}",
+        page.body
+    );
+    let allowed = decide(&person, &page, "allow").await;
+    let code = query_of(allowed.location.as_deref().unwrap())["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, first) = token_json(&app, &form, id, secret).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(claims_of(first["id_token"].as_str().unwrap())["cc"], "CC-7");
+    let apps = person.get("/account/apps").await;
+    assert!(
+        apps.has("See your name, username and Cost centre"),
+        "{}",
+        apps.body
+    );
+
+    // The app is given one more attribute: the person is asked again, and until they allow
+    // it the app does not get it (not even with a token it already holds).
+    let page_of_app = format!("/admin/apps/oidc/{id}");
+    let saved = b
+        .submit(
+            &page_of_app,
+            &page_of_app,
+            &client_form_for_payroll("attr.cost_centre=cc\nattr.remote=remote"),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    app.svc.caches.clear();
+    let info = userinfo(&app, &first).await;
+    assert_eq!(info["cc"], "CC-7");
+    assert!(info.get("remote").is_none(), "{info}");
+    let page = person.get(&ask(id, "openid profile", &[])).await;
+    assert_eq!(page.status, 200, "asked again: {}", page.body);
+    assert!(page.has("Cost centre, Works remotely"), "{}", page.body);
+    let allowed = decide(&person, &page, "allow").await;
+    assert!(allowed.location.as_deref().unwrap().starts_with(CALLBACK));
+    assert_eq!(userinfo(&app, &first).await["remote"], true);
+
+    // A mapped attribute cannot be deleted from under the app.
+    let attrs = b.get("/admin/attributes").await;
+    let remote_id =
+        crate::login::text(&app, "SELECT id FROM attribute_defs WHERE name = 'remote'").await;
+    let refused = b
+        .post(
+            &format!("/admin/attributes/{remote_id}/delete"),
+            &[("csrf", &attrs.csrf()), ("confirm", "remote")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .alert()
+            .unwrap()
+            .contains("is sent to the application Payroll")
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM attribute_defs").await, 2);
+
+    // Deleted, the client's access tokens get nothing from userinfo.
+    assert!(app.cli(&["client", "delete", "--tenant", "acme", id]).ok());
+    app.svc.caches.clear();
+    let res = crate::harness::client()
+        .get(app.url("acme", "/oauth2/userinfo"))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+/// The Payroll client's settings form (consent on, openid and profile) with `rules`.
+fn client_form_for_payroll(rules: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("name", "Payroll"),
+        ("redirect_uris", CALLBACK),
+        ("post_logout_redirect_uris", ""),
+        ("grant", "authorization_code"),
+        ("grant", "refresh_token"),
+        ("scope", "openid"),
+        ("scope", "profile"),
+        ("claim_rules", rules),
+        ("access_token_seconds", "300"),
+        ("refresh_token_seconds", "2592000"),
+        ("require_consent", "true"),
+        ("require_pkce", "true"),
+        ("id_token_alg", "RS256"),
+    ]
 }

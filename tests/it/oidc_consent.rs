@@ -13,7 +13,7 @@ fn pkce() -> [(&'static str, &'static str); 2] {
     ]
 }
 
-fn ask(id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn ask(id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
     let mut params: Vec<(&str, &str)> = pkce().to_vec();
     params.extend_from_slice(extra);
     auth_path(id, CALLBACK, &params).replace(
@@ -22,7 +22,7 @@ fn ask(id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
     )
 }
 
-async fn decide(b: &Browser, page: &Page, decision: &str) -> Page {
+pub(crate) async fn decide(b: &Browser, page: &Page, decision: &str) -> Page {
     b.post(
         "/oauth2/consent",
         &[

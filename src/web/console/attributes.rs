@@ -190,6 +190,28 @@ pub async fn update(
     }
 }
 
+/// The name of an application (OIDC client or SAML SP) that maps the attribute, if any.
+async fn sent_to(admin: &Admin, a: &Attribute) -> Result<Option<String>, AppError> {
+    let (svc, tenant) = (&admin.web.state.svc, &admin.web.tenant);
+    let clients = crate::oidc::clients::list(svc, tenant)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    if let Some(c) = clients
+        .iter()
+        .find(|c| c.claim_rules.iter().any(|r| r.attribute == a.name))
+    {
+        return Ok(Some(c.name.clone()));
+    }
+    let sps = crate::saml::sps::list(svc, tenant)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let custom = crate::saml::sps::AttributeSource::Custom(a.name.clone());
+    Ok(sps
+        .iter()
+        .find(|sp| sp.config.attributes.iter().any(|r| r.source == custom))
+        .map(|sp| sp.name.clone()))
+}
+
 pub async fn delete(
     web: Web,
     Path(id): Path<String>,
@@ -209,6 +231,15 @@ pub async fn delete(
     }
     if !admin.recently_verified() {
         return Ok(admin.reverify("/admin/attributes"));
+    }
+    if let Some(app) = sent_to(&admin, &a).await? {
+        let error = Some(format!(
+            "{} is sent to the application {app}. Remove it from that application's claims or \
+             attribute rules first, so that no later attribute of the same name is sent in \
+             its place.",
+            a.label
+        ));
+        return list_page(&admin, NewForm::default(), None, error).await;
     }
     let svc = &admin.web.state.svc;
     attributes::delete(svc, &admin.web.tenant, &a, admin.by(), admin.web.now)

@@ -477,7 +477,10 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
                 Some(sentence(&e.to_string())),
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            claimed.release(&admin).await?;
+            return Err(e.into());
+        }
     };
     let mut mail_error = None;
     if invite && let Err(e) = flow::send_invite(&admin.web.ctx(), &created.user, admin.by()).await {
@@ -788,7 +791,7 @@ pub async fn profile(
         svc,
         &admin.web.tenant,
         &user,
-        fields,
+        Some(fields),
         Some((&schema, &values)),
         admin.by(),
         admin.web.now,
@@ -861,10 +864,18 @@ pub async fn reset_password(
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
     let back = format!("/admin/users/{}", user.id);
-    claim_once!(admin, &f.once, &back, "Back to the user");
+    let claimed = claim_once!(admin, &f.once, &back, "Back to the user");
     let svc = &admin.web.state.svc;
     let one_time =
-        actions::reset_password(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
+        match actions::reset_password(svc, &admin.web.tenant, &user, admin.by(), admin.web.now)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                claimed.release(&admin).await?;
+                return Err(e.into());
+            }
+        };
     let fresh = users::find(&svc.store, admin.web.tenant.id, user.id)
         .await?
         .ok_or(AppError::NotFound)?;
