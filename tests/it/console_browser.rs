@@ -287,5 +287,17 @@ async fn an_owner_runs_the_directory_in_chromium() {
     c.goto(&app.url("acme", "/admin/keys")).await.unwrap();
     assert!(text_of(&c, "#keys-RS256").await.contains("active"));
     shot(&c, "console-keys").await;
+    // Staging a key: the page offers activation, with the wait explained.
+    follow(&c, "#stage-RS256").await;
+    assert_eq!(path_of(&c).await, "/admin/keys?done=staged");
+    let page = c.source().await.unwrap();
+    assert!(page.contains("It was staged") && page.contains("Activate now anyway"));
+    c.execute(
+        "document.getElementById('activate-RS256').scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "console-keys-staged").await;
     c.close().await.unwrap();
 }

@@ -67,12 +67,29 @@ async fn the_key_cycle_runs_from_the_console_and_the_jwks_follows() {
     let page = b.get("/admin/keys").await;
     assert!(page.has(&format!("Activate {next}")));
 
-    // 2. Activate: the staged key signs, the old one is previous (still published).
-    let activate = vec![
+    // 2. Activate: not within a day of staging unless the admin says so (apps may not have
+    // fetched the new key yet); then the staged key signs and the old one is previous.
+    assert!(
+        page.has("It was staged less than a minute ago"),
+        "{}",
+        page.body
+    );
+    let mut activate = vec![
         ("alg", "RS256".to_owned()),
         ("step", "activate".to_owned()),
         ("kid", page.field("kid").unwrap()),
     ];
+    let early = step(activate.clone()).await;
+    assert_eq!(early.status, 422);
+    assert!(early.alert().unwrap().contains("may not have it yet"));
+    assert_eq!(
+        text(&app, "SELECT kid FROM signing_keys WHERE state = 'active'").await,
+        first
+    );
+    app.sql("UPDATE signing_keys SET created_at = created_at - 86400000 WHERE state = 'next'")
+        .await;
+    assert!(!b.get("/admin/keys").await.has("It was staged"));
+    activate.push(("early", "no".to_owned()));
     let page = step(activate).await;
     assert_eq!(page.location.as_deref(), Some("/admin/keys?done=activated"));
     assert_eq!(
@@ -122,6 +139,25 @@ async fn the_key_cycle_runs_from_the_console_and_the_jwks_follows() {
     for op in ["key.create", "key.rotate", "key.retire"] {
         assert_eq!(audit_actors(&app, op).await, 1, "{op} names the admin");
     }
+
+    // In an emergency a key just staged can be activated at once, when the admin says so.
+    assert_eq!(
+        step(stage()).await.location.as_deref(),
+        Some("/admin/keys?done=staged")
+    );
+    let staged = text(&app, "SELECT kid FROM signing_keys WHERE state = 'next'").await;
+    let page = step(vec![
+        ("alg", "RS256".to_owned()),
+        ("step", "activate".to_owned()),
+        ("kid", staged.clone()),
+        ("early", "yes".to_owned()),
+    ])
+    .await;
+    assert_eq!(page.location.as_deref(), Some("/admin/keys?done=activated"));
+    assert_eq!(
+        text(&app, "SELECT kid FROM signing_keys WHERE state = 'active'").await,
+        staged
+    );
 
     // Certificates download as PEM; another tenant's key and bad ids are not found.
     let id = text(&app, "SELECT id FROM signing_keys WHERE state = 'active'").await;

@@ -37,6 +37,8 @@ pub struct AlgKeys {
     pub live: Vec<KeyLine>,
     /// The staged key waiting to be activated, if any.
     pub next: Option<String>,
+    /// When the staged key was staged less than [`STAGE_WAIT_MS`] ago: how long ago, in words.
+    pub staged_recently: Option<String>,
     /// The previous key (still published), if any.
     pub previous: Option<String>,
 }
@@ -53,6 +55,25 @@ struct KeysPage {
     can_manage: bool,
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+/// How long applications may keep a copy of the keys: a staged key is activated after this
+/// unless the admin says they know better (every app has it, or it is an emergency).
+const STAGE_WAIT_MS: i64 = 24 * 3_600_000;
+
+/// "12 minutes" / "3 hours" since a staged key was made, while that is under [`STAGE_WAIT_MS`].
+fn staged_recently(k: &SigningKey, now: i64) -> Option<String> {
+    let age = now - k.created_at;
+    if age >= STAGE_WAIT_MS {
+        return None;
+    }
+    let minutes = (age / 60_000).max(0);
+    Some(match minutes {
+        0 => "less than a minute".to_owned(),
+        1 => "1 minute".to_owned(),
+        m if m < 120 => format!("{m} minutes"),
+        m => format!("{} hours", m / 60),
+    })
 }
 
 fn line(k: &SigningKey, now: i64) -> KeyLine {
@@ -89,6 +110,10 @@ async fn keys_page(
                     .iter()
                     .find(|k| k.state == KeyState::Next)
                     .map(|k| k.kid.clone()),
+                staged_recently: mine
+                    .iter()
+                    .find(|k| k.state == KeyState::Next)
+                    .and_then(|k| staged_recently(k, now)),
                 previous: mine
                     .iter()
                     .find(|k| k.state == KeyState::Previous)
@@ -149,6 +174,9 @@ pub struct StepForm {
     step: String,
     #[serde(default)]
     kid: String,
+    /// `yes`: activate a key staged less than a day ago anyway.
+    #[serde(default)]
+    early: String,
 }
 
 /// `POST /admin/keys`: one step of the rotation cycle of one algorithm's keys.
@@ -187,6 +215,19 @@ pub async fn step(web: Web, WebForm(f): WebForm<StepForm>) -> Result<Response, A
             let expected = (f.step == "activate").then_some(f.kid.as_str());
             if staged.as_deref() != expected {
                 return keys_page(&admin, None, stale()).await;
+            }
+            let young = current
+                .iter()
+                .find(|k| k.algorithm == alg && k.state == KeyState::Next)
+                .and_then(|k| staged_recently(k, now));
+            if let Some(ago) = young.filter(|_| f.step == "activate" && f.early != "yes") {
+                let error = format!(
+                    "Key {} was staged {ago} ago. Applications that keep a copy of your keys for \
+                     up to a day may not have it yet, and would refuse what it signs. Nothing \
+                     was changed: wait, or tick \"Activate now anyway\".",
+                    f.kid
+                );
+                return keys_page(&admin, None, Some(error)).await;
             }
             let url = svc.public_url.tenant_origin(tenant.slug.as_str());
             match keys::rotate(&svc.store, &svc.keyring, tenant, alg, url, by, now).await {
