@@ -725,7 +725,11 @@ pub async fn introspect(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let issuer = svc.public_url.tenant_origin(tenant.slug.as_str());
+    let inactive = serde_json::json!({ "active": false });
     if let Some(at) = super::verify::access_token(svc, tenant, token, now_ms).await {
+        if !still_served(svc, tenant, &at.client_id, &at.sub).await? {
+            return Ok(inactive);
+        }
         let mut out = serde_json::json!({
             "active": true,
             "token_type": "access_token",
@@ -746,6 +750,9 @@ pub async fn introspect(
             .await
             .map_err(OAuthError::server_error)?
     {
+        if !still_served(svc, tenant, &rt.client_id, &rt.user_id).await? {
+            return Ok(inactive);
+        }
         return Ok(serde_json::json!({
             "active": true,
             "token_type": "refresh_token",
@@ -756,7 +763,31 @@ pub async fn introspect(
             "scope": rt.scope,
         }));
     }
-    Ok(serde_json::json!({ "active": false }))
+    Ok(inactive)
+}
+
+/// Whether a live token is still one to honour: its client still exists and, for a user's
+/// token, the user still exists and is active (not disabled, restricted or erased). A client's
+/// own token (client credentials) has the client as its subject.
+async fn still_served(
+    svc: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    sub: &str,
+) -> Result<bool, OAuthError> {
+    let client = clients::find_cached(svc, tenant, client_id)
+        .await
+        .map_err(OAuthError::server_error)?;
+    if client.is_none() {
+        return Ok(false);
+    }
+    let Ok(user) = sub.parse::<crate::ids::UserId>() else {
+        return Ok(sub == client_id);
+    };
+    let user = crate::store::users::find(&svc.store, tenant.id, user)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(user.is_some_and(|u| u.status == crate::directory::UserStatus::Active))
 }
 
 #[cfg(test)]

@@ -412,6 +412,30 @@ async fn restriction_stops_sign_in_tokens_and_assertions_until_lifted() {
     let tokens = exchange(&app, (&id, &secret), &code).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // A second code, issued before the restriction and exchanged after it.
+    let p = alice_b
+        .get(&offline_request(&id, "openid offline_access"))
+        .await;
+    let unused_code = query_of(&p.location.unwrap())["code"].clone();
+    // What a resource server asking the introspection endpoint is told about her tokens.
+    let (rs_id, rs_secret) = web_client(&app, "acme", &[]);
+    let active = |token: String| {
+        let (app, rs_id, rs_secret) = (&app, rs_id.clone(), rs_secret.clone());
+        async move {
+            let res: serde_json::Value = crate::harness::client()
+                .post(app.url("acme", "/oauth2/introspect"))
+                .basic_auth(&rs_id, Some(&rs_secret))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            res["active"].as_bool().unwrap()
+        }
+    };
+    assert!(active(access.clone()).await && active(refresh.clone()).await);
     crate::saml_sso::register_sp(&app, "acme", crate::saml_sso::SP, &["--idp-initiated"]);
     let start = format!(
         "/saml/start?sp={}",
@@ -464,6 +488,25 @@ async fn restriction_stops_sign_in_tokens_and_assertions_until_lifted() {
         .await
         .unwrap();
     assert_eq!(info.status(), 401);
+    assert!(!active(access.clone()).await, "introspection: access token");
+    assert!(
+        !active(refresh.clone()).await,
+        "introspection: refresh token"
+    );
+    let late = http
+        .post(app.url("acme", "/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", unused_code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 400, "a code issued before is not exchanged");
+    let start_page = start.clone();
     let start = alice_b.get(&start).await;
     assert!(
         start
@@ -486,8 +529,38 @@ async fn restriction_stops_sign_in_tokens_and_assertions_until_lifted() {
         )
         .await;
     assert_eq!(page.status, 303);
-    assert_eq!(
-        Browser::new(&app, "acme").login("alice", PW).await.status,
-        303
+    let restored = Browser::new(&app, "acme");
+    assert_eq!(restored.login("alice", PW).await.status, 303);
+    assert!(
+        active(access).await,
+        "her unexpired access token is honoured again"
     );
+
+    // Restricted while signed in (say, on another node a moment before her session is
+    // ended): SAML sends her to sign in, OIDC answers access_denied; neither issues anything.
+    app.sql("UPDATE users SET status = 'restricted' WHERE username = 'alice'")
+        .await;
+    let sso = restored.get(&start_page).await;
+    assert!(
+        sso.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login")),
+        "{:?} {}",
+        sso.location,
+        sso.body
+    );
+    assert!(!sso.body.contains("SAMLResponse"));
+    let restored = Browser::new(&app, "acme");
+    app.sql("UPDATE users SET status = 'active' WHERE username = 'alice'")
+        .await;
+    restored.login("alice", PW).await;
+    app.sql("UPDATE users SET status = 'restricted' WHERE username = 'alice'")
+        .await;
+    let p = restored
+        .get(&offline_request(&id, "openid offline_access"))
+        .await;
+    let to = p.location.unwrap_or_default();
+    let answer = query_of(&to);
+    assert_eq!(answer["error"], "access_denied", "{to}");
+    assert!(!answer.contains_key("code"), "{to}");
 }
