@@ -1198,3 +1198,168 @@ async fn policies_are_reviewed_validated_and_saved_all_or_nothing() {
     assert_eq!(refused.status, 403);
     assert_eq!(saved("\"min_length\":16").await, 0);
 }
+
+#[tokio::test]
+async fn each_user_and_group_action_does_what_it_says() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "admin").await;
+    let alice = user_id(&app, "alice");
+    let page_of_alice = format!("/admin/users/{alice}");
+    let on_alice = |what: &str| format!("{page_of_alice}/{what}");
+
+    // Reset two-step: her authenticator is gone; she sets one up again at sign-in.
+    let alice_b = Browser::new(&app, "acme");
+    alice_b.login("alice", PW).await;
+    enrol(&alice_b).await;
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+        2
+    );
+    let page = b.submit(&page_of_alice, &on_alice("mfa"), &[]).await;
+    assert_eq!(page.location, Some(format!("{page_of_alice}?done=mfa")));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
+        1
+    );
+    assert_eq!(audit_actors(&app, "mfa.admin_reset").await, 1);
+
+    // End sessions: her browser is signed out.
+    assert_eq!(alice_b.get("/account").await.status, 200);
+    let page = b.submit(&page_of_alice, &on_alice("sessions"), &[]).await;
+    assert_eq!(
+        page.location,
+        Some(format!("{page_of_alice}?done=sessions"))
+    );
+    assert_eq!(alice_b.get("/account").await.status, 303, "signed out");
+
+    // Disable, then enable.
+    let page = b
+        .submit(
+            &page_of_alice,
+            &on_alice("status"),
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("{page_of_alice}?done=disabled"))
+    );
+    assert_eq!(
+        Browser::new(&app, "acme").login("alice", PW).await.status,
+        401
+    );
+    let page = b
+        .submit(&page_of_alice, &on_alice("status"), &[("status", "active")])
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        Browser::new(&app, "acme").login("alice", PW).await.status,
+        303
+    );
+
+    // A new invitation mail.
+    let mails = std::fs::read_dir(app.data_dir().join("outbox")).map_or(0, |d| d.count());
+    let page = b.submit(&page_of_alice, &on_alice("invite"), &[]).await;
+    assert_eq!(page.location, Some(format!("{page_of_alice}?done=invited")));
+    let (mail, _) = crate::account::newest_mail(&app).expect("a mail");
+    assert!(mail.contains("alice"));
+    assert_eq!(
+        std::fs::read_dir(app.data_dir().join("outbox")).map_or(0, |d| d.count()),
+        mails + 1
+    );
+
+    // Rename a group.
+    let out = app.cli(&[
+        "group", "create", "--tenant", "acme", "--name", "Sales", "--json",
+    ]);
+    let group = out.json()["id"].as_str().unwrap().to_owned();
+    let page = b
+        .submit(
+            &format!("/admin/groups/{group}"),
+            &format!("/admin/groups/{group}/rename"),
+            &[("name", "Field sales")],
+        )
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/admin/groups/{group}?done=renamed"))
+    );
+    assert!(b.get("/admin/groups").await.has("Field sales"));
+
+    // Pages of 50: forward and back, every user once.
+    let mut csv = String::from("username,email\n");
+    for i in 0..60 {
+        csv.push_str(&format!("user{i:02},user{i:02}@example.com\n"));
+    }
+    let done = crate::console_import::import(&b, "commit", &csv, &[]).await;
+    assert!(done.has("60 created"), "{}", done.body);
+    let names = |p: &crate::browser::Page| -> Vec<String> {
+        p.body
+            .match_indices("class=\"user-link\"><strong>")
+            .map(|(i, m)| {
+                let rest = &p.body[i + m.len()..];
+                rest[..rest.find('<').unwrap()].to_owned()
+            })
+            .collect()
+    };
+    let link = |p: &crate::browser::Page, rel: &str| -> String {
+        let end = p.body.find(&format!("\" rel=\"{rel}\"")).expect(rel);
+        let start = p.body[..end].rfind("href=\"").unwrap() + 6;
+        p.body[start..end].replace("&amp;", "&")
+    };
+    let first = b.get("/admin/users").await;
+    let next = link(&first, "next");
+    let second = b.get(&next).await;
+    let (one, two) = (names(&first), names(&second));
+    assert_eq!(one.len(), 50, "{}", first.body);
+    assert_eq!(
+        one.len() + two.len(),
+        63,
+        "60, alice, root and the first owner"
+    );
+    assert!(one.iter().all(|n| !two.contains(n)));
+    assert!(!second.has("rel=\"next\""));
+    let back = link(&second, "prev");
+    assert_eq!(names(&b.get(&back).await), one);
+
+    // Roles: helpdesk resets a person's password; the auditor exports the audit log but not
+    // the directory.
+    let (help, _) = signed_in_admin(&app, "helen", "helpdesk").await;
+    let page = help
+        .submit(&page_of_alice, &on_alice("password"), &[])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.has("one-time-password"));
+    let (auditor, _) = signed_in_admin(&app, "otto", "auditor").await;
+    let (status, _, body) = auditor.client_get("/admin/audit/export?format=csv").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("mfa.admin_reset"));
+    assert_eq!(
+        auditor.client_get("/admin/users/export?format=csv").await.0,
+        403
+    );
+
+    // Another tenant's user cannot be deleted from here.
+    app.create_tenant("beta");
+    app.create_user("beta", "mallory", PW);
+    let mallory = {
+        let out = app.cli(&["user", "show", "--tenant", "beta", "mallory", "--json"]);
+        out.json()["id"].as_str().unwrap().to_owned()
+    };
+    let csrf = b.get("/admin/users").await.csrf();
+    let page = b
+        .post(
+            &format!("/admin/users/{mallory}/delete"),
+            &[("csrf", &csrf), ("confirm", "mallory")],
+        )
+        .await;
+    assert_eq!(page.status, 404);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE username = 'mallory'"
+        )
+        .await,
+        1
+    );
+}

@@ -8,7 +8,7 @@ use crate::harness::TestApp;
 use crate::login::{app_with_alice, count, text};
 
 /// Posts the import form: `step` is `review` or `commit`.
-async fn import(b: &Browser, step: &str, csv: &str, options: &[(&str, &str)]) -> Page {
+pub(crate) async fn import(b: &Browser, step: &str, csv: &str, options: &[(&str, &str)]) -> Page {
     let csrf = b.get("/admin/users/import").await.csrf();
     let mut fields = vec![("csrf", csrf.as_str()), ("step", step), ("csv", csv)];
     fields.extend_from_slice(options);
