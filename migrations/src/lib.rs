@@ -16,6 +16,7 @@ mod m20261202_000009_app_access;
 mod m20261202_000010_attributes;
 mod m20261202_000011_form_uses;
 mod m20261202_000012_oidc_claims;
+mod m20261202_000013_users_locked;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_attributes::Migration),
             Box::new(m20261202_000011_form_uses::Migration),
             Box::new(m20261202_000012_oidc_claims::Migration),
+            Box::new(m20261202_000013_users_locked::Migration),
         ]
     }
 }

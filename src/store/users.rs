@@ -238,9 +238,14 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// Up to this many members, a group filter reads the group's members and sorts them; above,
+/// members are dense enough that walking the users in username order finds a page quickly.
+const SMALL_GROUP: i64 = 5000;
+
 /// A page of users matching `filter` in username order, `limit` at most. Every part of the
 /// filter uses an index: the prefix is three index ranges (username, e-mail, display name),
-/// the rest are checked on the rows in username order.
+/// locked users come from their own index, a small group from its members; the rest are
+/// checked on the rows in username order.
 pub async fn search(
     h: &impl Handle,
     tenant: TenantId,
@@ -262,10 +267,34 @@ pub async fn search(
          u.last_login_at, CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
          CASE WHEN u.locked_until > ? THEN 1 ELSE 0 END AS locked, \
          CASE WHEN EXISTS (SELECT 1 FROM totp_credentials c WHERE c.tenant_id = u.tenant_id \
-         AND c.user_id = u.id AND c.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS mfa \
-         FROM users u WHERE u.tenant_id = ?",
+         AND c.user_id = u.id AND c.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS mfa ",
     );
-    let mut values: Vec<sea_orm::Value> = vec![now.into(), t()];
+    let mut values: Vec<sea_orm::Value> = vec![now.into()];
+    let small_group = match filter.group {
+        Some(group) => {
+            let row = query_one(
+                h,
+                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM group_members WHERE group_id = ? \
+                 LIMIT ?) s",
+                vec![group.to_string().into(), (SMALL_GROUP + 1).into()],
+            )
+            .await?;
+            let n = row.map(|r| r.try_get::<i64>("", "n")).transpose()?;
+            n.is_some_and(|n| n <= SMALL_GROUP).then_some(group)
+        }
+        None => None,
+    };
+    if let Some(group) = small_group {
+        // The group's members first (CROSS JOIN keeps SQLite to that order), then their rows.
+        sql.push_str(
+            "FROM group_members m CROSS JOIN users u WHERE m.group_id = ? \
+             AND u.id = m.user_id AND u.tenant_id = ?",
+        );
+        values.extend([group.to_string().into(), t()]);
+    } else {
+        sql.push_str("FROM users u WHERE u.tenant_id = ?");
+        values.push(t());
+    }
     if let Some(prefix) = filter.prefix.as_deref().filter(|p| !p.is_empty()) {
         let end = prefix_end(prefix).unwrap_or_else(|| format!("{prefix}\u{10FFFF}"));
         let branches: Vec<String> = ["username_key", "email_key", "name_key"]
@@ -306,7 +335,7 @@ pub async fn search(
              AND c.user_id = u.id AND c.confirmed_at IS NOT NULL)",
         );
     }
-    if let Some(group) = filter.group {
+    if let Some(group) = filter.group.filter(|_| small_group.is_none()) {
         sql.push_str(
             " AND EXISTS (SELECT 1 FROM group_members m WHERE m.tenant_id = u.tenant_id \
              AND m.group_id = ? AND m.user_id = u.id)",
