@@ -384,3 +384,27 @@ async fn importing_needs_the_power_the_token_and_a_fresh_proof() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_large_import_sends_its_invitations_after_answering() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    let mut csv = String::from("username,email\n");
+    for i in 0..25 {
+        csv.push_str(&format!("new{i},new{i}@example.com\n"));
+    }
+    let page = import(&b, "commit", &csv, &[("invite", "true")]).await;
+    assert!(page.has("25 created"), "{}", page.body);
+    assert!(page.has("are being sent now"), "{}", page.body);
+    let outbox = app.data_dir().join("outbox");
+    let mut mails = 0;
+    for _ in 0..200 {
+        mails = std::fs::read_dir(&outbox).map_or(0, |d| d.count());
+        if mails == 25 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails, 25, "one invitation each");
+    assert_eq!(audit_actors(&app, "user.invite").await, 25);
+}

@@ -245,7 +245,10 @@ pub async fn submit(
         Err(e) => return Err(AppError::Internal(e.to_string())),
     };
     let mut not_invited = 0;
-    if options.invite {
+    let in_background = options.invite && created.len() > INVITE_INLINE;
+    if in_background {
+        invite_in_background(&admin, created.clone());
+    } else if options.invite {
         for id in &created {
             let sent = match users::find(&svc.store, tenant.id, *id).await? {
                 Some(u) => flow::send_invite(&admin.web.ctx(), &u, admin.by())
@@ -270,7 +273,13 @@ pub async fn submit(
         ));
     }
     done.push('.');
-    if options.invite && !created.is_empty() {
+    if in_background {
+        done.push_str(&format!(
+            " Invitations to the {} new users are being sent now. Each one sent is in the \
+             audit log; anyone who gets none can be invited again from their page.",
+            created.len()
+        ));
+    } else if options.invite && !created.is_empty() {
         done.push_str(&match not_invited {
             0 => " Each new user has an invitation on its way.".to_owned(),
             n => format!(
@@ -282,4 +291,44 @@ pub async fn submit(
         done.push_str(" New users choose a password with \"Forgot password\" or an invitation.");
     }
     page(&admin, options, (None, Some(done), None)).await
+}
+
+/// Up to this many new users are invited before the answer (saying how many failed); a larger
+/// import's invitations go out after it, so the page does not wait on thousands of mails.
+const INVITE_INLINE: usize = 20;
+
+/// Sends the invitations of an import's new users after the request, one at a time. Failures
+/// are logged; each invitation sent is audited as it would be from the user's page.
+fn invite_in_background(admin: &Admin, created: Vec<crate::ids::UserId>) {
+    let svc = admin.web.state.svc.clone();
+    let (tenant, policy) = (admin.web.tenant.clone(), admin.web.policy.clone());
+    let (origin, ip, now) = (admin.web.origin.clone(), admin.web.ip, admin.web.now);
+    let actor = crate::audit::Actor::User(admin.user.id);
+    tokio::spawn(async move {
+        let ctx = flow::Ctx {
+            svc: &svc,
+            tenant: &tenant,
+            policy: &policy,
+            origin: &origin,
+            client_ip: ip,
+            now,
+        };
+        let by = crate::audit::By {
+            actor,
+            origin: &origin,
+        };
+        let mut failed = 0usize;
+        for id in created {
+            let sent = match users::find(&svc.store, tenant.id, id).await {
+                Ok(Some(u)) => flow::send_invite(&ctx, &u, by).await.is_ok(),
+                _ => false,
+            };
+            if !sent {
+                failed += 1;
+            }
+        }
+        if failed > 0 {
+            tracing::warn!(failed, "import: some invitations were not sent");
+        }
+    });
 }
