@@ -177,6 +177,8 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     pub actor: Option<String>,
     pub subject: Option<String>,
+    /// Entries whose subject is not this one (or none).
+    pub not_subject: Option<String>,
     pub operation: Option<String>,
     pub outcome: Option<String>,
 }
@@ -204,6 +206,13 @@ pub async fn search(
     }
     if let Some(subject) = &filter.subject {
         q = q.filter(audit_entry::Column::Subject.eq(subject.clone()));
+    }
+    if let Some(other) = &filter.not_subject {
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(audit_entry::Column::Subject.is_null())
+                .add(audit_entry::Column::Subject.ne(other.clone())),
+        );
     }
     if let Some(op) = filter.operation.as_deref().filter(|o| !o.is_empty()) {
         // A prefix: `login.` matches `login.password`, `login.mfa`, … (LIKE, with its

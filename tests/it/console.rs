@@ -1395,3 +1395,38 @@ async fn each_user_and_group_action_does_what_it_says() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_person_export_streams_every_audit_entry_about_and_by_them() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    let alice = user_id(&app, "alice");
+    // Many pages of entries about alice and by her about nobody or others (written directly).
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3500) \
+         INSERT INTO audit_log (tenant_id, seq, at, actor, subject, operation, outcome, \
+         prev_mac, mac) \
+         SELECT t.id, 100000 + n.i, 0, \
+         CASE WHEN n.i % 2 = 0 THEN 'system' ELSE 'user:{alice}' END, \
+         CASE WHEN n.i % 2 = 0 THEN 'user:{alice}' WHEN n.i % 3 = 0 THEN NULL \
+         ELSE 'group:x' END, 'test.bulk', 'success', 'x', 'y' \
+         FROM n, tenants t WHERE t.slug = 'acme'"
+    ))
+    .await;
+    let (status, _, body) = b.client_get(&format!("/admin/users/{alice}/export")).await;
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["profile"]["username"], "alice");
+    let seqs: Vec<i64> = doc["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "test.bulk")
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 3500);
+    let mut unique = seqs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3500, "each entry once");
+}

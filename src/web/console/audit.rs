@@ -123,6 +123,7 @@ impl AuditQuery {
             subject,
             operation: (!operation.is_empty()).then_some(operation),
             outcome,
+            ..AuditFilter::default()
         }))
     }
 

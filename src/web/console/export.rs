@@ -243,27 +243,6 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
     let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
     let held = attributes::values_of(&svc.store, &admin.web.tenant, id).await?;
     let reference = format!("user:{id}");
-    let mut events = vec![];
-    for field in [Field::Subject, Field::Actor] {
-        let mut filter = store_audit::AuditFilter::default();
-        match field {
-            Field::Subject => filter.subject = Some(reference.clone()),
-            Field::Actor => filter.actor = Some(reference.clone()),
-        }
-        let mut after = 0;
-        loop {
-            let rows = store_audit::search(&svc.store, tenant, &filter, (None, Some(after)), BATCH)
-                .await?;
-            let done = (rows.len() as u64) < BATCH;
-            after = rows.last().map_or(after, |r| r.seq);
-            events.extend(rows);
-            if done {
-                break;
-            }
-        }
-    }
-    events.sort_by_key(|r| r.seq);
-    events.dedup_by_key(|r| r.seq);
     let document = json!({
         "exported_at": when_iso(now),
         "tenant": admin.web.tenant.slug.as_str(),
@@ -309,25 +288,84 @@ pub async fn person(web: Web, Path(id): Path<String>) -> Result<Response, AppErr
             "authenticated_at": when_iso(t.auth_time),
             "expires_at": when_iso(t.expires_at),
         })).collect::<Vec<_>>(),
-        "audit_events": events.iter().map(|r| json!({
-            "seq": r.seq,
-            "at": when_iso(r.at),
-            "actor": r.actor,
-            "subject": r.subject,
-            "operation": r.operation,
-            "outcome": r.outcome,
-            "source_ip": r.source_ip,
-            "user_agent": r.user_agent,
-            "detail": r.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
-        })).collect::<Vec<_>>(),
     });
     admin
-        .record("user.export", Some(reference), json!({ "format": "json" }))
+        .record(
+            "user.export",
+            Some(reference.clone()),
+            json!({ "format": "json" }),
+        )
         .await?;
-    let body =
+    // The audit entries about the person, then those by them about others, each oldest
+    // first, streamed page by page after the rest of the document (a busy account may have
+    // many).
+    let mut head =
         serde_json::to_string_pretty(&document).map_err(|e| AppError::Internal(e.to_string()))?;
+    head.truncate(head.trim_end().trim_end_matches('}').trim_end().len());
+    head.push_str(",\n  \"audit_events\": [");
+    let body = person_events_body(admin.web.state.svc.clone(), tenant, reference, head);
     let headers = attachment(&admin, &format!("user-{}", user.id), Format::Json);
     Ok(admin.page((headers, body).into_response()))
+}
+
+/// The audit entries involving `reference` as a JSON array's items, after `head`.
+fn person_events_body(
+    svc: Arc<Services>,
+    tenant: TenantId,
+    reference: String,
+    head: String,
+) -> axum::body::Body {
+    // The position: (by them rather than about them, after seq).
+    super::paged_body(
+        (false, 0_i64),
+        (head, "\n  ]\n}\n"),
+        move |(by, after): (bool, i64)| {
+            let (svc, reference) = (svc.clone(), reference.clone());
+            async move {
+                let filter = if by {
+                    store_audit::AuditFilter {
+                        actor: Some(reference.clone()),
+                        not_subject: Some(reference),
+                        ..Default::default()
+                    }
+                } else {
+                    store_audit::AuditFilter {
+                        subject: Some(reference),
+                        ..Default::default()
+                    }
+                };
+                let rows =
+                    store_audit::search(&svc.store, tenant, &filter, (None, Some(after)), BATCH)
+                        .await?;
+                let next = match rows.last() {
+                    Some(r) if rows.len() as u64 == BATCH => Some((by, r.seq)),
+                    _ if !by => Some((true, 0)),
+                    _ => None,
+                };
+                Ok((rows, next))
+            }
+        },
+        |out, rows: &[store_audit::AuditRow], written| {
+            for (i, r) in rows.iter().enumerate() {
+                if written || i > 0 {
+                    out.push(',');
+                }
+                out.push_str("\n    ");
+                let event = json!({
+                    "seq": r.seq,
+                    "at": when_iso(r.at),
+                    "actor": r.actor,
+                    "subject": r.subject,
+                    "operation": r.operation,
+                    "outcome": r.outcome,
+                    "source_ip": r.source_ip,
+                    "user_agent": r.user_agent,
+                    "detail": r.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+                });
+                out.push_str(&event.to_string());
+            }
+        },
+    )
 }
 
 /// The applications `user` is assigned to, directly or through a group, by name.
@@ -358,10 +396,4 @@ async fn app_assignments(admin: &Admin, user: UserId) -> Result<Vec<Value>, AppE
             }))
         })
         .collect())
-}
-
-#[derive(Clone, Copy)]
-enum Field {
-    Subject,
-    Actor,
 }
