@@ -320,7 +320,8 @@ fn csv_line(out: &mut String, r: &AuditRow) {
     out.push_str("\r\n");
 }
 
-fn json_value(r: &AuditRow) -> serde_json::Value {
+/// An audit entry as JSON, as the audit export and the person export write it.
+pub(super) fn json_value(r: &AuditRow) -> serde_json::Value {
     serde_json::json!({
         "seq": r.seq,
         "at": when_iso(r.at),

@@ -351,17 +351,7 @@ fn person_events_body(
                     out.push(',');
                 }
                 out.push_str("\n    ");
-                let event = json!({
-                    "seq": r.seq,
-                    "at": when_iso(r.at),
-                    "actor": r.actor,
-                    "subject": r.subject,
-                    "operation": r.operation,
-                    "outcome": r.outcome,
-                    "source_ip": r.source_ip,
-                    "user_agent": r.user_agent,
-                    "detail": r.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
-                });
+                let event = super::audit::json_value(r);
                 out.push_str(&event.to_string());
             }
         },
