@@ -17,6 +17,7 @@ mod m20261202_000010_attributes;
 mod m20261202_000011_form_uses;
 mod m20261202_000012_oidc_claims;
 mod m20261202_000013_users_locked;
+mod m20261202_000014_audit_origin;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_form_uses::Migration),
             Box::new(m20261202_000012_oidc_claims::Migration),
             Box::new(m20261202_000013_users_locked::Migration),
+            Box::new(m20261202_000014_audit_origin::Migration),
         ]
     }
 }

@@ -204,7 +204,9 @@ pub async fn record_many(
             detail: event.detail.map(|d| d.to_string()),
             prev_mac,
             mac: String::new(),
+            origin_mac: None,
         };
+        row.origin_mac = Some(origin_mac(key, tenant, &row));
         row.mac = mac(key, tenant, &row);
         prev_mac = row.mac.clone();
         rows.push(row);
@@ -213,27 +215,77 @@ pub async fn record_many(
 }
 
 /// HMAC over an unambiguous, length-prefixed encoding of every field and the previous MAC.
+/// From the second version on (an entry with an `origin_mac`), the source IP and user agent are
+/// covered through their own MAC, so that removing them (erasure) leaves the entry verifiable.
 fn mac(key: &ChainKey, tenant: TenantId, row: &AuditRow) -> String {
-    #[allow(clippy::expect_used)]
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("any key length");
-    m.update(b"latchkey/v1/audit");
     let tenant = tenant.to_string();
     let seq = row.seq.to_string();
     let at = row.at.to_string();
-    let fields: [Option<&str>; 12] = [
-        Some(&tenant),
+    let head = [
+        Some(tenant.as_str()),
         Some(&seq),
         Some(&at),
         Some(&row.actor),
         row.subject.as_deref(),
         Some(&row.operation),
         Some(&row.outcome),
-        row.source_ip.as_deref(),
-        row.user_agent.as_deref(),
+    ];
+    let tail = [
         row.route.as_deref(),
         row.detail.as_deref(),
-        Some(&row.prev_mac),
+        Some(row.prev_mac.as_str()),
     ];
+    match &row.origin_mac {
+        None => {
+            let origin = [row.source_ip.as_deref(), row.user_agent.as_deref()];
+            keyed(
+                key,
+                b"latchkey/v1/audit",
+                head.iter().chain(&origin).chain(&tail),
+            )
+        }
+        Some(o) => {
+            let origin = [Some(o.as_str())];
+            keyed(
+                key,
+                b"latchkey/v2/audit",
+                head.iter().chain(&origin).chain(&tail),
+            )
+        }
+    }
+}
+
+/// The MAC of an entry's source IP and user agent (bound to the tenant and the entry).
+fn origin_mac(key: &ChainKey, tenant: TenantId, row: &AuditRow) -> String {
+    let (tenant, seq) = (tenant.to_string(), row.seq.to_string());
+    let fields = [
+        Some(tenant.as_str()),
+        Some(&seq),
+        row.source_ip.as_deref(),
+        row.user_agent.as_deref(),
+    ];
+    keyed(key, b"latchkey/v2/audit-origin", fields.iter())
+}
+
+/// Whether an entry's origin is as recorded: unchanged, or removed (both fields empty).
+fn origin_intact(key: &ChainKey, tenant: TenantId, row: &AuditRow) -> bool {
+    match &row.origin_mac {
+        None => true,
+        Some(_) if row.source_ip.is_none() && row.user_agent.is_none() => true,
+        Some(o) => *o == origin_mac(key, tenant, row),
+    }
+}
+
+/// HMAC-SHA-256 under the chain key of `domain` and the length-prefixed `fields` (`None` has
+/// its own marker).
+fn keyed<'a>(
+    key: &ChainKey,
+    domain: &[u8],
+    fields: impl Iterator<Item = &'a Option<&'a str>>,
+) -> String {
+    #[allow(clippy::expect_used)]
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("any key length");
+    m.update(domain);
     for field in fields {
         match field {
             None => m.update(&u32::MAX.to_be_bytes()),

@@ -1,6 +1,6 @@
 //! Walks a tenant's chain from the first entry to the head and reports the first break.
 
-use super::{ChainKey, mac};
+use super::{ChainKey, mac, origin_intact};
 use crate::ids::TenantId;
 use crate::store::audit::{self as store_audit, GENESIS_MAC};
 use crate::store::{Handle, StoreError};
@@ -49,6 +49,12 @@ pub async fn verify(
                 return Ok(Verdict::Broken {
                     seq: row.seq,
                     reason: "content does not match its MAC (edited)".into(),
+                });
+            }
+            if !origin_intact(key, tenant, &row) {
+                return Ok(Verdict::Broken {
+                    seq: row.seq,
+                    reason: "source address or browser does not match its MAC (edited)".into(),
                 });
             }
             prev = row.mac;

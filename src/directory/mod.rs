@@ -531,7 +531,8 @@ pub async fn set_role(
 
 /// Erases users (GDPR Art. 17), all in one transaction: their profile, credentials, MFA,
 /// sessions, tokens, consents and memberships go; the audit log keeps only their opaque ids
-/// (one `user.delete` entry each), so the chain still verifies. Refused, with nothing
+/// (one `user.delete` entry each) and loses the addresses and browsers of their own actions,
+/// and the chain still verifies. Refused, with nothing
 /// deleted, when it would leave the tenant without an active owner.
 pub async fn erase(
     svc: &Services,
@@ -545,6 +546,8 @@ pub async fn erase(
     let mut events = Vec::with_capacity(people.len());
     for user in people {
         if users::erase(&tx, tenant, user.id).await? {
+            let reference = format!("user:{}", user.id);
+            crate::store::audit::redact_origins(&tx, tenant, &reference).await?;
             let detail =
                 serde_json::json!({ "admin_role": user.admin_role.map(AdminRole::as_str) });
             events.push(by.event(

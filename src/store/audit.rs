@@ -26,6 +26,9 @@ pub struct AuditRow {
     pub detail: Option<String>,
     pub prev_mac: String,
     pub mac: String,
+    /// A keyed MAC of the source IP and user agent, which the entry's MAC covers instead of
+    /// them (so they can be removed); `None` for entries of the first version.
+    pub origin_mac: Option<String>,
 }
 
 pub const GENESIS_MAC: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -83,6 +86,7 @@ pub async fn insert(tx: &Tx, tenant: TenantId, rows: Vec<AuditRow>) -> Result<()
         detail: Set(row.detail),
         prev_mac: Set(row.prev_mac),
         mac: Set(row.mac),
+        origin_mac: Set(row.origin_mac),
     });
     audit_entry::Entity::insert_many(models)
         .exec_without_returning(tx.conn())
@@ -167,7 +171,27 @@ fn row_of(m: audit_entry::Model) -> AuditRow {
         detail: m.detail,
         prev_mac: m.prev_mac,
         mac: m.mac,
+        origin_mac: m.origin_mac,
     }
+}
+
+/// Removes the source IP and user agent of the entries of `user`'s own actions, and of those
+/// about them with no user as actor (a sign-in attempt): what erasure leaves of the person in
+/// the log is their opaque id. Only entries with an `origin_mac` can be redacted (the chain
+/// still verifies); the number of entries changed.
+pub async fn redact_origins(tx: &Tx, tenant: TenantId, user: &str) -> Result<u64, StoreError> {
+    super::exec(
+        tx,
+        "UPDATE audit_log SET source_ip = NULL, user_agent = NULL WHERE tenant_id = ? \
+         AND origin_mac IS NOT NULL AND (source_ip IS NOT NULL OR user_agent IS NOT NULL) \
+         AND (actor = ? OR (subject = ? AND actor NOT LIKE 'user:%'))",
+        vec![
+            tenant.to_string().into(),
+            user.to_owned().into(),
+            user.to_owned().into(),
+        ],
+    )
+    .await
 }
 
 /// What the console's audit views are narrowed by (all optional; `operation` is a prefix).

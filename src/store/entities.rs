@@ -117,6 +117,7 @@ pub mod audit_entry {
         pub detail: Option<String>,
         pub prev_mac: String,
         pub mac: String,
+        pub origin_mac: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

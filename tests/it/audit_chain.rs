@@ -135,3 +135,47 @@ async fn a_reforged_entry_without_the_master_key_is_detected() {
         Verdict::Broken { seq: 5, .. }
     ));
 }
+
+#[tokio::test]
+async fn an_entry_origin_can_be_removed_but_not_changed() {
+    let (app, id) = app_with_history().await;
+    crate::browser::Browser::new(&app, "acme")
+        .login("alice", "correct-horse-battery")
+        .await;
+    let seq = crate::login::count(
+        &app,
+        &format!(
+            "SELECT MAX(seq) FROM audit_log WHERE tenant_id = '{id}' AND source_ip IS NOT NULL"
+        ),
+    )
+    .await;
+    let set = |what: &'static str| {
+        let app = &app;
+        async move {
+            app.sql(&format!(
+                "UPDATE audit_log SET {what} WHERE tenant_id = '{id}' AND seq = {seq}"
+            ))
+            .await;
+        }
+    };
+    assert!(matches!(verdict(&app, id).await, Verdict::Intact { .. }));
+    set("source_ip = '10.9.9.9'").await;
+    assert!(
+        matches!(verdict(&app, id).await, Verdict::Broken { seq: s, .. } if s == seq),
+        "a changed address is detected"
+    );
+    set("source_ip = '127.0.0.1'").await;
+    assert!(matches!(verdict(&app, id).await, Verdict::Intact { .. }));
+    set("source_ip = NULL").await;
+    assert!(
+        matches!(verdict(&app, id).await, Verdict::Broken { .. }),
+        "half an origin removed is an edit"
+    );
+    set("user_agent = NULL").await;
+    assert!(
+        matches!(verdict(&app, id).await, Verdict::Intact { .. }),
+        "a removed origin (erasure) still verifies"
+    );
+    set("user_agent = 'Forged/1.0'").await;
+    assert!(matches!(verdict(&app, id).await, Verdict::Broken { .. }));
+}

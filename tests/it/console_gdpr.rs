@@ -84,9 +84,12 @@ async fn exchange(app: &TestApp, (id, secret): (&str, &str), code: &str) -> serd
 
 /// Alice with a trail everywhere: a session, MFA, a group, a reset token, an OIDC consent and
 /// refresh token. Returns her id.
+const ALICE_AGENT: &str = "AlicesOwnBrowser/7.7";
+
 async fn alice_everywhere(app: &TestApp) -> String {
     let alice = user_id(app, "alice");
-    let b = Browser::new(app, "acme");
+    // Her own browser, so that what the log records of it can be looked for.
+    let b = Browser::with_agent(app, "acme", ALICE_AGENT);
     b.login("alice", PW).await;
     enrol(&b).await;
     assert!(
@@ -187,6 +190,11 @@ async fn erasing_a_user_leaves_no_personal_data_and_the_chain_verifies() {
     };
     let (b, key) = signed_in_admin(&app, "root", "admin").await;
     let page_of_alice = format!("/admin/users/{alice}");
+    let held = columns_holding(&app, ALICE_AGENT).await;
+    assert!(
+        held.contains(&"audit_log.user_agent".to_owned()),
+        "{held:?}"
+    );
 
     // A wrong confirmation deletes nothing.
     let page = b
@@ -244,6 +252,33 @@ async fn erasing_a_user_leaves_no_personal_data_and_the_chain_verifies() {
     // Nothing about her is left but her opaque id in the audit log.
     assert_eq!(columns_holding(&app, "alice").await, Vec::<String>::new());
     assert_eq!(columns_holding(&app, &email).await, Vec::<String>::new());
+    assert_eq!(
+        columns_holding(&app, ALICE_AGENT).await,
+        Vec::<String>::new(),
+        "the browser of her own actions is gone from the log"
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM audit_log WHERE actor = 'user:{alice}' \
+                 AND source_ip IS NOT NULL"
+            )
+        )
+        .await,
+        0,
+        "and so is the address"
+    );
+    // What the admins did keeps where they did it from.
+    assert!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE operation = 'user.delete' \
+             AND source_ip IS NOT NULL"
+        )
+        .await
+            == 1
+    );
     let mut with_id = columns_holding(&app, &alice).await;
     with_id.sort();
     assert!(
