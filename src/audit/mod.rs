@@ -267,7 +267,18 @@ fn origin_mac(key: &ChainKey, tenant: TenantId, row: &AuditRow) -> String {
     keyed(key, b"latchkey/v2/audit-origin", fields.iter())
 }
 
-/// Whether an entry's origin is as recorded: unchanged, or removed (both fields empty).
+/// Whether an entry had an origin that was removed (both fields emptied since it was written).
+fn origin_removed(key: &ChainKey, tenant: TenantId, row: &AuditRow) -> bool {
+    row.source_ip.is_none()
+        && row.user_agent.is_none()
+        && row
+            .origin_mac
+            .as_ref()
+            .is_some_and(|o| *o != origin_mac(key, tenant, row))
+}
+
+/// Whether an entry's origin is as recorded: unchanged, or removed (both fields empty; that
+/// must be an erasure's, which [`verify`] checks).
 fn origin_intact(key: &ChainKey, tenant: TenantId, row: &AuditRow) -> bool {
     match &row.origin_mac {
         None => true,

@@ -547,9 +547,21 @@ pub async fn erase(
     for user in people {
         if users::erase(&tx, tenant, user.id).await? {
             let reference = format!("user:{}", user.id);
-            crate::store::audit::redact_origins(&tx, tenant, &reference).await?;
-            let detail =
-                serde_json::json!({ "admin_role": user.admin_role.map(AdminRole::as_str) });
+            // The chained record of the redaction: `audit verify` accepts an entry without
+            // its origin only for a person a later `user.delete` says was redacted.
+            let redacted = crate::store::audit::redact_origins(&tx, tenant, &reference).await?;
+            let kept = crate::store::audit::unredactable_origins(&tx, tenant, &reference).await?;
+            if kept > 0 {
+                tracing::warn!(
+                    entries = kept,
+                    "erasure: audit entries from before migration 14 keep the person's origin"
+                );
+            }
+            let detail = serde_json::json!({
+                "admin_role": user.admin_role.map(AdminRole::as_str),
+                "origin_redacted": redacted,
+                "origin_kept_in_old_entries": kept,
+            });
             events.push(by.event(
                 "user.delete",
                 Some(format!("user:{}", user.id)),

@@ -194,6 +194,31 @@ pub async fn redact_origins(tx: &Tx, tenant: TenantId, user: &str) -> Result<u64
     .await
 }
 
+/// How many entries [`redact_origins`] could not redact: written before origins had their own
+/// MAC, they still hold the person's address or browser.
+pub async fn unredactable_origins(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: &str,
+) -> Result<i64, StoreError> {
+    let row = super::query_one(
+        h,
+        "SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = ? AND origin_mac IS NULL \
+         AND (source_ip IS NOT NULL OR user_agent IS NOT NULL) \
+         AND (actor = ? OR (subject = ? AND actor NOT LIKE 'user:%'))",
+        vec![
+            tenant.to_string().into(),
+            user.to_owned().into(),
+            user.to_owned().into(),
+        ],
+    )
+    .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
 /// What the console's audit views are narrowed by (all optional; `operation` is a prefix).
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {

@@ -171,11 +171,27 @@ async fn an_entry_origin_can_be_removed_but_not_changed() {
         matches!(verdict(&app, id).await, Verdict::Broken { .. }),
         "half an origin removed is an edit"
     );
-    set("user_agent = NULL").await;
-    assert!(
-        matches!(verdict(&app, id).await, Verdict::Intact { .. }),
-        "a removed origin (erasure) still verifies"
-    );
     set("user_agent = 'Forged/1.0'").await;
     assert!(matches!(verdict(&app, id).await, Verdict::Broken { .. }));
+    // Removed whole, but by no erasure: detected.
+    set("source_ip = NULL, user_agent = NULL").await;
+    assert!(
+        matches!(verdict(&app, id).await, Verdict::Broken { seq: s, ref reason } if s == seq
+            && reason.contains("no erasure")),
+        "{:?}",
+        verdict(&app, id).await
+    );
+    // Alice erased: her entries' origins are removed by the erasure, which says so.
+    let tenant = find_tenant(&app.svc, "acme").await.unwrap();
+    let alice = latchkey::store::users::find_by_username_key(&app.svc.store, id, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let origin = latchkey::audit::Origin::cli("test");
+    let by = latchkey::audit::By::operator(&origin);
+    let erased = latchkey::directory::erase(&app.svc, tenant.id, &[alice], by, latchkey::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(erased, 1);
+    assert!(matches!(verdict(&app, id).await, Verdict::Intact { .. }));
 }

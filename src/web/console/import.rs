@@ -302,28 +302,33 @@ const INVITE_INLINE: usize = 20;
 fn invite_in_background(admin: &Admin, created: Vec<crate::ids::UserId>) {
     let svc = admin.web.state.svc.clone();
     let (tenant, policy) = (admin.web.tenant.clone(), admin.web.policy.clone());
-    let (origin, ip, now) = (admin.web.origin.clone(), admin.web.ip, admin.web.now);
+    let (origin, ip) = (admin.web.origin.clone(), admin.web.ip);
     let actor = crate::audit::Actor::User(admin.user.id);
     tokio::spawn(async move {
-        let ctx = flow::Ctx {
-            svc: &svc,
-            tenant: &tenant,
-            policy: &policy,
-            origin: &origin,
-            client_ip: ip,
-            now,
-        };
         let by = crate::audit::By {
             actor,
             origin: &origin,
         };
         let mut failed = 0usize;
         for id in created {
-            let sent = match users::find(&svc.store, tenant.id, id).await {
-                Ok(Some(u)) => flow::send_invite(&ctx, &u, by).await.is_ok(),
-                _ => false,
+            // Each link's lifetime counts from when its mail goes out.
+            let ctx = flow::Ctx {
+                svc: &svc,
+                tenant: &tenant,
+                policy: &policy,
+                origin: &origin,
+                client_ip: ip,
+                now: crate::now_ms(),
             };
-            if !sent {
+            let outcome = match users::find(&svc.store, tenant.id, id).await {
+                Ok(Some(u)) => flow::send_invite(&ctx, &u, by)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Ok(None) => Err("the user was deleted meanwhile".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(user = %id, %error, "import: invitation not sent");
                 failed += 1;
             }
         }
