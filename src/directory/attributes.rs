@@ -122,6 +122,20 @@ pub fn is_machine_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// How attribute rules, consents and forms name a custom attribute: `attr.<name>`.
+pub const REFERENCE_PREFIX: &str = "attr.";
+
+/// The attribute named by a reference `attr.<name>`, when it is one.
+pub fn referenced(s: &str) -> Option<&str> {
+    s.strip_prefix(REFERENCE_PREFIX)
+        .filter(|name| is_machine_name(name))
+}
+
+/// The reference `attr.<name>` to an attribute.
+pub fn reference(name: &str) -> String {
+    format!("{REFERENCE_PREFIX}{name}")
+}
+
 fn parse_name(name: &str) -> Result<String, AttributeError> {
     let name = name.trim();
     if !is_machine_name(name) {

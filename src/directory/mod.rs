@@ -562,11 +562,7 @@ pub async fn erase(
                 "origin_redacted": redacted,
                 "origin_kept_in_old_entries": kept,
             });
-            events.push(by.event(
-                "user.delete",
-                Some(format!("user:{}", user.id)),
-                Some(detail),
-            ));
+            events.push(by.event("user.delete", Some(reference), Some(detail)));
         }
     }
     if people

@@ -342,7 +342,7 @@ pub async fn authorize(
     covered.extend(
         shared
             .iter()
-            .map(|a| format!("{}{}", super::clients::CONSENT_PREFIX, a.name)),
+            .map(|a| crate::directory::attributes::reference(&a.name)),
     );
     let covered: Vec<&str> = covered.iter().map(String::as_str).collect();
     let decider = super::consent::Decider {

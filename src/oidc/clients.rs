@@ -107,10 +107,6 @@ pub struct ClaimRule {
     pub claim: String,
 }
 
-/// In a consent's scope list, an attribute the person allowed the client with `profile`
-/// (`attr.<name>`; no scope has a dot, so none is taken for one).
-pub const CONSENT_PREFIX: &str = "attr.";
-
 /// Whether a claim name is reserved (see [`RESERVED_CLAIMS`]): never issued from an attribute.
 pub fn is_reserved_claim(name: &str) -> bool {
     RESERVED_CLAIMS.contains(&name)
@@ -144,11 +140,8 @@ impl ClaimRule {
                 shown()
             ));
         };
-        let attribute = source
-            .trim()
-            .strip_prefix("attr.")
-            .filter(|a| crate::directory::attributes::is_machine_name(a))
-            .ok_or_else(|| {
+        let attribute =
+            crate::directory::attributes::referenced(source.trim()).ok_or_else(|| {
                 format!(
                     "claim rule `{}`: the source must be attr.<custom attribute name>",
                     shown()
@@ -175,7 +168,8 @@ impl ClaimRule {
 
     /// The rule as [`ClaimRule::parse`] reads it.
     pub fn to_text(&self) -> String {
-        format!("attr.{}={}", self.attribute, self.claim)
+        let source = crate::directory::attributes::reference(&self.attribute);
+        format!("{source}={}", self.claim)
     }
 }
 
@@ -641,7 +635,8 @@ pub async fn attribute_claims(
     }
     let schema = crate::directory::attributes::list(&svc.store, tenant).await?;
     let values = crate::directory::attributes::values_of(&svc.store, tenant, user).await?;
-    // A client that asks for consent gets only the attributes the person allowed it.
+    // A client that asks for consent gets only the attributes the person allowed it (a
+    // consent lists them as `attr.<name>` beside its scopes; no scope has a dot).
     let allowed = if client.require_consent {
         let consent = crate::store::consents::find(&svc.store, tenant.id, user, &client.client_id)
             .await?
@@ -655,7 +650,7 @@ pub async fn attribute_claims(
         allowed.as_deref().is_none_or(|scope| {
             scope
                 .split(' ')
-                .any(|s| s.strip_prefix(CONSENT_PREFIX) == Some(name))
+                .any(|s| crate::directory::attributes::referenced(s) == Some(name))
         })
     };
     for rule in client

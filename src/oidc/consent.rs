@@ -49,15 +49,16 @@ pub fn describe(
     scopes: &[String],
     schema: &[crate::directory::attributes::Attribute],
 ) -> Vec<String> {
+    use crate::directory::attributes::referenced;
     let shared: Vec<String> = scopes
         .iter()
-        .filter_map(|s| s.strip_prefix(clients::CONSENT_PREFIX))
+        .filter_map(|s| referenced(s))
         .filter_map(|name| schema.iter().find(|a| a.name == name))
         .map(|a| a.label.clone())
         .collect();
     scopes
         .iter()
-        .filter(|s| !s.starts_with(clients::CONSENT_PREFIX))
+        .filter(|s| referenced(s).is_none())
         .map(|s| scope_text(s, &shared))
         .collect()
 }

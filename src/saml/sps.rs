@@ -112,9 +112,6 @@ pub enum AttributeSource {
     Custom(String),
 }
 
-/// The prefix of a custom attribute source in a rule.
-const CUSTOM_PREFIX: &str = "attr.";
-
 impl AttributeSource {
     pub fn parse(s: &str) -> Option<AttributeSource> {
         Some(match s {
@@ -124,11 +121,7 @@ impl AttributeSource {
             "user_id" => AttributeSource::UserId,
             "groups" => AttributeSource::Groups,
             other => {
-                let name = other.strip_prefix(CUSTOM_PREFIX)?;
-                if !crate::directory::attributes::is_machine_name(name) {
-                    return None;
-                }
-                AttributeSource::Custom(name.to_owned())
+                AttributeSource::Custom(crate::directory::attributes::referenced(other)?.to_owned())
             }
         })
     }
@@ -140,7 +133,7 @@ impl AttributeSource {
             AttributeSource::DisplayName => "display_name".into(),
             AttributeSource::UserId => "user_id".into(),
             AttributeSource::Groups => "groups".into(),
-            AttributeSource::Custom(name) => format!("{CUSTOM_PREFIX}{name}"),
+            AttributeSource::Custom(name) => crate::directory::attributes::reference(name),
         }
     }
 }

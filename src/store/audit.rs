@@ -175,6 +175,10 @@ fn row_of(m: audit_entry::Model) -> AuditRow {
     }
 }
 
+/// The entries whose origin is the person's (`?`, `?`: their reference twice): their own
+/// actions, and those about them with no user as actor (a sign-in attempt).
+const PERSONS_ORIGIN: &str = "(actor = ? OR (subject = ? AND actor NOT LIKE 'user:%'))";
+
 /// Removes the source IP and user agent of the entries of `user`'s own actions, and of those
 /// about them with no user as actor (a sign-in attempt): what erasure leaves of the person in
 /// the log is their opaque id. Only entries with an `origin_mac` can be redacted (the chain
@@ -182,9 +186,11 @@ fn row_of(m: audit_entry::Model) -> AuditRow {
 pub async fn redact_origins(tx: &Tx, tenant: TenantId, user: &str) -> Result<u64, StoreError> {
     super::exec(
         tx,
-        "UPDATE audit_log SET source_ip = NULL, user_agent = NULL WHERE tenant_id = ? \
-         AND origin_mac IS NOT NULL AND (source_ip IS NOT NULL OR user_agent IS NOT NULL) \
-         AND (actor = ? OR (subject = ? AND actor NOT LIKE 'user:%'))",
+        &format!(
+            "UPDATE audit_log SET source_ip = NULL, user_agent = NULL WHERE tenant_id = ? \
+             AND origin_mac IS NOT NULL AND (source_ip IS NOT NULL OR user_agent IS NOT NULL) \
+             AND {PERSONS_ORIGIN}"
+        ),
         vec![
             tenant.to_string().into(),
             user.to_owned().into(),
@@ -203,9 +209,10 @@ pub async fn unredactable_origins(
 ) -> Result<i64, StoreError> {
     let row = super::query_one(
         h,
-        "SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = ? AND origin_mac IS NULL \
-         AND (source_ip IS NOT NULL OR user_agent IS NOT NULL) \
-         AND (actor = ? OR (subject = ? AND actor NOT LIKE 'user:%'))",
+        &format!(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = ? AND origin_mac IS NULL \
+             AND (source_ip IS NOT NULL OR user_agent IS NOT NULL) AND {PERSONS_ORIGIN}"
+        ),
         vec![
             tenant.to_string().into(),
             user.to_owned().into(),

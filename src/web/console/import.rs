@@ -246,19 +246,13 @@ pub async fn submit(
     };
     let mut not_invited = 0;
     let in_background = options.invite && created.len() > INVITE_INLINE;
-    if in_background {
-        invite_in_background(&admin, created.clone());
-    } else if options.invite {
-        for id in &created {
-            let sent = match users::find(&svc.store, tenant.id, *id).await? {
-                Some(u) => flow::send_invite(&admin.web.ctx(), &u, admin.by())
-                    .await
-                    .is_ok(),
-                None => false,
-            };
-            if !sent {
-                not_invited += 1;
-            }
+    if options.invite {
+        let invites = Invites::of(&admin);
+        if in_background {
+            let created = created.clone();
+            tokio::spawn(async move { invites.send(&created).await });
+        } else {
+            not_invited = invites.send(&created).await;
         }
     }
     let mut done = format!(
@@ -297,30 +291,48 @@ pub async fn submit(
 /// import's invitations go out after it, so the page does not wait on thousands of mails.
 const INVITE_INLINE: usize = 20;
 
-/// Sends the invitations of an import's new users after the request, one at a time. Failures
-/// are logged; each invitation sent is audited as it would be from the user's page.
-fn invite_in_background(admin: &Admin, created: Vec<crate::ids::UserId>) {
-    let svc = admin.web.state.svc.clone();
-    let (tenant, policy) = (admin.web.tenant.clone(), admin.web.policy.clone());
-    let (origin, ip) = (admin.web.origin.clone(), admin.web.ip);
-    let actor = crate::audit::Actor::User(admin.user.id);
-    tokio::spawn(async move {
+/// What sending an import's invitations needs, owned, so that it can also run after the
+/// request has been answered.
+struct Invites {
+    svc: std::sync::Arc<crate::services::Services>,
+    tenant: std::sync::Arc<crate::directory::Tenant>,
+    policy: std::sync::Arc<crate::login::policy::Policy>,
+    origin: crate::audit::Origin,
+    ip: Option<std::net::IpAddr>,
+    actor: crate::audit::Actor,
+}
+
+impl Invites {
+    fn of(admin: &Admin) -> Invites {
+        Invites {
+            svc: admin.web.state.svc.clone(),
+            tenant: admin.web.tenant.clone(),
+            policy: admin.web.policy.clone(),
+            origin: admin.web.origin.clone(),
+            ip: admin.web.ip,
+            actor: crate::audit::Actor::User(admin.user.id),
+        }
+    }
+
+    /// Invites each new user, one at a time, each audited as from the user's page; the number
+    /// that could not be invited (each logged with its cause).
+    async fn send(&self, created: &[crate::ids::UserId]) -> usize {
         let by = crate::audit::By {
-            actor,
-            origin: &origin,
+            actor: self.actor,
+            origin: &self.origin,
         };
-        let mut failed = 0usize;
+        let mut failed = 0;
         for id in created {
             // Each link's lifetime counts from when its mail goes out.
             let ctx = flow::Ctx {
-                svc: &svc,
-                tenant: &tenant,
-                policy: &policy,
-                origin: &origin,
-                client_ip: ip,
+                svc: &self.svc,
+                tenant: &self.tenant,
+                policy: &self.policy,
+                origin: &self.origin,
+                client_ip: self.ip,
                 now: crate::now_ms(),
             };
-            let outcome = match users::find(&svc.store, tenant.id, id).await {
+            let outcome = match users::find(&self.svc.store, self.tenant.id, *id).await {
                 Ok(Some(u)) => flow::send_invite(&ctx, &u, by)
                     .await
                     .map_err(|e| e.to_string()),
@@ -332,8 +344,6 @@ fn invite_in_background(admin: &Admin, created: Vec<crate::ids::UserId>) {
                 failed += 1;
             }
         }
-        if failed > 0 {
-            tracing::warn!(failed, "import: some invitations were not sent");
-        }
-    });
+        failed
+    }
 }

@@ -103,17 +103,12 @@ async fn keys_page(
                 .iter()
                 .filter(|k| k.algorithm == alg && k.state != KeyState::Retired)
                 .collect();
+            let next = mine.iter().find(|k| k.state == KeyState::Next);
             AlgKeys {
                 alg: alg.as_str(),
                 live: mine.iter().map(|k| line(k, now)).collect(),
-                next: mine
-                    .iter()
-                    .find(|k| k.state == KeyState::Next)
-                    .map(|k| k.kid.clone()),
-                staged_recently: mine
-                    .iter()
-                    .find(|k| k.state == KeyState::Next)
-                    .and_then(|k| staged_recently(k, now)),
+                next: next.map(|k| k.kid.clone()),
+                staged_recently: next.and_then(|k| staged_recently(k, now)),
                 previous: mine
                     .iter()
                     .find(|k| k.state == KeyState::Previous)
@@ -201,7 +196,10 @@ pub async fn step(web: Web, WebForm(f): WebForm<StepForm>) -> Result<Response, A
             .find(|k| k.algorithm == alg && k.state == state)
             .map(|k| k.kid.clone())
     };
-    let staged = kid_in(KeyState::Next);
+    let staged_key = current
+        .iter()
+        .find(|k| k.algorithm == alg && k.state == KeyState::Next);
+    let staged = staged_key.map(|k| k.kid.clone());
     // The step must be the one the page offered: another admin may have moved on since.
     let stale = || {
         Some(
@@ -216,10 +214,7 @@ pub async fn step(web: Web, WebForm(f): WebForm<StepForm>) -> Result<Response, A
             if staged.as_deref() != expected {
                 return keys_page(&admin, None, stale()).await;
             }
-            let young = current
-                .iter()
-                .find(|k| k.algorithm == alg && k.state == KeyState::Next)
-                .and_then(|k| staged_recently(k, now));
+            let young = staged_key.and_then(|k| staged_recently(k, now));
             if let Some(ago) = young.filter(|_| f.step == "activate" && f.early != "yes") {
                 let error = format!(
                     "Key {} was staged {ago} ago. Applications that keep a copy of your keys for \

@@ -40,15 +40,13 @@ pub struct AttrField {
     pub value: String,
 }
 
-const ATTR_PREFIX: &str = "attr.";
-
 /// The attribute fields of a form (name → raw value), from its other fields.
 pub(super) fn submitted_attributes(
     rest: &std::collections::HashMap<String, String>,
 ) -> std::collections::HashMap<String, String> {
     rest.iter()
         .filter_map(|(k, v)| {
-            let name = k.strip_prefix(ATTR_PREFIX)?;
+            let name = k.strip_prefix(attributes::REFERENCE_PREFIX)?;
             let v: String = v.chars().take(attributes::MAX_VALUE + 1).collect();
             Some((name.chars().take(attributes::MAX_NAME + 1).collect(), v))
         })
@@ -66,7 +64,7 @@ pub(super) fn attribute_fields(
     schema
         .iter()
         .map(|a| AttrField {
-            key: format!("{ATTR_PREFIX}{}", a.name),
+            key: attributes::reference(&a.name),
             id: format!("attr-{}", a.name),
             label: a.label.clone(),
             kind: a.kind.as_str(),
