@@ -354,13 +354,46 @@ impl Web {
         see_other(&format!("/login?return_to={}", encode_query(&self.here)))
     }
 
-    /// Where a finished login goes: its `return_to`, else the account page.
+    /// Where a finished login goes: its `return_to`, else the account page. A protocol
+    /// continuation (which redirects on to an application) is reached through
+    /// [`Web::navigate_on`], never by the login form's redirect chain.
     pub fn after_login(&self, s: &Session, token: &Token) -> Response {
-        let target = match s.stage {
-            Stage::Active => s.return_to.clone().unwrap_or_else(|| "/account".into()),
-            other => other.path().to_owned(),
+        let res = match s.stage {
+            Stage::Active => {
+                let target = s.return_to.clone().unwrap_or_else(|| "/account".into());
+                if may_leave_origin(&target) {
+                    self.navigate_on(&target, "Signing you in", "Taking you to the application.")
+                } else {
+                    see_other(&target)
+                }
+            }
+            other => see_other(other.path()),
         };
-        self.with_session(see_other(&target), token)
+        self.with_session(res, token)
+    }
+
+    /// The page that ends a form's redirect chain on this origin and sends the browser on to
+    /// `target` (a path here, or an application's validated URL).
+    ///
+    /// Chromium and Firefox check the submitting page's CSP `form-action` against every
+    /// redirect that follows a form submission, not only the form's own action, and on every
+    /// hop: `POST /login` → `303 /oauth2/authorize` → `303 https://app/cb` is refused at the
+    /// last hop under `form-action 'self'`, and listing the app's origin would still break an
+    /// app whose callback redirects to another host of its own. So the form's answer is this
+    /// page (200, `no-store`, our strict CSP kept): its `<meta http-equiv="refresh">` starts a
+    /// new navigation that no `form-action` governs, and its link serves a browser that
+    /// ignores the refresh. See docs/browsers.md.
+    pub fn navigate_on(&self, target: &str, heading: &str, message: &str) -> Response {
+        let page = ContinuePage {
+            tenant_name: self.tenant.name.clone(),
+            heading: heading.to_owned(),
+            message: message.to_owned(),
+            target: target.to_owned(),
+        };
+        let mut res = page.into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
     }
 
     pub fn with_session(&self, mut res: Response, token: &Token) -> Response {
@@ -389,6 +422,22 @@ impl Web {
         )
             .into_response()
     }
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "continue.html")]
+struct ContinuePage {
+    tenant_name: String,
+    heading: String,
+    message: String,
+    target: String,
+}
+
+/// Whether a destination after a form may redirect the browser to another origin: an absolute
+/// URL, or one of the OpenID Provider's front-channel endpoints (which answer applications).
+/// SAML continuations end on our own POST page, account and console pages stay here.
+pub fn may_leave_origin(target: &str) -> bool {
+    !target.starts_with('/') || target.starts_with("/oauth2/")
 }
 
 pub struct Csrf {

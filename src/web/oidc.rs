@@ -184,6 +184,8 @@ async fn answer_authorize(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    // A consent form's answer ends on our page, which navigates on (see `Web::navigate_on`).
+    let after_form = !matches!(consent, az::ConsentStep::NotAsked);
     match az::authorize(
         &web.state.svc,
         &web.tenant,
@@ -196,6 +198,11 @@ async fn answer_authorize(
     .await
     {
         Answer::ErrorPage(message) => request_page(message),
+        Answer::Redirect(url) if after_form => web.navigate_on(
+            &url,
+            "Returning to the application",
+            "Taking you back to the application.",
+        ),
         Answer::Redirect(url) => super::auth::see_other(&url),
         Answer::Login {
             return_to,
@@ -305,9 +312,15 @@ struct LogoutConfirmPage {
     state: String,
 }
 
-/// After the session is gone: back to the application, or a page that says so.
-fn signed_out(web: &super::auth::Web, end: &logout::EndSession) -> Response {
+/// After the session is gone: back to the application, or a page that says so. After our own
+/// confirmation form the way back is a page that navigates on (see `Web::navigate_on`).
+fn signed_out(web: &super::auth::Web, end: &logout::EndSession, after_form: bool) -> Response {
     let res = match &end.redirect_to {
+        Some(url) if after_form => web.navigate_on(
+            url,
+            "You are signed out",
+            "Taking you back to the application.",
+        ),
         Some(url) => super::auth::see_other(url),
         None => super::login::MessagePage {
             tenant_name: web.tenant.name.clone(),
@@ -339,10 +352,10 @@ pub async fn end_session(
         Err(message) => return Ok(request_page(message)),
     };
     match web.session().await? {
-        None => Ok(signed_out(&web, &end)),
+        None => Ok(signed_out(&web, &end, false)),
         Some(s) if end.speaks_for(&s.user.to_string()) => {
             crate::login::flow::logout(&web.ctx(), &s, Some(end.audit_detail())).await?;
-            Ok(signed_out(&web, &end))
+            Ok(signed_out(&web, &end, false))
         }
         Some(_) => {
             let csrf = web.csrf();
@@ -403,7 +416,7 @@ pub async fn end_session_confirm(
     if let Some(s) = web.session().await? {
         crate::login::flow::logout(&web.ctx(), &s, Some(end.audit_detail())).await?;
     }
-    Ok(signed_out(&web, &end))
+    Ok(signed_out(&web, &end, true))
 }
 
 fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {

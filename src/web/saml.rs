@@ -73,7 +73,13 @@ struct PostPage<'a> {
 }
 
 /// The HTTP-POST binding page: submits itself (or by the button without JavaScript). Its CSP
-/// allows exactly this script and posting to the ACS origin; nothing is cached.
+/// allows exactly this script; nothing is cached.
+///
+/// It sets no `form-action`: browsers check that directive against every redirect after the
+/// submission, and what the SP's endpoint answers is the SP's own business (an ACS redirects to
+/// its RelayState, often on another host; an SLO endpoint answers us with a Redirect-binding
+/// LogoutResponse). The page's one form is ours, its action the SP's registered endpoint, every
+/// value escaped: no markup on it comes from anyone else. See docs/browsers.md.
 pub fn post_form(
     web: &super::auth::Web,
     heading: &str,
@@ -96,12 +102,9 @@ pub fn post_message(
     use base64::Engine;
     let digest = <sha2::Sha256 as sha2::Digest>::digest(AUTO_SUBMIT.as_bytes());
     let hash = base64::engine::general_purpose::STANDARD.encode(digest);
-    let form_origin = url::Url::parse(acs_url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| "'none'".into());
     let csp = format!(
         "default-src 'none'; style-src 'self'; script-src 'sha256-{hash}'; \
-         form-action {form_origin}; frame-ancestors 'none'; base-uri 'none'"
+         frame-ancestors 'none'; base-uri 'none'"
     );
     let encoded = crate::saml::response::encode(saml_xml);
     let page = PostPage {

@@ -40,6 +40,27 @@ impl Page {
             .expect("the page has a one-use form token")
     }
 
+    /// Where a page that navigates on (`<meta http-equiv="refresh">`, the answer to a form
+    /// whose next stop may leave the origin) sends the browser.
+    pub fn refresh_target(&self) -> Option<String> {
+        let at = self.body.find("http-equiv=\"refresh\"")?;
+        let rest = &self.body[at..];
+        let start = rest.find("content=\"")? + 9;
+        let end = rest[start..].find('"')?;
+        let content = unescape(&rest[start..start + end]);
+        let (_, url) = content.split_once("url=")?;
+        Some(url.to_owned())
+    }
+
+    /// The next stop: a redirect's `Location`, or the target of a page that navigates on.
+    pub fn next(&self) -> Option<String> {
+        match self.status {
+            301 | 302 | 303 | 307 | 308 => self.location.clone(),
+            200 => self.refresh_target(),
+            _ => None,
+        }
+    }
+
     pub fn has(&self, text: &str) -> bool {
         self.body.contains(text)
     }
@@ -245,15 +266,15 @@ impl Browser {
         self.post(action, &all).await
     }
 
-    /// Follows redirects on this host, up to five.
+    /// Follows redirects (and pages that navigate on) on this host, up to five.
     pub async fn follow(&self, mut page: Page) -> Page {
         for _ in 0..5 {
-            match (&page.status, &page.location) {
-                (301 | 302 | 303 | 307 | 308, Some(loc)) => {
+            match page.next() {
+                Some(loc) => {
                     assert!(loc.starts_with('/'), "redirect off the host: {loc}");
-                    page = self.get(&loc.clone()).await;
+                    page = self.get(&loc).await;
                 }
-                _ => return page,
+                None => return page,
             }
         }
         page

@@ -124,7 +124,7 @@ async fn alice_everywhere(app: &TestApp) -> String {
             ],
         )
         .await;
-    let code = query_of(&allowed.location.clone().unwrap())["code"].clone();
+    let code = query_of(&allowed.next().unwrap())["code"].clone();
     let tokens = exchange(app, (&id, &secret), &code).await;
     assert!(tokens["refresh_token"].is_string(), "{tokens}");
     let forgot = Browser::new(app, "acme");

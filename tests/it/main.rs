@@ -1,7 +1,9 @@
 //! One integration-test binary: the real server on 127.0.0.1:0 with its own database per test
 //! (SQLite by default, PostgreSQL when LATCHKEY_TEST_DATABASE_URL is set).
 
+mod apps;
 mod browser;
+mod chrome;
 mod harness;
 
 mod account;
@@ -16,6 +18,7 @@ mod console_import;
 mod console_keys;
 mod groups;
 mod http;
+mod journeys_oidc;
 mod key_custody;
 mod login;
 mod migrations;

@@ -47,7 +47,7 @@ pub(crate) fn path_of(app: &TestApp, slug: &str, url: &str) -> String {
 pub(crate) async fn sign_in_through(b: &Browser, app: &TestApp, auth_url: &str) -> Page {
     let mut page = b.get(&path_of(app, "acme", auth_url)).await;
     for _ in 0..6 {
-        let Some(loc) = page.location.clone() else {
+        let Some(loc) = page.next() else {
             return page;
         };
         if loc.starts_with(CALLBACK) {

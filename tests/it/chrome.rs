@@ -1,0 +1,352 @@
+//! Real Chromium for the browser journeys: one chromedriver for the whole test binary and a
+//! small pool of Chromium sessions reused from test to test (cookies cleared in between), so
+//! the suite starts a browser once per parallel test thread, not once per test.
+//!
+//! Every page a journey visits is judged by the browser itself: [`Tab::assert_clean`] reads
+//! Chromium's console log and fails on any Content-Security-Policy violation or script error.
+//! Screenshots go to `target/screenshots/`, at 1366×900 and as a 390×844 phone.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// The chromedriver's port. It runs under a watchdog that ends it, and every Chromium it
+/// started, when this test process exits (however it exits).
+fn driver_port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let parent = std::process::id();
+        let script = format!(
+            "chromedriver --port={port} >/dev/null 2>&1 & \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -TERM -$$"
+        );
+        std::process::Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver; scripts/test installs it)");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("chromedriver did not start");
+    })
+}
+
+/// Session ids of idle Chromium sessions.
+static IDLE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn webdriver_url() -> String {
+    format!("http://127.0.0.1:{}", driver_port())
+}
+
+/// A Chromium tab for one test. Give it back with [`Tab::done`]; a test that panics leaves
+/// its session out of the pool.
+pub struct Tab {
+    pub c: Client,
+    id: String,
+}
+
+/// A WebDriver command the crate does not wrap: chromedriver's log and CDP endpoints.
+#[derive(Debug)]
+struct Raw {
+    path: &'static str,
+    body: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Raw {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (axum::http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+pub async fn open() -> Tab {
+    let url = webdriver_url();
+    let idle = IDLE.lock().unwrap().pop();
+    let (c, id) = match idle {
+        Some(id) => {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            let c = Client::with_existing_session(&url, &id, connector)
+                .await
+                .expect("the pooled Chromium session");
+            (c, id)
+        }
+        None => {
+            let mut caps = serde_json::Map::new();
+            caps.insert(
+                "goog:chromeOptions".into(),
+                serde_json::json!({
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1366,900",
+                             "--no-first-run", "--disable-extensions"],
+                }),
+            );
+            caps.insert(
+                "goog:loggingPrefs".into(),
+                serde_json::json!({ "browser": "ALL" }),
+            );
+            let c = ClientBuilder::native()
+                .capabilities(caps)
+                .connect(&url)
+                .await
+                .expect("a Chromium session");
+            c.persist().await.unwrap();
+            let id = c.session_id().await.unwrap().expect("a session id");
+            (c, id)
+        }
+    };
+    let tab = Tab { c, id };
+    tab.cdp("Network.clearBrowserCookies", serde_json::json!({}))
+        .await;
+    tab.cdp(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    )
+    .await;
+    tab.c.goto("about:blank").await.unwrap();
+    // What an earlier test left in the log is not this test's.
+    let _ = tab.log().await;
+    tab
+}
+
+pub fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Tab {
+    /// A Chrome DevTools Protocol command.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        self.c
+            .issue_cmd(Raw {
+                path: "goog/cdp/execute",
+                body: serde_json::json!({ "cmd": cmd, "params": params }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
+    /// The browser console's entries since the last call: (level, source, message).
+    async fn log(&self) -> Vec<(String, String, String)> {
+        let entries = self
+            .c
+            .issue_cmd(Raw {
+                path: "se/log",
+                body: serde_json::json!({ "type": "browser" }),
+            })
+            .await
+            .expect("chromedriver's browser log");
+        entries
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                (s("level"), s("source"), s("message"))
+            })
+            .collect()
+    }
+
+    /// CSP violations and script errors the browser reported since the last look. Failed
+    /// loads (an error page's 4xx status, a missing favicon) are the network's, not these.
+    pub async fn problems(&self) -> Vec<String> {
+        self.log()
+            .await
+            .into_iter()
+            .filter(|(level, source, message)| {
+                message.contains("Content Security Policy")
+                    || (level == "SEVERE" && source != "network")
+            })
+            .map(|(_, source, message)| format!("[{source}] {message}"))
+            .collect()
+    }
+
+    /// Fails the test on any CSP violation or script error since the last look.
+    pub async fn assert_clean(&self) {
+        let problems = self.problems().await;
+        assert!(
+            problems.is_empty(),
+            "the browser reported problems on {}:\n{}",
+            self.c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            problems.join("\n")
+        );
+    }
+
+    /// Checks the log once more and puts the session back in the pool.
+    pub async fn done(self) {
+        self.assert_clean().await;
+        IDLE.lock().unwrap().push(self.id.clone());
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.c.goto(url).await.unwrap();
+        self.settle().await;
+    }
+
+    /// The element, waiting for it to appear (a page may still be loading on a busy machine).
+    pub async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.element(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks something that does not leave the page.
+    pub async fn click(&self, css: &str) {
+        self.element(css).await.click().await.unwrap();
+    }
+
+    /// Clicks a link or submit button and waits until the navigation it starts has settled
+    /// (through any redirects and pages that navigate on).
+    pub async fn follow(&self, css: &str) {
+        self.c
+            .execute("window.__lkOld = true;", vec![])
+            .await
+            .unwrap();
+        self.click(css).await;
+        self.settle().await;
+    }
+
+    /// Waits until the page is a complete document without the old page's mark, and no
+    /// `<meta http-equiv=refresh>` is about to move it on.
+    pub async fn settle(&self) {
+        for _ in 0..200 {
+            let settled = self
+                .c
+                .execute(
+                    "return window.__lkOld === undefined && document.readyState === 'complete' \
+                     && !document.querySelector('meta[http-equiv=refresh]');",
+                    vec![],
+                )
+                .await;
+            if matches!(settled, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the page did not settle on {}; the browser reported: {:?}",
+            self.c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            self.problems().await
+        );
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.unwrap()
+    }
+
+    pub async fn source(&self) -> String {
+        self.c.source().await.unwrap()
+    }
+
+    pub async fn url(&self) -> url::Url {
+        self.c.current_url().await.unwrap()
+    }
+
+    /// The path and query of the current page.
+    pub async fn path(&self) -> String {
+        let url = self.url().await;
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Screenshots of the current page at 1366×900 and as a 390×844 phone:
+    /// `{name}.png` and `{name}-phone.png`.
+    pub async fn shot(&self, name: &str) {
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 1,
+                                "mobile": true }),
+        )
+        .await;
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(screenshots().join(format!("{name}-phone.png")), png).unwrap();
+        self.cdp(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
+        )
+        .await;
+    }
+
+    /// Lets the browser save downloads into `dir`.
+    pub async fn download_to(&self, dir: &std::path::Path) {
+        self.cdp(
+            "Browser.setDownloadBehavior",
+            serde_json::json!({ "behavior": "allow", "downloadPath": dir.to_str().unwrap() }),
+        )
+        .await;
+    }
+}
+
+/// The harness notices what it is there to notice: an inline script on one of our pages is
+/// refused by the CSP, and the refusal is reported.
+#[tokio::test]
+async fn a_csp_violation_is_reported() {
+    let app = crate::harness::TestApp::spawn().await;
+    app.create_tenant("acme");
+    let tab = open().await;
+    tab.goto(&app.url("acme", "/login")).await;
+    tab.assert_clean().await;
+    tab.c
+        .execute(
+            "const s = document.createElement('script'); s.textContent = 'window.x = 1;'; \
+             document.body.appendChild(s);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let problems = tab.problems().await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("Content Security Policy")),
+        "{problems:?}"
+    );
+    tab.done().await;
+}
