@@ -312,3 +312,383 @@ async fn bye_page(
 async fn home() -> Response {
     page("Team wiki")
 }
+
+/// What reached the SAML service provider, each message verified with `xmlsec1` against the
+/// IdP certificate the SP was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SamlArrival {
+    /// A signed Response with a signed assertion for this SP, answering `in_response_to`
+    /// (one of its own requests) or unsolicited (IdP-initiated).
+    Assertion {
+        name_id: String,
+        in_response_to: Option<String>,
+        relay_state: Option<String>,
+    },
+    /// A signed LogoutRequest from the IdP for this NameID (IdP-initiated logout).
+    LogoutRequest {
+        name_id: String,
+    },
+    /// A signed, successful LogoutResponse to the SP's own LogoutRequest.
+    LoggedOut {
+        in_response_to: String,
+    },
+    Invalid(String),
+}
+
+struct SpInner {
+    entity: String,
+    origin: String,
+    idp: String,
+    idp_cert: String,
+    key_file: String,
+    dir: std::path::PathBuf,
+    pending: Mutex<std::collections::HashSet<String>>,
+    arrivals: Mutex<Vec<SamlArrival>>,
+    /// The NameID and SessionIndex of the last assertion (for SP-initiated logout).
+    session: Mutex<Option<(String, String)>>,
+}
+
+pub struct Sp {
+    inner: Arc<SpInner>,
+    pub origin: String,
+    pub entity: String,
+    /// Where the SP sends the browser after its ACS (another host of its own).
+    pub home: String,
+}
+
+const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+
+impl Sp {
+    /// Registers an SP (POST ACS and POST SLO on 127.0.0.1, e-mail NameIDs, IdP-initiated
+    /// SSO allowed) from its metadata on `slug`, and serves it.
+    pub async fn start(app: &TestApp, slug: &str, name: &str) -> Sp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = format!("http://127.0.0.1:{port}");
+        let entity = format!("{origin}/sp");
+        let (cert_file, key_file) = crate::saml_sso::sp_key_files(app, &format!("sp-{port}"));
+        let cert: String = std::fs::read_to_string(&cert_file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let metadata = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService Binding="{POST_BINDING}" Location="{origin}/slo"/><md:AssertionConsumerService Binding="{POST_BINDING}" Location="{origin}/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>"#
+        );
+        let out = app.cli_with(
+            &[
+                "sp",
+                "import",
+                "--tenant",
+                slug,
+                "--file",
+                "-",
+                "--name",
+                name,
+                "--name-id-format",
+                "email",
+                "--idp-initiated",
+                "--relay-state",
+                "/start-page",
+            ],
+            &[],
+            Some(&metadata),
+        );
+        assert!(out.ok(), "{}", out.stderr);
+        let idp = app.url(slug, "");
+        let idp_cert = crate::saml_sso::idp_certificate(app, slug).await;
+        let inner = Arc::new(SpInner {
+            entity: entity.clone(),
+            origin: origin.clone(),
+            idp,
+            idp_cert,
+            key_file,
+            dir: app.dir.path().to_owned(),
+            pending: Mutex::new(Default::default()),
+            arrivals: Mutex::new(Vec::new()),
+            session: Mutex::new(None),
+        });
+        let router = axum::Router::new()
+            .route("/login", axum::routing::get(sp_login))
+            .route("/acs", axum::routing::post(acs))
+            .route("/logout", axum::routing::get(sp_logout))
+            .route("/slo", axum::routing::post(slo))
+            .route("/home", axum::routing::get(sp_home))
+            .with_state(inner.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Sp {
+            inner,
+            home: format!("http://sp.localhost:{port}/home"),
+            origin,
+            entity,
+        }
+    }
+
+    /// A link that starts SP-initiated sign-in on the Redirect or POST binding.
+    pub fn login_url(&self, binding: &str) -> String {
+        format!("{}/login?binding={binding}", self.origin)
+    }
+
+    pub fn logout_url(&self) -> String {
+        format!("{}/logout", self.origin)
+    }
+
+    /// What arrived since the last call, waiting up to 20 s for the first arrival.
+    pub async fn arrivals(&self) -> Vec<SamlArrival> {
+        for _ in 0..200 {
+            let got = std::mem::take(&mut *self.inner.arrivals.lock().unwrap());
+            if !got.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let mut got = got;
+                got.extend(std::mem::take(&mut *self.inner.arrivals.lock().unwrap()));
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        vec![]
+    }
+}
+
+fn saml_id() -> String {
+    latchkey::saml::response::new_id()
+}
+
+/// The value of `attr` on the first element with local name `local`.
+fn attr_of(xml: &str, local: &str, attr: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e)
+                if e.local_name().as_ref() == local.as_bytes() =>
+            {
+                return e
+                    .attributes()
+                    .filter_map(Result::ok)
+                    .find(|a| a.key.as_ref() == attr.as_bytes())
+                    .map(|a| String::from_utf8_lossy(&a.value).into_owned());
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Verifies the signature of `xml` with `xmlsec1`, trusting only the IdP's certificate.
+fn verified(sp: &SpInner, xml: &str) -> Result<(), String> {
+    let n = saml_id();
+    let doc = sp.dir.join(format!("sp-doc-{n}.xml"));
+    let cert = sp.dir.join(format!("sp-cert-{n}.pem"));
+    std::fs::write(&doc, xml).unwrap();
+    std::fs::write(&cert, &sp.idp_cert).unwrap();
+    let out = std::process::Command::new("xmlsec1")
+        .args(["--verify", "--pubkey-cert-pem"])
+        .arg(&cert)
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest",
+        ])
+        .arg(&doc)
+        .output()
+        .expect("xmlsec1 is installed (scripts/install-deps)");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn status_ok(xml: &str) -> bool {
+    attr_of(xml, "StatusCode", "Value").as_deref()
+        == Some("urn:oasis:names:tc:SAML:2.0:status:Success")
+}
+
+fn decode_posted(form: &HashMap<String, String>, param: &str) -> Option<String> {
+    use base64::Engine;
+    let b64 = form.get(param)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+async fn sp_login(
+    State(sp): State<Arc<SpInner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let id = saml_id();
+    sp.pending.lock().unwrap().insert(id.clone());
+    let sso = format!("{}/saml/sso", sp.idp);
+    let xml = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" Destination="{sso}" AssertionConsumerServiceURL="{}/acs" ProtocolBinding="{POST_BINDING}"><saml:Issuer>{}</saml:Issuer></samlp:AuthnRequest>"#,
+        crate::saml_sp_init::now_instant(0),
+        sp.origin,
+        sp.entity
+    );
+    if q.get("binding").map(String::as_str) == Some("post") {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
+        Html(format!(
+            "<!doctype html><html><head><title>Payroll</title></head><body><h1>Payroll</h1>\
+             <form method=\"post\" action=\"{sso}\"><input type=\"hidden\" name=\"SAMLRequest\" \
+             value=\"{b64}\"><input type=\"hidden\" name=\"RelayState\" value=\"post-relay\">\
+             <button id=\"go\" type=\"submit\">Sign in with Acme</button></form></body></html>"
+        ))
+        .into_response()
+    } else {
+        let path = crate::saml_sp_init::binding_path(
+            "/saml/sso",
+            &xml,
+            Some("redirect-relay"),
+            Some(&sp.key_file),
+            crate::saml_sp_init::RSA_SHA256,
+        );
+        Redirect::to(&format!("{}{path}", sp.idp)).into_response()
+    }
+}
+
+async fn acs(
+    State(sp): State<Arc<SpInner>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let arrival = match decode_posted(&form, "SAMLResponse") {
+        None => SamlArrival::Invalid(format!("no SAMLResponse: {form:?}")),
+        Some(xml) => check_response(&sp, &xml, form.get("RelayState").cloned()),
+    };
+    let ok = matches!(arrival, SamlArrival::Assertion { .. });
+    sp.arrivals.lock().unwrap().push(arrival.clone());
+    if ok {
+        Redirect::to(&format!(
+            "{}/home",
+            sp.origin.replace("127.0.0.1", "sp.localhost")
+        ))
+        .into_response()
+    } else {
+        page(&format!("Not signed in: {arrival:?}"))
+    }
+}
+
+fn check_response(sp: &SpInner, xml: &str, relay_state: Option<String>) -> SamlArrival {
+    if let Err(e) = verified(sp, xml) {
+        return SamlArrival::Invalid(format!("signature: {e}"));
+    }
+    if attr_of(xml, "Response", "Destination").as_deref() != Some(&format!("{}/acs", sp.origin)) {
+        return SamlArrival::Invalid(format!("wrong Destination: {xml}"));
+    }
+    if !status_ok(xml) {
+        return SamlArrival::Invalid(format!("not a success: {xml}"));
+    }
+    if crate::saml_sso::text_of(xml, "Audience").as_deref() != Some(&sp.entity) {
+        return SamlArrival::Invalid(format!("wrong Audience: {xml}"));
+    }
+    if !xml.contains("<saml:Assertion") || xml.matches("<ds:Signature").count() < 1 {
+        return SamlArrival::Invalid(format!("no signed assertion: {xml}"));
+    }
+    let in_response_to = attr_of(xml, "Response", "InResponseTo");
+    if let Some(id) = &in_response_to
+        && !sp.pending.lock().unwrap().remove(id)
+    {
+        return SamlArrival::Invalid(format!("answers a request this SP did not send: {id}"));
+    }
+    let Some(name_id) = crate::saml_sso::text_of(xml, "NameID") else {
+        return SamlArrival::Invalid(format!("no NameID: {xml}"));
+    };
+    let index = attr_of(xml, "AuthnStatement", "SessionIndex").unwrap_or_default();
+    *sp.session.lock().unwrap() = Some((name_id.clone(), index));
+    SamlArrival::Assertion {
+        name_id,
+        in_response_to,
+        relay_state,
+    }
+}
+
+/// SP-initiated logout: a signed LogoutRequest on the Redirect binding.
+async fn sp_logout(State(sp): State<Arc<SpInner>>) -> Response {
+    let Some((name_id, index)) = sp.session.lock().unwrap().clone() else {
+        return page("Not signed in here");
+    };
+    let id = saml_id();
+    sp.pending.lock().unwrap().insert(id.clone());
+    let xml = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" Destination="{}/saml/slo"><saml:Issuer>{}</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID><samlp:SessionIndex>{index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        crate::saml_sp_init::now_instant(0),
+        sp.idp,
+        sp.entity
+    );
+    let path = crate::saml_sp_init::binding_path(
+        "/saml/slo",
+        &xml,
+        None,
+        Some(&sp.key_file),
+        crate::saml_sp_init::RSA_SHA256,
+    );
+    Redirect::to(&format!("{}{path}", sp.idp)).into_response()
+}
+
+/// The SLO endpoint (POST binding): a LogoutResponse to our request, or the IdP's
+/// LogoutRequest, answered with a signed LogoutResponse on the Redirect binding.
+async fn slo(
+    State(sp): State<Arc<SpInner>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(xml) = decode_posted(&form, "SAMLResponse") {
+        let arrival = match verified(&sp, &xml) {
+            Err(e) => SamlArrival::Invalid(format!("signature: {e}")),
+            Ok(()) if !status_ok(&xml) => SamlArrival::Invalid(format!("not a success: {xml}")),
+            Ok(()) => match attr_of(&xml, "LogoutResponse", "InResponseTo") {
+                Some(id) if sp.pending.lock().unwrap().remove(&id) => {
+                    SamlArrival::LoggedOut { in_response_to: id }
+                }
+                other => SamlArrival::Invalid(format!("answers no request of ours: {other:?}")),
+            },
+        };
+        sp.arrivals.lock().unwrap().push(arrival);
+        return page("Signed out of Payroll");
+    }
+    let Some(xml) = decode_posted(&form, "SAMLRequest") else {
+        sp.arrivals
+            .lock()
+            .unwrap()
+            .push(SamlArrival::Invalid(format!("nothing to read: {form:?}")));
+        return page("Nothing to do");
+    };
+    if let Err(e) = verified(&sp, &xml) {
+        sp.arrivals
+            .lock()
+            .unwrap()
+            .push(SamlArrival::Invalid(format!("signature: {e}")));
+        return page("Refused");
+    }
+    let name_id = crate::saml_sso::text_of(&xml, "NameID").unwrap_or_default();
+    let request_id = attr_of(&xml, "LogoutRequest", "ID").unwrap_or_default();
+    sp.arrivals
+        .lock()
+        .unwrap()
+        .push(SamlArrival::LogoutRequest { name_id });
+    *sp.session.lock().unwrap() = None;
+    let answer = format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" InResponseTo="{request_id}" Destination="{}/saml/slo"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        saml_id(),
+        crate::saml_sp_init::now_instant(0),
+        sp.idp,
+        sp.entity
+    );
+    let path = crate::saml_sp_init::message_path(
+        "/saml/slo",
+        "SAMLResponse",
+        &answer,
+        form.get("RelayState").map(String::as_str),
+        Some(&sp.key_file),
+        crate::saml_sp_init::RSA_SHA256,
+    );
+    Redirect::to(&format!("{}{path}", sp.idp)).into_response()
+}
+
+async fn sp_home() -> Response {
+    page("Payroll")
+}

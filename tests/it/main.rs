@@ -19,6 +19,7 @@ mod console_keys;
 mod groups;
 mod http;
 mod journeys_oidc;
+mod journeys_saml;
 mod key_custody;
 mod login;
 mod migrations;
