@@ -28,6 +28,8 @@ fn driver_port() -> u16 {
             "chromedriver --port={port} >/dev/null 2>&1 & \
              while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -TERM -$$"
         );
+        // Never waited for: the watchdog outlives every test and ends with the process.
+        #[allow(clippy::zombie_processes)]
         std::process::Command::new("setsid")
             .args(["sh", "-c", &script])
             .stdin(std::process::Stdio::null())

@@ -18,6 +18,7 @@ mod console_import;
 mod console_keys;
 mod groups;
 mod http;
+mod journeys_account;
 mod journeys_oidc;
 mod journeys_saml;
 mod key_custody;
