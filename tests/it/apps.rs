@@ -166,18 +166,7 @@ impl Rp {
 
     /// What arrived since the last call, waiting up to 20 s for the first arrival.
     pub async fn arrivals(&self) -> Vec<Arrival> {
-        for _ in 0..200 {
-            let got = std::mem::take(&mut *self.inner.arrivals.lock().unwrap());
-            if !got.is_empty() {
-                // Anything that follows at once belongs to the same journey.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let mut got = got;
-                got.extend(std::mem::take(&mut *self.inner.arrivals.lock().unwrap()));
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        vec![]
+        drain(&self.inner.arrivals).await
     }
 
     /// The one sign-in that arrived (and nothing else).
@@ -437,18 +426,23 @@ impl Sp {
 
     /// What arrived since the last call, waiting up to 20 s for the first arrival.
     pub async fn arrivals(&self) -> Vec<SamlArrival> {
-        for _ in 0..200 {
-            let got = std::mem::take(&mut *self.inner.arrivals.lock().unwrap());
-            if !got.is_empty() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let mut got = got;
-                got.extend(std::mem::take(&mut *self.inner.arrivals.lock().unwrap()));
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        vec![]
+        drain(&self.inner.arrivals).await
     }
+}
+
+/// What arrived in `inbox` since the last call, waiting up to 20 s for the first arrival
+/// (anything that follows within 200 ms belongs to the same step of the journey).
+async fn drain<T>(inbox: &Mutex<Vec<T>>) -> Vec<T> {
+    for _ in 0..200 {
+        let mut got = std::mem::take(&mut *inbox.lock().unwrap());
+        if !got.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            got.extend(std::mem::take(&mut *inbox.lock().unwrap()));
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    vec![]
 }
 
 fn saml_id() -> String {
@@ -477,32 +471,7 @@ fn attr_of(xml: &str, local: &str, attr: &str) -> Option<String> {
 
 /// Verifies the signature of `xml` with `xmlsec1`, trusting only the IdP's certificate.
 fn verified(sp: &SpInner, xml: &str) -> Result<(), String> {
-    let n = saml_id();
-    let doc = sp.dir.join(format!("sp-doc-{n}.xml"));
-    let cert = sp.dir.join(format!("sp-cert-{n}.pem"));
-    std::fs::write(&doc, xml).unwrap();
-    std::fs::write(&cert, &sp.idp_cert).unwrap();
-    let out = std::process::Command::new("xmlsec1")
-        .args(["--verify", "--pubkey-cert-pem"])
-        .arg(&cert)
-        .args([
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:protocol:Response",
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest",
-        ])
-        .arg(&doc)
-        .output()
-        .expect("xmlsec1 is installed (scripts/install-deps)");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    crate::saml_sso::xmlsec_verify_in(&sp.dir, xml, &sp.idp_cert)
 }
 
 fn status_ok(xml: &str) -> bool {

@@ -35,6 +35,14 @@ async fn at_app_home(tab: &Tab, rp: &Rp) {
     tab.assert_clean().await;
 }
 
+/// Starts a sign-in at the app, signs in with alice's password, and returns what the app got.
+async fn sign_in_with_password(tab: &Tab, rp: &Rp, extra: &[(&str, &str)]) -> Arrival {
+    tab.goto(&rp.authorize_url(extra)).await;
+    password_step(tab, "alice", PW).await;
+    at_app_home(tab, rp).await;
+    rp.signed_in().await
+}
+
 fn username_of(a: &Arrival) -> &str {
     match a {
         Arrival::SignedIn { username, .. } => username,
@@ -271,10 +279,7 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
     let tab = open().await;
-    tab.goto(&rp.authorize_url(&[])).await;
-    password_step(&tab, "alice", PW).await;
-    at_app_home(&tab, &rp).await;
-    let first = auth_time_of(&rp.signed_in().await);
+    let first = auth_time_of(&sign_in_with_password(&tab, &rp, &[]).await);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     tab.goto(&rp.authorize_url(&[("prompt", "login")])).await;
@@ -301,10 +306,7 @@ async fn logout_with_the_confirmation_page_returns_to_the_app_with_its_state() {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
     let tab = open().await;
-    tab.goto(&rp.authorize_url(&[])).await;
-    password_step(&tab, "alice", PW).await;
-    at_app_home(&tab, &rp).await;
-    rp.signed_in().await;
+    sign_in_with_password(&tab, &rp, &[]).await;
 
     // Without a hint the person is asked.
     tab.goto(&rp.logout_url(None, "s-42")).await;

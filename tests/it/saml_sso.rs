@@ -21,7 +21,11 @@ pub async fn idp_certificate(app: &TestApp, slug: &str) -> String {
 
 /// Verifies the first signature of `xml` with `xmlsec1`, trusting only `cert_pem`.
 pub fn xmlsec_verify(app: &TestApp, xml: &str, cert_pem: &str) -> Result<(), String> {
-    let dir = app.dir.path();
+    xmlsec_verify_in(app.dir.path(), xml, cert_pem)
+}
+
+/// The same, with its files in `dir`.
+pub fn xmlsec_verify_in(dir: &std::path::Path, xml: &str, cert_pem: &str) -> Result<(), String> {
     let n = crate::browser::now_unix() as u64 ^ rand_suffix();
     let doc = dir.join(format!("doc-{n}.xml"));
     let cert = dir.join(format!("cert-{n}.pem"));
