@@ -433,11 +433,11 @@ struct ContinuePage {
     target: String,
 }
 
-/// Whether a destination after a form may redirect the browser to another origin: an absolute
-/// URL, or one of the OpenID Provider's front-channel endpoints (which answer applications).
-/// SAML continuations end on our own POST page, account and console pages stay here.
-pub fn may_leave_origin(target: &str) -> bool {
-    !target.starts_with('/') || target.starts_with("/oauth2/")
+/// Whether a sign-in's `return_to` (always a path here, see [`safe_return_to`]) may redirect
+/// the browser on to another origin: the OpenID Provider's front-channel endpoints answer
+/// applications. SAML continuations end on our own POST page; account and console pages stay.
+fn may_leave_origin(return_to: &str) -> bool {
+    return_to.starts_with("/oauth2/")
 }
 
 pub struct Csrf {

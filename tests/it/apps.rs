@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl, Scope, TokenResponse,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
 use crate::harness::TestApp;
@@ -51,6 +51,8 @@ struct Inner {
     pending: Mutex<HashMap<String, (String, String)>>,
     arrivals: Mutex<Vec<Arrival>>,
     last_id_token: Mutex<Option<String>>,
+    /// The app's own home on another host, where its callback sends a signed-in user.
+    home: String,
 }
 
 pub struct Rp {
@@ -103,18 +105,17 @@ impl Rp {
             pending: Mutex::new(HashMap::new()),
             arrivals: Mutex::new(Vec::new()),
             last_id_token: Mutex::new(None),
+            home: format!("http://rp.localhost:{port}/home"),
         });
         let router = axum::Router::new()
             .route("/cb", axum::routing::get(callback))
             .route("/bye", axum::routing::get(bye_page))
             .route("/home", axum::routing::get(home))
             .with_state(inner.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        serve(listener, router);
         Rp {
+            home: inner.home.clone(),
             inner,
-            home: format!("http://rp.localhost:{port}/home"),
             origin,
         }
     }
@@ -150,12 +151,7 @@ impl Rp {
         {
             let mut q = u.query_pairs_mut();
             q.append_pair("client_id", &self.inner.client_id);
-            q.append_pair(
-                "post_logout_redirect_uri",
-                PostLogoutRedirectUrl::new(format!("{}/bye", self.origin))
-                    .unwrap()
-                    .as_str(),
-            );
+            q.append_pair("post_logout_redirect_uri", &format!("{}/bye", self.origin));
             q.append_pair("state", state);
             if let Some(hint) = id_token_hint {
                 q.append_pair("id_token_hint", hint);
@@ -230,8 +226,7 @@ async fn callback(
     inner.arrivals.lock().unwrap().push(arrival.clone());
     if signed_in {
         // On to the app's own home on another host, as many apps do.
-        let home = inner.redirect.replace("127.0.0.1", "rp.localhost");
-        Redirect::to(&home.replace("/cb", "/home")).into_response()
+        Redirect::to(&inner.home).into_response()
     } else {
         page(&format!("Not signed in: {arrival:?}"))
     }
@@ -335,6 +330,8 @@ struct SpInner {
     arrivals: Mutex<Vec<SamlArrival>>,
     /// The NameID and SessionIndex of the last assertion (for SP-initiated logout).
     session: Mutex<Option<(String, String)>>,
+    /// The SP's own home on another host, where its ACS sends a signed-in user.
+    home: String,
 }
 
 pub struct Sp {
@@ -396,6 +393,7 @@ impl Sp {
             pending: Mutex::new(Default::default()),
             arrivals: Mutex::new(Vec::new()),
             session: Mutex::new(None),
+            home: format!("http://sp.localhost:{port}/home"),
         });
         let router = axum::Router::new()
             .route("/login", axum::routing::get(sp_login))
@@ -404,12 +402,10 @@ impl Sp {
             .route("/slo", axum::routing::post(slo))
             .route("/home", axum::routing::get(sp_home))
             .with_state(inner.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        serve(listener, router);
         Sp {
+            home: inner.home.clone(),
             inner,
-            home: format!("http://sp.localhost:{port}/home"),
             origin,
             entity,
         }
@@ -428,6 +424,13 @@ impl Sp {
     pub async fn arrivals(&self) -> Vec<SamlArrival> {
         drain(&self.inner.arrivals).await
     }
+}
+
+/// Serves an app's `router` on `listener` until the test's runtime ends.
+fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
 }
 
 /// What arrived in `inbox` since the last call, waiting up to 20 s for the first arrival
@@ -532,11 +535,7 @@ async fn acs(
     let ok = matches!(arrival, SamlArrival::Assertion { .. });
     sp.arrivals.lock().unwrap().push(arrival.clone());
     if ok {
-        Redirect::to(&format!(
-            "{}/home",
-            sp.origin.replace("127.0.0.1", "sp.localhost")
-        ))
-        .into_response()
+        Redirect::to(&sp.home).into_response()
     } else {
         page(&format!("Not signed in: {arrival:?}"))
     }

@@ -134,7 +134,7 @@ pub async fn open() -> Tab {
     tab
 }
 
-pub fn screenshots() -> PathBuf {
+fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -194,11 +194,7 @@ impl Tab {
         assert!(
             problems.is_empty(),
             "the browser reported problems on {}:\n{}",
-            self.c
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
+            self.here().await,
             problems.join("\n")
         );
     }
@@ -265,11 +261,7 @@ impl Tab {
         }
         panic!(
             "the page did not settle on {}; the browser reported: {:?}",
-            self.c
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
+            self.here().await,
             self.problems().await
         );
     }
@@ -280,6 +272,15 @@ impl Tab {
 
     pub async fn source(&self) -> String {
         self.c.source().await.unwrap()
+    }
+
+    /// The current URL for a failure message (empty when the browser cannot say).
+    async fn here(&self) -> String {
+        self.c
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default()
     }
 
     pub async fn url(&self) -> url::Url {
