@@ -105,7 +105,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
             crate::oidc::paths::END_SESSION_CONFIRM,
             post(web::oidc::end_session_confirm),
         )
-        .merge(web::console::routes())
+        .merge(web::console::routes(&state))
         .route_layer(from_fn_with_state(state.clone(), web::auth::gate));
 
     // The OpenID Provider's public documents (no policy gate: relying parties fetch them).
@@ -136,6 +136,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .merge(saml)
         .route("/", get(web::landing::home))
         .route("/static/latchkey.css", get(web::landing::stylesheet))
+        .route("/static/console.js", get(web::landing::console_script))
         .fallback(|| async { web::error::not_found_page() })
         .layer(from_fn_with_state(state.clone(), web::tenant::resolve));
 

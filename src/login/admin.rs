@@ -46,7 +46,8 @@ async fn record(
     Ok(())
 }
 
-/// Clears the failure counter and any lock. Returns whether there was anything to clear.
+/// Clears the failure counter and any lock. Returns whether there was anything to clear; only
+/// then is it recorded (an unlock that changes nothing is not an event).
 pub async fn unlock(
     svc: &Services,
     tenant: &Tenant,
@@ -56,17 +57,20 @@ pub async fn unlock(
 ) -> Result<bool, AdminError> {
     let tx = svc.store.begin().await?;
     let changed = credentials::unlock(&tx, tenant.id, user.id).await?;
+    if !changed {
+        return Ok(false);
+    }
     record(
         svc,
         &tx,
         At { tenant, by, now },
         Some(user),
         "user.unlock",
-        Some(json!({ "was_locked": changed })),
+        Some(json!({ "was_locked": true })),
     )
     .await?;
     tx.commit().await?;
-    Ok(changed)
+    Ok(true)
 }
 
 /// Sets the status; anything but `active` ends the user's sessions at once.

@@ -387,11 +387,14 @@ impl NewClient {
             )));
         }
         if !(60..=86_400).contains(&self.access_token_seconds) {
-            return Err(invalid("access-token lifetime must be 60 to 86400 seconds"));
+            return Err(invalid(
+                "access-token lifetime must be between 1 minute and 1 day (60 to 86400 seconds)",
+            ));
         }
         if !(300..=31_536_000).contains(&self.refresh_token_seconds) {
             return Err(invalid(
-                "refresh-token lifetime must be 300 to 31536000 seconds",
+                "refresh-token lifetime must be between 5 minutes and 365 days (300 to 31536000 \
+                 seconds)",
             ));
         }
         Ok(NewClient {

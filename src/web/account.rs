@@ -387,11 +387,7 @@ fn view(s: &Session, current: &Session) -> SessionView {
     SessionView {
         id: s.id.clone(),
         current: s.id == current.id,
-        agent: s
-            .user_agent
-            .as_deref()
-            .map(|a| a.chars().take(100).collect())
-            .unwrap_or_else(|| "Unknown browser".into()),
+        agent: super::agent::describe(s.user_agent.as_deref()),
         ip: s
             .source_ip
             .clone()

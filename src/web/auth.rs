@@ -172,7 +172,15 @@ pub struct Web {
     pub safe_method: bool,
     /// The path and query asked for (to come back to after signing in).
     pub here: String,
+    /// A console form's URL-encoded body, kept to carry out the action after a confirmation.
+    pub form: Option<KeptForm>,
 }
+
+/// The URL-encoded body of a console form post, kept beside the request (see
+/// `web::console::keep_form`) so that an action interrupted by "Confirm it's you" or by a
+/// confirmation question can be carried out as it was submitted.
+#[derive(Clone)]
+pub struct KeptForm(pub Arc<str>);
 
 impl FromRequestParts<AppState> for Web {
     type Rejection = Response;
@@ -216,6 +224,7 @@ impl FromRequestParts<AppState> for Web {
                 .uri
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            form: parts.extensions.get::<KeptForm>().cloned(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The page at `/`: the operator's plain landing page on the bare base domain (it lists no
-//! tenants), or the tenant's home page on a tenant host. Also the stylesheet.
+//! tenants), or the tenant's home page on a tenant host. Also the stylesheet and the console's
+//! script.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -30,6 +31,7 @@ pub async fn home(Extension(site): Extension<Site>) -> Response {
 }
 
 const STYLESHEET: &str = include_str!("../../static/latchkey.css");
+const CONSOLE_SCRIPT: &str = include_str!("../../static/console.js");
 
 pub async fn stylesheet() -> Response {
     (
@@ -38,6 +40,19 @@ pub async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The console's script (copy buttons, select all, resuming a confirmed action): served from
+/// our origin so the console's CSP can allow `script-src 'self'` and nothing inline.
+pub async fn console_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CONSOLE_SCRIPT,
     )
         .into_response()
 }

@@ -2,6 +2,7 @@
 //! metrics, health endpoints and error pages. Features add routes; this module adds no logic.
 
 pub mod account;
+pub mod agent;
 pub mod auth;
 pub mod console;
 pub mod cors;

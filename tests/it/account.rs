@@ -659,12 +659,20 @@ async fn reset_for_an_unknown_account_is_indistinguishable() {
 #[tokio::test]
 async fn sessions_page_lists_and_ends_other_sessions() {
     let app = app_with_alice().await;
-    let laptop = Browser::with_agent(&app, "acme", "Laptop Browser");
-    let phone = Browser::with_agent(&app, "acme", "Phone Browser");
+    let laptop = Browser::with_agent(
+        &app,
+        "acme",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36",
+    );
+    let phone = Browser::with_agent(
+        &app,
+        "acme",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Version/18.1 Safari/604.1",
+    );
     assert_eq!(laptop.login("alice", PW).await.status, 303);
     assert_eq!(phone.login("alice", PW).await.status, 303);
     let page = laptop.get("/account/sessions").await;
-    assert!(page.has("Laptop Browser") && page.has("Phone Browser"));
+    assert!(page.has("Chrome on Linux") && page.has("Safari on iPhone"));
     assert!(page.has("(this browser)"));
     // The phone's id is the one with a sign-out form.
     let id = page

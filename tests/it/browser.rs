@@ -106,6 +106,39 @@ fn strip_tags(html: &str) -> String {
     out
 }
 
+/// The first POST form whose action starts with `action`: its action and its inputs' names
+/// and values, in order (repeated names kept), as a browser would send them unchanged.
+pub fn form(html: &str, action: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut rest = html;
+    while let Some(at) = rest.find("<form method=\"post\" action=\"") {
+        rest = &rest[at + 28..];
+        let end = rest.find('"')?;
+        let found = unescape(&rest[..end]);
+        let body_end = rest.find("</form>").unwrap_or(rest.len());
+        if !found.starts_with(action) {
+            continue;
+        }
+        let body = &rest[..body_end];
+        let mut pairs = vec![];
+        let mut inputs = body;
+        while let Some(i) = inputs.find("<input ") {
+            inputs = &inputs[i..];
+            let tag_end = inputs.find('>').map_or(inputs.len(), |e| e + 1);
+            let tag = &inputs[..tag_end];
+            if let Some(n) = tag.find("name=\"") {
+                let name = &tag[n + 6..];
+                let name = &name[..name.find('"').unwrap_or(0)];
+                if !tag.contains("type=\"checkbox\"") || tag.contains(" checked") {
+                    pairs.push((unescape(name), field(tag, name).unwrap_or_default()));
+                }
+            }
+            inputs = &inputs[tag_end..];
+        }
+        return Some((found, pairs));
+    }
+    None
+}
+
 pub fn field(html: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\"");
     let at = html.find(&needle)?;
@@ -264,6 +297,38 @@ impl Browser {
         }
         all.extend_from_slice(fields);
         self.post(action, &all).await
+    }
+
+    /// Sends the page's form whose action starts with `action` as it is, with `extra` fields
+    /// filled in (e.g. the answer to "Confirm it's you").
+    pub async fn send(&self, page: &Page, action: &str, extra: &[(&str, &str)]) -> Page {
+        let (to, pairs) = form(&page.body, action)
+            .unwrap_or_else(|| panic!("no form to {action} on the page: {}", page.body));
+        let mut all: Vec<(&str, &str)> = pairs
+            .iter()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| *e == k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.extend_from_slice(extra);
+        self.post(&to, &all).await
+    }
+
+    /// Answers "Confirm it's you" shown in place of an action (password and a TOTP code from
+    /// `key`), then sends the kept form on as the console's script does: the answer to the
+    /// action itself.
+    pub async fn confirm_it_is_me(&self, page: &Page, password: &str, key: &str) -> Page {
+        assert!(page.has("Confirm it"), "not the verify page: {}", page.body);
+        let code = totp(key, now_unix() + 30);
+        let confirmed = self
+            .send(
+                page,
+                "/admin/verify",
+                &[("password", password), ("code", &code)],
+            )
+            .await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+        assert!(confirmed.has("data-resume"), "{}", confirmed.body);
+        self.send(&confirmed, "/admin/", &[]).await
     }
 
     /// Follows redirects (and pages that navigate on) on this host, up to five.

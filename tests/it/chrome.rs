@@ -297,7 +297,8 @@ impl Tab {
     }
 
     /// Screenshots of the current page at 1366×900 and as a 390×844 phone:
-    /// `{name}.png` and `{name}-phone.png`.
+    /// `{name}.png` and `{name}-phone.png`. On the phone the page must not be wider than the
+    /// screen (wide tables scroll inside their own box).
     pub async fn shot(&self, name: &str) {
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
@@ -307,8 +308,33 @@ impl Tab {
                                 "mobile": true }),
         )
         .await;
+        let width = self
+            .c
+            .execute("return document.documentElement.scrollWidth;", vec![])
+            .await
+            .unwrap();
+        // The whole page, not only its first screen.
+        let height = self
+            .c
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(844)
+            .clamp(844, 6000);
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({ "width": 390, "height": height, "deviceScaleFactor": 1,
+                                "mobile": true }),
+        )
+        .await;
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(screenshots().join(format!("{name}-phone.png")), png).unwrap();
+        assert!(
+            width.as_u64().is_some_and(|w| w <= 390),
+            "{name}: the page is {width} px wide on a 390 px phone ({})",
+            self.here().await
+        );
         self.cdp(
             "Emulation.clearDeviceMetricsOverride",
             serde_json::json!({}),

@@ -204,7 +204,7 @@ async fn the_console_needs_a_role_a_second_factor_and_the_same_site_cookie() {
         .submit(
             &format!("/admin/users/{alice}"),
             &format!("/admin/users/{alice}/status"),
-            &[("status", "disabled")],
+            &[("status", "disabled"), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
@@ -325,7 +325,11 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
     let alice_browser = Browser::new(&app, "acme");
     alice_browser.login("alice", PW).await;
     let form = b.get(&format!("/admin/users/{alice}")).await;
-    let reset = [("csrf", form.csrf()), ("once", form.once())];
+    let reset = [
+        ("csrf", form.csrf()),
+        ("once", form.once()),
+        ("confirmed", "yes".into()),
+    ];
     let reset: Vec<(&str, &str)> = reset.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = b
         .post(&format!("/admin/users/{alice}/password"), &reset)
@@ -487,9 +491,13 @@ async fn each_role_does_only_what_it_may() {
         303
     );
     assert_eq!(
-        help.submit(&page_of_alice, &on_alice("sessions"), &[])
-            .await
-            .status,
+        help.submit(
+            &page_of_alice,
+            &on_alice("sessions"),
+            &[("confirmed", "yes")]
+        )
+        .await
+        .status,
         303
     );
     assert_eq!(help.get("/admin/users/new").await.status, 403);
@@ -536,7 +544,7 @@ async fn each_role_does_only_what_it_may() {
         .submit(
             &page_of_alice,
             &on_alice("status"),
-            &[("status", "restricted")],
+            &[("status", "restricted"), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(page.status, 303);
@@ -600,10 +608,14 @@ async fn role_changes_need_a_recent_proof_and_keep_an_owner() {
             &[("role", "none")],
         )
         .await;
-    let to = page.location.clone().unwrap();
+    // The answer is "Confirm it's you" in place, saying what is confirmed, with Cancel back
+    // to the page the form was on.
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.has("console role</strong>"), "{}", page.body);
     assert!(
-        to.starts_with("/admin/verify?return_to=") && to.ends_with("why=sensitive"),
-        "{to}"
+        page.has(&format!("href=\"{page_of_alice}\" id=\"cancel\"")),
+        "{}",
+        page.body
     );
     assert_eq!(
         count(
@@ -613,28 +625,32 @@ async fn role_changes_need_a_recent_proof_and_keep_an_owner() {
         .await,
         1
     );
-    let form = owner.get(&to).await;
-    assert!(form.has("changes something sensitive"));
-    let ok = owner
-        .post(
+    // A wrong code keeps what was submitted and changes nothing.
+    let wrong = owner
+        .send(
+            &page,
             "/admin/verify",
-            &[
-                ("csrf", &form.csrf()),
-                ("password", PW),
-                ("code", &totp(&key, now_unix() + 30)),
-                ("return_to", &page_of_alice),
-            ],
+            &[("password", PW), ("code", "000000")],
         )
         .await;
-    assert_eq!(ok.location.as_deref(), Some(page_of_alice.as_str()));
-    let page = owner
-        .submit(
-            &page_of_alice,
-            &format!("{page_of_alice}/role"),
-            &[("role", "none")],
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.has("is not right") && wrong.has("console role"),
+        "{} {}",
+        wrong.status,
+        wrong.body
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE admin_role = 'helpdesk'"
         )
-        .await;
-    assert_eq!(page.status, 303);
+        .await,
+        1
+    );
+    // The proof carries the action out as it was submitted.
+    let page = owner.confirm_it_is_me(&wrong, PW, &key).await;
+    assert_eq!(page.location, Some(format!("{page_of_alice}?done=role")));
     assert_eq!(
         count(
             &app,
@@ -643,7 +659,6 @@ async fn role_changes_need_a_recent_proof_and_keep_an_owner() {
         .await,
         0
     );
-
     // An owner cannot demote themselves here, and the CLI keeps the last owner.
     let root = user_id(&app, "root");
     let page = owner
@@ -1215,7 +1230,12 @@ async fn policies_are_reviewed_validated_and_saved_all_or_nothing() {
         &with(&fields, &[("password.min_length", "16")]),
     )
     .await;
-    assert!(stale.location.unwrap().starts_with("/admin/verify"));
+    assert!(
+        stale.has("change the sign-in policies</strong>"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(audit_actors(&app, "tenant.policy.update").await, 1);
     let (auditor, _) = signed_in_admin(&app, "otto", "auditor").await;
     let page = auditor.get("/admin/policies").await;
     assert_eq!(page.status, 200);
@@ -1247,8 +1267,30 @@ async fn each_user_and_group_action_does_what_it_says() {
         count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
         2
     );
-    let page = b.submit(&page_of_alice, &on_alice("mfa"), &[]).await;
+    let page = b
+        .submit(&page_of_alice, &on_alice("mfa"), &[("confirmed", "yes")])
+        .await;
     assert_eq!(page.location, Some(format!("{page_of_alice}?done=mfa")));
+
+    // Unlocking an account that is not locked says so and records nothing; the page offers
+    // no Unlock for it.
+    assert!(!b.get(&page_of_alice).await.has("id=\"unlock\""));
+    let page = b.submit(&page_of_alice, &on_alice("unlock"), &[]).await;
+    assert_eq!(
+        page.location,
+        Some(format!("{page_of_alice}?done=not-locked"))
+    );
+    assert_eq!(audit_actors(&app, "user.unlock").await, 0);
+
+    // "Delete selected…" with nothing ticked goes back to the list, saying so.
+    let page = b
+        .submit("/admin/users", "/admin/users/delete", &[("step", "review")])
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/admin/users?done=none-selected")
+    );
+    assert!(b.follow(page).await.has("No user was ticked"));
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM totp_credentials").await,
         1
@@ -1257,7 +1299,12 @@ async fn each_user_and_group_action_does_what_it_says() {
 
     // End sessions: her browser is signed out.
     assert_eq!(alice_b.get("/account").await.status, 200);
-    let page = b.submit(&page_of_alice, &on_alice("sessions"), &[]).await;
+    // It asks first, saying what will happen; nothing happens until the answer.
+    let question = b.submit(&page_of_alice, &on_alice("sessions"), &[]).await;
+    assert_eq!(question.status, 200);
+    assert!(question.has("out everywhere?") && question.has("id=\"cancel\""));
+    assert_eq!(alice_b.get("/account").await.status, 200, "still signed in");
+    let page = b.send(&question, &on_alice("sessions"), &[]).await;
     assert_eq!(
         page.location,
         Some(format!("{page_of_alice}?done=sessions"))
@@ -1269,7 +1316,7 @@ async fn each_user_and_group_action_does_what_it_says() {
         .submit(
             &page_of_alice,
             &on_alice("status"),
-            &[("status", "disabled")],
+            &[("status", "disabled"), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(
@@ -1360,6 +1407,8 @@ async fn each_user_and_group_action_does_what_it_says() {
     let page = help
         .submit(&page_of_alice, &on_alice("password"), &[])
         .await;
+    assert!(page.has("Reset password") && !page.has("one-time-password"));
+    let page = help.send(&page, &on_alice("password"), &[]).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.has("one-time-password"));
     let (auditor, _) = signed_in_admin(&app, "otto", "auditor").await;

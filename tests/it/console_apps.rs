@@ -92,8 +92,22 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
             "plain http is allowed only for loopback",
         ),
         (vec![("name", "")], "name"),
-        (vec![("access_token_seconds", "soon")], "number of seconds"),
-        (vec![("access_token_seconds", "5")], "60 to 86400"),
+        (
+            vec![("access_token_seconds", "soon")],
+            "must be a whole number",
+        ),
+        (
+            vec![("access_token_seconds", "5")],
+            "between 1 minute and 1 day",
+        ),
+        (
+            vec![("access_token_amount", "2"), ("access_token_unit", "days")],
+            "between 1 minute and 1 day",
+        ),
+        (
+            vec![("access_token_amount", "2"), ("access_token_unit", "weeks")],
+            "must be a whole number",
+        ),
         (
             vec![("kind", "public"), ("require_pkce", "")],
             "cannot turn PKCE off",
@@ -634,13 +648,35 @@ async fn only_assigned_users_sign_in_to_an_assigned_app_and_refusals_are_audited
     .await;
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
-    // Assigned users only, with bob assigned directly and the Staff group.
-    let page = access(
-        &admin,
-        &oidc,
-        &[("action", "mode"), ("assigned_only", "true")],
-    )
-    .await;
+    // Assigned users only, with bob assigned directly and the Staff group. With nobody
+    // assigned yet, the console asks first (warning that everyone is refused) and changes
+    // nothing until the answer.
+    let csrf = admin.get(&oidc).await.csrf();
+    let question = admin
+        .post(
+            &format!("{oidc}/access"),
+            &[
+                ("csrf", &csrf),
+                ("action", "mode"),
+                ("assigned_only", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(question.status, 200);
+    assert!(
+        question.has("Let nobody sign in to Wiki?") && question.has("Everyone who uses it now"),
+        "{}",
+        question.body
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM oidc_clients WHERE assigned_only"
+        )
+        .await,
+        0
+    );
+    let page = admin.send(&question, &format!("{oidc}/access"), &[]).await;
     assert_eq!(
         page.location,
         Some(format!("{oidc}?done=restricted#access"))
@@ -659,7 +695,11 @@ async fn only_assigned_users_sign_in_to_an_assigned_app_and_refusals_are_audited
     access(
         &admin,
         &sp_base,
-        &[("action", "mode"), ("assigned_only", "true")],
+        &[
+            ("action", "mode"),
+            ("assigned_only", "true"),
+            ("confirmed", "yes"),
+        ],
     )
     .await;
     app.svc.caches.clear();
@@ -907,8 +947,8 @@ async fn app_pages_by_role_reverification_and_other_tenants_apps() {
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend(fields);
         let page = admin.post(&path, &all).await;
-        let to = page.location.clone().unwrap_or_default();
-        assert!(to.starts_with("/admin/verify?return_to="), "{path}: {to}");
+        assert!(page.has("Confirm it"), "{path}: {}", page.body);
+        assert!(page.has("name=\"resume_body\""), "{path}: {}", page.body);
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 1);
     assert_eq!(audit_actors(&app, "client.rotate_secret").await, 0);

@@ -71,7 +71,26 @@ async fn an_owner_runs_the_directory_in_chromium() {
     let bob_page = c.path().await;
     c.follow("form[action$='/groups'] button").await;
     assert!(c.text("#groups").await.contains("Engineering"));
+    assert_eq!(c.text("#display-name").await, "Bob Builder");
     c.shot("console-user").await;
+    // Resetting his password asks first; Cancel goes back with nothing changed.
+    c.follow("form[action$='/password'] button").await;
+    assert!(c.text("h1").await.contains("Reset Bob Builder"));
+    c.shot("console-confirm-reset").await;
+    c.follow("#cancel").await;
+    assert_eq!(c.path().await, bob_page);
+    c.follow("form[action$='/password'] button").await;
+    c.follow("#confirm-button").await;
+    let otp = c.text("#one-time-password").await;
+    assert!(otp.len() >= 12);
+    assert!(
+        c.element("button[data-copy='one-time-password']")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "the copy button shows where the script runs"
+    );
     c.goto(&app.url("acme", "/admin/users")).await;
     c.shot("console-users").await;
     c.goto(&app.url("acme", "/admin/groups")).await;
@@ -91,6 +110,10 @@ async fn an_owner_runs_the_directory_in_chromium() {
     let client_id = c.text("#client-id").await;
     c.click("#access-assigned").await;
     c.follow("#save-access").await;
+    // Nobody is assigned yet: the console asks first, warning that everyone is refused.
+    assert!(c.text("#confirm").await.contains("nobody is assigned yet"));
+    c.shot("console-confirm-access").await;
+    c.follow("#confirm-button").await;
     c.follow("#assign-group-button").await;
     assert!(c.text("#assigned-groups").await.contains("Engineering"));
     c.shot("console-oidc-app").await;
@@ -152,8 +175,22 @@ async fn an_owner_runs_the_directory_in_chromium() {
     c.goto(&app.url("acme", "/admin/keys")).await;
     assert!(c.text("#keys-RS256").await.contains("active"));
     c.shot("console-keys").await;
-    // Staging a key: the page offers activation, with the wait explained.
+    // Staging a key with a stale proof: "Confirm it's you" says what is confirmed, and once
+    // answered the staging is carried out, without asking for it again.
+    app.sql("UPDATE sessions SET auth_time = auth_time - 600000")
+        .await;
     c.follow("#stage-RS256").await;
+    assert!(
+        c.text("#confirming").await.contains("change the signing keys"),
+        "{}",
+        c.source().await
+    );
+    c.shot("console-verify").await;
+    c.fill("#password", PW).await;
+    c.fill("#code", &totp(&key, now_unix() + 30)).await;
+    c.follow("form[action='/admin/verify'] button[type=submit]")
+        .await;
+    // Staged: the page offers activation, with the wait explained.
     assert_eq!(c.path().await, "/admin/keys?done=staged");
     let page = c.source().await;
     assert!(page.contains("It was staged") && page.contains("Activate now anyway"));

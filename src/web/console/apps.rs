@@ -7,6 +7,8 @@ use askama_web::WebTemplate;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::gate::Question;
+use super::verify::Confirming;
 use super::{Admin, Chrome, DoneQuery, admin};
 use crate::console::Power;
 use crate::directory::access::{self, App};
@@ -112,6 +114,8 @@ pub struct AccessPanel {
     /// Groups that can still be assigned (id, name).
     pub group_choices: Vec<(String, String)>,
     pub can_manage: bool,
+    /// What happens to someone already signed in to the app when access is taken away.
+    pub already_signed_in: &'static str,
 }
 
 /// Assignees (id, name) linked to their pages under `section`.
@@ -147,6 +151,16 @@ pub async fn access_panel(
         groups: listed(assigned_groups, "/admin/groups"),
         group_choices,
         can_manage: Power::ManageApps.held_by(admin.role),
+        already_signed_in: match app.kind {
+            access::AppKind::OidcClients => {
+                "Tokens the application already holds for them stop working at its next \
+                 refresh."
+            }
+            access::AppKind::SamlSps => {
+                "A session they already have at the service provider lasts until it ends \
+                 there; they get no new assertion."
+            }
+        },
     })
 }
 
@@ -168,21 +182,53 @@ pub struct AccessForm {
     group: String,
 }
 
-/// Applies one access change to `app`; `Ok(Err(message))` is an error to show on the app's page
-/// (nothing changed), `Ok(Ok(done))` the notice key to redirect with.
+/// What became of an access change.
+pub enum AccessAnswer {
+    /// Done: the notice key to redirect with.
+    Done(&'static str),
+    /// Refused: the error to show on the app's page (nothing changed).
+    Refused(String),
+    /// A question to answer first (this response asks it; nothing changed yet).
+    Ask(Response),
+}
+
+/// Applies one access change to `app` (called `name`, whose page is `back`).
 pub async fn change_access(
     admin: &Admin,
-    app: &App,
+    (app, name, back): (&App, &str, &str),
     f: &AccessForm,
-) -> Result<Result<&'static str, String>, AppError> {
+) -> Result<AccessAnswer, AppError> {
+    use AccessAnswer::{Ask, Done, Refused};
     let svc = &admin.web.state.svc;
     let tenant = &admin.web.tenant;
     let (by, now) = (admin.by(), admin.web.now);
     match f.action.as_str() {
         "mode" => {
             let on = f.assigned_only == "true";
+            if on && !app.assigned_only && !admin.confirmed() {
+                let (users, groups) = access::assignees(&svc.store, tenant, app).await?;
+                if users.is_empty() && groups.is_empty() {
+                    return Ok(Ask(admin.ask(Question {
+                        title: format!("Let nobody sign in to {name}?"),
+                        lines: vec![
+                            "Only the users and groups assigned to it will be able to sign in, \
+                             and nobody is assigned yet."
+                                .into(),
+                        ],
+                        warning: Some(
+                            "Everyone who uses it now is refused from their next sign-in. \
+                             Assign a group or users first, or go on and assign them right \
+                             after."
+                                .into(),
+                        ),
+                        button: "Only assigned users",
+                        danger: true,
+                        back: back.into(),
+                    })));
+                }
+            }
             access::set_assigned_only(svc, tenant, app, on, by, now).await?;
-            Ok(Ok(if on { "restricted" } else { "opened" }))
+            Ok(Done(if on { "restricted" } else { "opened" }))
         }
         "add_user" | "remove_user" => {
             let add = f.action == "add_user";
@@ -200,11 +246,11 @@ pub async fn change_access(
                     // An id from the page that is not this tenant's.
                     return Err(AppError::NotFound);
                 }
-                return Ok(Err("There is no user with that username.".into()));
+                return Ok(Refused("There is no user with that username.".into()));
             };
             let who = access::Assignee::User(&user);
             let changed = access::set_assigned(svc, tenant, app, who, add, by, now).await?;
-            Ok(Ok(match (add, changed) {
+            Ok(Done(match (add, changed) {
                 (true, true) => "user_added",
                 (true, false) => "user_already",
                 (false, _) => "user_removed",
@@ -221,13 +267,13 @@ pub async fn change_access(
             };
             let who = access::Assignee::Group(&group);
             let changed = access::set_assigned(svc, tenant, app, who, add, by, now).await?;
-            Ok(Ok(match (add, changed) {
+            Ok(Done(match (add, changed) {
                 (true, true) => "group_added",
                 (true, false) => "group_already",
                 (false, _) => "group_removed",
             }))
         }
-        _ => Ok(Err("That change is not one this page makes.".into())),
+        _ => Ok(Refused("That change is not one this page makes.".into())),
     }
 }
 
@@ -266,7 +312,7 @@ pub fn confirm_deletion(admin: &Admin, typed: &str, name: &str, back: &str) -> D
         );
     }
     if !admin.recently_verified() {
-        return Deletion::Reverify(admin.reverify(back));
+        return Deletion::Reverify(admin.reverify(back, Confirming::AppDelete));
     }
     Deletion::Confirmed
 }

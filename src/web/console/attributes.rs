@@ -8,6 +8,7 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::verify::Confirming;
 use super::{Admin, Chrome, DoneQuery, admin, sentence};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute, AttributeError, Kind};
@@ -230,7 +231,7 @@ pub async fn delete(
         return list_page(&admin, NewForm::default(), None, error).await;
     }
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/attributes"));
+        return Ok(admin.reverify("/admin/attributes", Confirming::AttributeDelete));
     }
     if let Some(app) = sent_to(&admin, &a).await? {
         let error = Some(format!(

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::activity::{self, Line};
+use super::verify::Confirming;
 use super::{Admin, Chrome, Format, admin, csv_field, when, when_iso};
 use crate::audit::Verdict;
 use crate::console::Power;
@@ -393,7 +394,10 @@ pub async fn export(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, A
         return Ok(admin.page(crate::web::auth::see_other(&back)));
     }
     if !admin.recently_verified() {
-        return Ok(admin.reverify(&format!("/admin/audit?{}", q.query(&[]))));
+        return Ok(admin.reverify(
+            &format!("/admin/audit?{}", q.query(&[])),
+            Confirming::AuditExport,
+        ));
     }
     let svc = admin.web.state.svc.clone();
     let tenant = admin.web.tenant.id;

@@ -6,7 +6,8 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, Query};
 use axum::response::Response;
 
-use super::apps::{self, AccessForm, AccessPanel, Deletion};
+use super::apps::{self, AccessAnswer, AccessForm, AccessPanel, Deletion};
+use super::verify::Confirming;
 use super::{Admin, Chrome, DoneQuery, Pairs, admin, claim_once, first, lines, when};
 use crate::console::Power;
 use crate::crypto::signing::Alg;
@@ -40,8 +41,8 @@ pub struct Fields {
     pub grants: Vec<Choice>,
     pub scopes: Vec<Choice>,
     pub claim_rules: String,
-    pub access_token_seconds: String,
-    pub refresh_token_seconds: String,
+    pub access_token: Lifetime,
+    pub refresh_token: Lifetime,
     pub require_consent: bool,
     pub require_pkce: bool,
     pub alg: String,
@@ -92,8 +93,8 @@ impl Fields {
                 })
                 .collect(),
             claim_rules: n.claim_rules.join("\n"),
-            access_token_seconds: n.access_token_seconds.to_string(),
-            refresh_token_seconds: n.refresh_token_seconds.to_string(),
+            access_token: Lifetime::of(n.access_token_seconds),
+            refresh_token: Lifetime::of(n.refresh_token_seconds),
             require_consent: n.require_consent,
             require_pkce: n.require_pkce,
             alg: n.id_token_alg.clone(),
@@ -120,10 +121,53 @@ impl Fields {
     }
 }
 
+/// The units a token lifetime is typed in, with their length in seconds.
+const UNITS: [(&str, u32); 4] = [
+    ("seconds", 1),
+    ("minutes", 60),
+    ("hours", 3600),
+    ("days", 86_400),
+];
+
+/// A token lifetime as the form shows it: an amount in the largest unit that fits exactly.
+pub struct Lifetime {
+    pub amount: String,
+    pub unit: &'static str,
+    pub units: [&'static str; 4],
+}
+
+impl Lifetime {
+    fn of(seconds: u32) -> Lifetime {
+        let (unit, length) = UNITS
+            .iter()
+            .rev()
+            .find(|(_, length)| seconds > 0 && seconds.is_multiple_of(*length))
+            .copied()
+            .unwrap_or(UNITS[0]);
+        Lifetime {
+            amount: (seconds / length).to_string(),
+            unit,
+            units: UNITS.map(|(u, _)| u),
+        }
+    }
+
+    /// The lifetime `name` of a form, in seconds: `{name}_amount` in `{name}_unit`, or (from
+    /// scripts and older pages) `{name}_seconds`. `None` when it is not a whole number.
+    fn read(f: &Pairs, name: &str) -> Option<u32> {
+        let amount = first(f, &format!("{name}_amount")).trim();
+        if amount.is_empty() {
+            return first(f, &format!("{name}_seconds")).trim().parse().ok();
+        }
+        let unit = first(f, &format!("{name}_unit"));
+        let length = UNITS.iter().find(|(u, _)| *u == unit).map(|(_, l)| *l)?;
+        amount.parse::<u32>().ok()?.checked_mul(length)
+    }
+}
+
 /// Reads the form into a client's settings; `Err` is what to tell the admin (with the form as
 /// they filled it in).
 fn read(f: &Pairs, kind: ClientKind) -> (NewClient, Option<String>) {
-    let seconds = |key: &str| first(f, key).trim().parse::<u32>().ok();
+    let seconds = |key: &str| Lifetime::read(f, key.trim_end_matches("_seconds"));
     let new = NewClient {
         name: first(f, "name").chars().take(201).collect(),
         kind,
@@ -142,8 +186,14 @@ fn read(f: &Pairs, kind: ClientKind) -> (NewClient, Option<String>) {
         seconds("access_token_seconds"),
         seconds("refresh_token_seconds"),
     ) {
-        (None, _) => Some("The access-token lifetime must be a number of seconds.".into()),
-        (_, None) => Some("The refresh-token lifetime must be a number of seconds.".into()),
+        (None, _) => Some(
+            "The access-token lifetime must be a whole number of seconds, minutes, hours or days."
+                .into(),
+        ),
+        (_, None) => Some(
+            "The refresh-token lifetime must be a whole number of seconds, minutes, hours or days."
+                .into(),
+        ),
         _ => None,
     };
     (new, error)
@@ -187,7 +237,7 @@ const NEW_PATH: &str = "/admin/apps/oidc/new";
 pub async fn new(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageApps);
     if !admin.recently_verified() {
-        return Ok(admin.reverify(NEW_PATH));
+        return Ok(admin.reverify(NEW_PATH, Confirming::ClientNew));
     }
     Ok(new_page(&admin, Fields::blank(), None))
 }
@@ -198,7 +248,7 @@ pub async fn create(web: Web, WebForm(f): WebForm<Pairs>) -> Result<Response, Ap
     }
     let admin = admin!(web, Power::ManageApps);
     if !admin.recently_verified() {
-        return Ok(admin.reverify(NEW_PATH));
+        return Ok(admin.reverify(NEW_PATH, Confirming::ClientNew));
     }
     let kind = if first(&f, "kind") == "public" {
         ClientKind::Public
@@ -353,7 +403,10 @@ pub async fn update(
     let admin = admin!(web, Power::ManageApps);
     let c = find(&admin, &client_id).await?;
     if !admin.recently_verified() {
-        return Ok(admin.reverify(&format!("/admin/apps/oidc/{}", c.client_id)));
+        return Ok(admin.reverify(
+            &format!("/admin/apps/oidc/{}", c.client_id),
+            Confirming::ClientChange,
+        ));
     }
     let (new, error) = read(&f, c.kind);
     let form = Fields::of(&new);
@@ -401,7 +454,10 @@ pub async fn rotate(
     let admin = admin!(web, Power::ManageApps);
     let c = find(&admin, &client_id).await?;
     if !admin.recently_verified() {
-        return Ok(admin.reverify(&format!("/admin/apps/oidc/{}", c.client_id)));
+        return Ok(admin.reverify(
+            &format!("/admin/apps/oidc/{}", c.client_id),
+            Confirming::ClientSecret,
+        ));
     }
     let Some(overlap) = f
         .overlap
@@ -488,8 +544,9 @@ pub async fn access(
     let admin = admin!(web, Power::ManageApps);
     let c = find(&admin, &client_id).await?;
     let base = format!("/admin/apps/oidc/{}", c.client_id);
-    match apps::change_access(&admin, &c.app(), &f).await? {
-        Ok(done) => Ok(apps::back_with(&base, done)),
-        Err(error) => with_error(&admin, &c, error).await,
+    match apps::change_access(&admin, (&c.app(), &c.name, &base), &f).await? {
+        AccessAnswer::Done(done) => Ok(apps::back_with(&base, done)),
+        AccessAnswer::Refused(error) => with_error(&admin, &c, error).await,
+        AccessAnswer::Ask(question) => Ok(question),
     }
 }

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::Path;
 use axum::response::Response;
 
+use super::verify::Confirming;
 use super::{Admin, Chrome, admin};
 use crate::console::{Power, may_act_on};
 use crate::directory::{self, DirectoryError, User, username_key};
@@ -25,11 +26,18 @@ pub async fn one(
     Path(id): Path<String>,
     WebForm(f): WebForm<super::ConfirmForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) =
-        match super::users::act(web, &f.csrf, &id, Power::ManageDirectory, true).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
+    let (admin, user) = match super::users::act(
+        web,
+        &f.csrf,
+        &id,
+        Power::ManageDirectory,
+        Some(Confirming::UserDelete),
+    )
+    .await?
+    {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
     if username_key(f.confirm.trim()) != username_key(&user.username) {
         let message = "Type the username exactly to confirm deleting this user.".to_owned();
         return super::users::user_page(&admin, &user, None, Some(message), None).await;
@@ -99,7 +107,7 @@ fn empty(chrome: Chrome, names: String, error: Option<String>) -> BulkPage {
 pub async fn form(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageDirectory);
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/users/delete"));
+        return Ok(admin.reverify("/admin/users/delete", Confirming::UsersDelete));
     }
     Ok(bulk_page(&admin, |c| empty(c, String::new(), None)))
 }
@@ -134,8 +142,12 @@ pub async fn bulk(web: Web, body: Bytes) -> Result<Response, AppError> {
         return Ok(web.csrf_failed());
     }
     let admin = admin!(web, Power::ManageDirectory);
+    if ids.is_empty() && !fields.contains_key("names") {
+        // "Delete selected…" under the list, with nothing ticked.
+        return Ok(see_other("/admin/users?done=none-selected"));
+    }
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/users/delete"));
+        return Ok(admin.reverify("/admin/users/delete", Confirming::UsersDelete));
     }
     let svc = &admin.web.state.svc;
     let tenant = admin.web.tenant.id;
@@ -144,6 +156,10 @@ pub async fn bulk(web: Web, body: Bytes) -> Result<Response, AppError> {
     let mut skipped: Vec<Skipped> = vec![];
     if ids.is_empty() {
         let names = listed_names(&names_text);
+        if names.is_empty() {
+            let message = "Type at least one username.".to_owned();
+            return Ok(bulk_page(&admin, |c| empty(c, names_text, Some(message))));
+        }
         if names.len() > MAX_BULK {
             let message = format!("At most {MAX_BULK} users can be deleted at once.");
             return Ok(bulk_page(&admin, |c| empty(c, names_text, Some(message))));

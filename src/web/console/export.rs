@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::users::ListQuery;
+use super::verify::Confirming;
 use super::{Admin, Format, admin, csv_field, when_iso};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute};
@@ -198,7 +199,7 @@ pub async fn directory(web: Web, Query(q): Query<ExportQuery>) -> Result<Respons
         return Ok(admin.page(crate::web::auth::see_other("/admin/users")));
     }
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/users"));
+        return Ok(admin.reverify("/admin/users", Confirming::DirectoryExport));
     }
     let format = Format::parse(&q.format);
     let filter = q.list.filter();

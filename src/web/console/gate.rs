@@ -22,6 +22,23 @@ use crate::login::session::Session;
 use crate::web::auth::{Web, see_other};
 use crate::web::error::ErrorPage;
 
+use super::verify::{self, Confirming};
+
+/// A question asked before a disruptive action ([`Admin::ask`]).
+pub struct Question {
+    /// The question itself, e.g. "Reset Ada Lovelace's password?".
+    pub title: String,
+    /// What will happen.
+    pub lines: Vec<String>,
+    /// What may go wrong that the admin may not expect.
+    pub warning: Option<String>,
+    /// The button that answers yes, e.g. "Reset password".
+    pub button: &'static str,
+    pub danger: bool,
+    /// Where Cancel goes.
+    pub back: String,
+}
+
 /// A signed-in admin on a console request.
 pub struct Admin {
     pub web: Web,
@@ -144,12 +161,51 @@ impl Admin {
         self.web.now - self.verified_at.max(login) < REVERIFY_MS
     }
 
-    /// Sends the admin to prove presence, then back to `back` (the page the form was on).
-    pub fn reverify(&self, back: &str) -> Response {
-        let back = crate::web::auth::encode_query(back);
-        self.page(see_other(&format!(
-            "/admin/verify?return_to={back}&why=sensitive"
-        )))
+    /// Asks the admin to prove presence for `why`. A submitted form is kept and carried out
+    /// after the proof (the page answers in place; Cancel goes to `back`, the page the form
+    /// was on); a page asked for is shown after it.
+    pub fn reverify(&self, back: &str, why: Confirming) -> Response {
+        match (&self.web.form, self.web.safe_method) {
+            (Some(form), false) => verify::interrupted(self, back, why, self.action(), form),
+            _ => self.page(verify::redirect(back, why)),
+        }
+    }
+
+    /// The path the request was sent to (a form's action).
+    fn action(&self) -> &str {
+        self.web.here.split('?').next().unwrap_or_default()
+    }
+
+    /// Whether the submitted form carries the answer to [`Admin::ask`]'s question.
+    pub fn confirmed(&self) -> bool {
+        self.web.form.as_ref().is_some_and(|f| {
+            url::form_urlencoded::parse(f.0.as_bytes()).any(|(k, v)| k == "confirmed" && v == "yes")
+        })
+    }
+
+    /// Asks before a disruptive action: the page states `q`, and its button sends the
+    /// submitted form again with the answer (see [`Admin::confirmed`]); Cancel goes back.
+    pub fn ask(&self, q: Question) -> Response {
+        let Some(form) = &self.web.form else {
+            return self.page(forbidden(
+                "This form could not be accepted",
+                "Reload the page and try again. Nothing was changed.".into(),
+            ));
+        };
+        let (chrome, csrf) = self.chrome("");
+        let page = verify::ConfirmPage {
+            fields: verify::fields_of(&form.0, &chrome.csrf, &[("confirmed", "yes")]),
+            chrome,
+            title: q.title,
+            lines: q.lines,
+            warning: q.warning,
+            action: self.action().to_owned(),
+            button: q.button.into(),
+            danger: q.danger,
+            back: q.back,
+            auto: false,
+        };
+        self.render(&csrf, page)
     }
 
     /// Marks this session verified now (after a successful `/admin/verify`).

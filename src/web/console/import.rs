@@ -8,6 +8,7 @@ use askama_web::WebTemplate;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::response::Response;
 
+use super::verify::Confirming;
 use super::{Admin, Chrome, Pairs, admin, first, sentence};
 use crate::console::{Power, may_act_on};
 use crate::directory::attributes;
@@ -119,7 +120,7 @@ fn max_bytes(admin: &Admin) -> usize {
 pub async fn form(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageDirectory);
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/users/import"));
+        return Ok(admin.reverify("/admin/users/import", Confirming::Import));
     }
     let options = Options {
         update_existing: false,
@@ -210,7 +211,7 @@ pub async fn submit(
     }
     let commit = first(&f, "step") == "commit";
     if commit && !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/users/import"));
+        return Ok(admin.reverify("/admin/users/import", Confirming::Import));
     }
     let svc = &admin.web.state.svc;
     let tenant = &admin.web.tenant;

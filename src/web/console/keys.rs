@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::verify::Confirming;
 use super::{Admin, Chrome, DoneQuery, admin, when};
 use crate::console::Power;
 use crate::ids::SigningKeyId;
@@ -184,7 +185,7 @@ pub async fn step(web: Web, WebForm(f): WebForm<StepForm>) -> Result<Response, A
         return keys_page(&admin, None, Some("Choose RS256 or ES256.".into())).await;
     };
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/keys"));
+        return Ok(admin.reverify("/admin/keys", Confirming::Keys));
     }
     let svc = &admin.web.state.svc;
     let tenant = &admin.web.tenant;

@@ -28,6 +28,7 @@ pub use gate::Admin;
 
 use super::AppState;
 use crate::console::Power;
+use crate::web::auth::KeptForm;
 
 /// Lets an admin in (with `power`) or returns the response that says where to go instead.
 macro_rules! admin {
@@ -51,7 +52,7 @@ macro_rules! claim_once {
 }
 pub(crate) use claim_once;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/admin", get(overview::overview))
         .route("/admin/verify", get(verify::page).post(verify::submit))
@@ -115,6 +116,55 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/apps/saml/{id}/delete", post(sps::delete))
         .route("/admin/apps/saml/{id}/access", post(sps::access))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            keep_form,
+        ))
+}
+
+/// The console's CSP: the default's, plus its own script file (nothing inline).
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                           img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+                           base-uri 'none'";
+
+/// Keeps a URL-encoded form's body beside the request ([`KeptForm`]), so that an action that
+/// must first be confirmed can be carried out afterwards as it was submitted; and gives console
+/// pages their CSP. The body is read within the server's size limit; one over it is refused
+/// here as it would be by the form's reader.
+async fn keep_form(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let urlencoded = req.method() == axum::http::Method::POST
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let req = if urlencoded {
+        let (mut parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
+            let page = crate::web::error::ErrorPage {
+                title: "This form could not be accepted",
+                message: "The form was too large to accept. Nothing was changed.".into(),
+            };
+            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, page).into_response();
+        };
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            parts.extensions.insert(KeptForm(text.into()));
+        }
+        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        req
+    };
+    let mut res = next.run(req).await;
+    res.headers_mut()
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONSOLE_CSP));
+    res
 }
 
 /// The `?done=` of a redirect back to a page: which fixed notice to show.

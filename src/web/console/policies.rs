@@ -8,6 +8,7 @@ use askama_web::WebTemplate;
 use axum::body::Bytes;
 use axum::response::Response;
 
+use super::verify::Confirming;
 use super::{Admin, Chrome, admin};
 use crate::console::Power;
 use crate::login::admin::{self as actions, AdminError};
@@ -278,7 +279,7 @@ pub async fn submit(web: Web, body: Bytes) -> Result<Response, AppError> {
     }
     let admin = admin!(web, Power::ManagePolicies);
     if !admin.recently_verified() {
-        return Ok(admin.reverify("/admin/policies"));
+        return Ok(admin.reverify("/admin/policies", Confirming::Policies));
     }
     let svc = &admin.web.state.svc;
     let current = policy::load(&svc.store, admin.web.tenant.id).await?;

@@ -9,7 +9,8 @@ use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 
-use super::apps::{self, AccessForm, AccessPanel, Deletion};
+use super::apps::{self, AccessAnswer, AccessForm, AccessPanel, Deletion};
+use super::verify::Confirming;
 use super::{Admin, Chrome, DoneQuery, Pairs, admin, first, lines, when};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute};
@@ -88,7 +89,7 @@ const NEW_PATH: &str = "/admin/apps/saml/new";
 pub async fn new(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageApps);
     if !admin.recently_verified() {
-        return Ok(admin.reverify(NEW_PATH));
+        return Ok(admin.reverify(NEW_PATH, Confirming::SpNew));
     }
     Ok(new_page(&admin, NewFields::default(), None))
 }
@@ -106,7 +107,7 @@ pub async fn create(
         return Ok(admin.web.csrf_failed());
     }
     if !admin.recently_verified() {
-        return Ok(admin.reverify(NEW_PATH));
+        return Ok(admin.reverify(NEW_PATH, Confirming::SpNew));
     }
     let manual = first(&f, "mode") == "manual";
     let name: String = first(&f, "name").trim().chars().take(201).collect();
@@ -445,7 +446,7 @@ pub async fn update(
     let admin = admin!(web, Power::ManageApps);
     let sp = find(&admin, &id).await?;
     if !admin.recently_verified() {
-        return Ok(admin.reverify(&format!("/admin/apps/saml/{}", sp.id)));
+        return Ok(admin.reverify(&format!("/admin/apps/saml/{}", sp.id), Confirming::SpChange));
     }
     let refused = |error: String| (Some(OptionFields::from_form(&f)), Some(error));
     let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
@@ -482,7 +483,10 @@ pub async fn replace_metadata(
         return Ok(admin.web.csrf_failed());
     }
     if !admin.recently_verified() {
-        return Ok(admin.reverify(&format!("/admin/apps/saml/{}", sp.id)));
+        return Ok(admin.reverify(
+            &format!("/admin/apps/saml/{}", sp.id),
+            Confirming::SpMetadata,
+        ));
     }
     let Some(xml) = metadata_of(&f) else {
         let error = "Paste the service provider's new metadata, or choose its file.".to_owned();
@@ -548,8 +552,9 @@ pub async fn access(
     let admin = admin!(web, Power::ManageApps);
     let sp = find(&admin, &id).await?;
     let base = format!("/admin/apps/saml/{}", sp.id);
-    match apps::change_access(&admin, &sp.app(), &f).await? {
-        Ok(done) => Ok(apps::back_with(&base, done)),
-        Err(error) => sp_page(&admin, &sp, None, None, Some(error)).await,
+    match apps::change_access(&admin, (&sp.app(), &sp.name, &base), &f).await? {
+        AccessAnswer::Done(done) => Ok(apps::back_with(&base, done)),
+        AccessAnswer::Refused(error) => sp_page(&admin, &sp, None, None, Some(error)).await,
+        AccessAnswer::Ask(question) => Ok(question),
     }
 }

@@ -11,6 +11,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::activity::{self, Line};
+use super::gate::Question;
+use super::verify::Confirming;
 use super::{Admin, Chrome, admin, claim_once, sentence, when};
 use crate::console::{PAGE_SIZE, Power, may_act_on, role_label};
 use crate::directory::attributes::{self, Attribute};
@@ -332,7 +334,13 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         next,
         can_create: Power::ManageDirectory.held_by(admin.role),
         can_delete: Power::ManageDirectory.held_by(admin.role),
-        notice: (q.done == "deleted").then_some("The users are deleted."),
+        notice: match q.done.as_str() {
+            "deleted" => Some("The users are deleted."),
+            "none-selected" => Some(
+                "No user was ticked. Tick the users to delete in the list, then choose Delete selected.",
+            ),
+            _ => None,
+        },
         exports: Power::ExportDirectory.held_by(admin.role).then(|| {
             let link = |format: &str| {
                 q.link(("format", format))
@@ -568,10 +576,8 @@ fn notice_for(code: &str) -> Option<&'static str> {
         "profile" => "The profile is saved.",
         "active" => "The account is active again.",
         "disabled" => "The account is disabled and its sessions are ended.",
-        "restricted" => {
-            "Processing is restricted: the data is kept, but the person cannot sign in and no \
-             application receives anything about them."
-        }
+        "restricted" => "Processing is restricted and the person's sessions are ended.",
+        "unchanged" => "The account already had that status.",
         "unlocked" => "The account is unlocked.",
         "not-locked" => "The account was not locked.",
         "mfa" => "Two-step verification is removed. The person sets it up again at sign-in.",
@@ -671,13 +677,7 @@ async fn user_page_with(
                 started: when(s.created_at),
                 last_seen: when(s.last_seen_at),
                 source: s.source_ip.clone().unwrap_or_else(|| "unknown".into()),
-                agent: s
-                    .user_agent
-                    .as_deref()
-                    .unwrap_or("unknown")
-                    .chars()
-                    .take(80)
-                    .collect(),
+                agent: crate::web::agent::describe(s.user_agent.as_deref()),
             })
             .collect(),
         other_groups: all
@@ -719,7 +719,7 @@ pub(super) async fn act(
     csrf: &str,
     id: &str,
     power: Power,
-    sensitive: bool,
+    sensitive: Option<Confirming>,
 ) -> Result<Result<(Admin, User), Response>, AppError> {
     if !web.csrf_ok(csrf) {
         return Ok(Err(web.csrf_failed()));
@@ -736,8 +736,12 @@ pub(super) async fn act(
             .refused(why, Some(format!("user:{}", user.id)))
             .await));
     }
-    if sensitive && !admin.recently_verified() {
-        return Ok(Err(admin.reverify(&format!("/admin/users/{}", user.id))));
+    if let Some(why) = sensitive
+        && !admin.recently_verified()
+    {
+        return Ok(Err(
+            admin.reverify(&format!("/admin/users/{}", user.id), why)
+        ));
     }
     Ok(Ok((admin, user)))
 }
@@ -773,7 +777,7 @@ pub async fn profile(
     Path(id): Path<String>,
     WebForm(f): WebForm<ProfileForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, None);
     let name: String = f.display_name.chars().take(256).collect();
     let email: String = f.email.chars().take(320).collect();
     let svc = &admin.web.state.svc;
@@ -818,10 +822,41 @@ pub async fn status(
     Path(id): Path<String>,
     WebForm(f): WebForm<StatusForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, None);
     let Some(status) = UserStatus::parse(&f.status) else {
         return Err(AppError::BadRequest("That status does not exist.".into()));
     };
+    if status == user.status {
+        return Ok(back(&user, "unchanged"));
+    }
+    if status != UserStatus::Active && !admin.confirmed() {
+        let name = &user.display_name;
+        let (title, what, button) = if status == UserStatus::Disabled {
+            (
+                format!("Disable {name}?"),
+                "They cannot sign in until an admin makes the account active again.",
+                "Disable account",
+            )
+        } else {
+            (
+                format!("Restrict processing of {name}'s data?"),
+                "Their data is kept but not processed (GDPR Art. 18): they cannot sign in and \
+                 no application receives anything about them until an admin lifts it.",
+                "Restrict processing",
+            )
+        };
+        return Ok(admin.ask(Question {
+            title,
+            lines: vec![
+                what.into(),
+                format!("{name} is signed out of every browser at once."),
+            ],
+            warning: None,
+            button,
+            danger: true,
+            back: format!("/admin/users/{}", user.id),
+        }));
+    }
     let svc = &admin.web.state.svc;
     actions::set_status(
         svc,
@@ -840,7 +875,7 @@ pub async fn unlock(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, None);
     let svc = &admin.web.state.svc;
     let was = actions::unlock(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
     Ok(back(&user, if was { "unlocked" } else { "not-locked" }))
@@ -860,8 +895,25 @@ pub async fn reset_password(
     Path(id): Path<String>,
     WebForm(f): WebForm<OnceForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, None);
     let back = format!("/admin/users/{}", user.id);
+    if !admin.confirmed() {
+        let name = &user.display_name;
+        return Ok(admin.ask(Question {
+            title: format!("Reset {name}'s password?"),
+            lines: vec![
+                "Their password is replaced by a one-time password, shown to you once on the \
+                 next page. Give it to them in person or by phone; they choose a new one at \
+                 their next sign-in."
+                    .into(),
+                format!("{name} is signed out everywhere at once."),
+            ],
+            warning: None,
+            button: "Reset password",
+            danger: true,
+            back,
+        }));
+    }
     let claimed = claim_once!(admin, &f.once, &back, "Back to the user");
     let svc = &admin.web.state.svc;
     let one_time =
@@ -892,7 +944,23 @@ pub async fn reset_mfa(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, None);
+    if !admin.confirmed() {
+        let name = &user.display_name;
+        return Ok(admin.ask(Question {
+            title: format!("Reset {name}'s two-step verification?"),
+            lines: vec![
+                "Their authenticator app and recovery codes stop working. They set up a new \
+                 authenticator at their next sign-in (with their password only, so make sure \
+                 it is really them asking)."
+                    .into(),
+            ],
+            warning: None,
+            button: "Reset two-step",
+            danger: true,
+            back: format!("/admin/users/{}", user.id),
+        }));
+    }
     let svc = &admin.web.state.svc;
     let had = actions::reset_mfa(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
     Ok(back(&user, if had { "mfa" } else { "no-mfa" }))
@@ -903,7 +971,18 @@ pub async fn end_sessions(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, None);
+    if !admin.confirmed() {
+        let name = &user.display_name;
+        return Ok(admin.ask(Question {
+            title: format!("Sign {name} out everywhere?"),
+            lines: vec!["Every session ends: they must sign in again in every browser.".into()],
+            warning: None,
+            button: "End all sessions",
+            danger: true,
+            back: format!("/admin/users/{}", user.id),
+        }));
+    }
     let svc = &admin.web.state.svc;
     actions::end_sessions(svc, &admin.web.tenant, &user, admin.by(), admin.web.now).await?;
     Ok(back(&user, "sessions"))
@@ -925,7 +1004,7 @@ pub async fn membership(
     Path(id): Path<String>,
     WebForm(f): WebForm<MembershipForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, None);
     let svc = &admin.web.state.svc;
     let Some(group) = f.group.parse::<GroupId>().ok() else {
         return Err(AppError::NotFound);
@@ -960,7 +1039,13 @@ pub async fn role(
     Path(id): Path<String>,
     WebForm(f): WebForm<RoleForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageAdmins, true);
+    let (admin, user) = acting!(
+        web,
+        &f.csrf,
+        id,
+        Power::ManageAdmins,
+        Some(Confirming::Role)
+    );
     let role = match f.role.as_str() {
         "none" => None,
         r => match AdminRole::parse(r) {
@@ -992,7 +1077,7 @@ pub async fn invite(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, false);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, None);
     match flow::send_invite(&admin.web.ctx(), &user, admin.by()).await {
         Ok(()) => Ok(back(&user, "invited")),
         Err(flow::InviteError::Mail(m)) => {

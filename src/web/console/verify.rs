@@ -1,5 +1,14 @@
 //! `/admin/verify`: the admin proves presence with password and a second-factor code, for
 //! console access when the login had no second factor, and before sensitive actions.
+//!
+//! A sensitive action that finds the proof stale does not send the admin away and lose what
+//! they submitted: its answer is this page, in place, saying what is being confirmed and
+//! carrying the submitted form ([`KeptForm`]). Once the proof is given, the form is sent on to
+//! its action as it was (by the console's script, or by the admin's click on Continue). A page
+//! (a GET) that needs the proof redirects here and comes back to that page.
+//!
+//! The same carrying serves the questions asked before disruptive actions ([`Admin::ask`]):
+//! the question's page re-sends the submitted form with `confirmed=yes`.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -13,16 +22,154 @@ use super::gate::{self, Admin};
 use crate::login::flow::{self, StepUp};
 use crate::login::password::Password;
 use crate::login::policy::HARD_MAX_PASSWORD;
-use crate::web::auth::{Web, WebForm, safe_return_to, see_other};
+use crate::web::auth::{KeptForm, Web, WebForm, safe_return_to, see_other};
 use crate::web::error::AppError;
+
+/// What a fresh proof of presence is asked for; said on the page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Confirming {
+    AppDelete,
+    AttributeDelete,
+    AuditExport,
+    ClientNew,
+    ClientChange,
+    ClientSecret,
+    UsersDelete,
+    UserDelete,
+    DirectoryExport,
+    Import,
+    Keys,
+    Policies,
+    SpNew,
+    SpChange,
+    SpMetadata,
+    Role,
+}
+
+const CONFIRMING: [(Confirming, &str, &str); 16] = [
+    (Confirming::AppDelete, "app-delete", "delete an application"),
+    (
+        Confirming::AttributeDelete,
+        "attribute-delete",
+        "delete a custom attribute",
+    ),
+    (
+        Confirming::AuditExport,
+        "audit-export",
+        "download the audit log",
+    ),
+    (
+        Confirming::ClientNew,
+        "client-new",
+        "register an OpenID Connect application",
+    ),
+    (
+        Confirming::ClientChange,
+        "client-change",
+        "change an OpenID Connect application's settings",
+    ),
+    (
+        Confirming::ClientSecret,
+        "client-secret",
+        "issue a new client secret",
+    ),
+    (Confirming::UsersDelete, "users-delete", "delete users"),
+    (Confirming::UserDelete, "user-delete", "delete a user"),
+    (
+        Confirming::DirectoryExport,
+        "directory-export",
+        "export the directory",
+    ),
+    (Confirming::Import, "import", "import users"),
+    (Confirming::Keys, "keys", "change the signing keys"),
+    (
+        Confirming::Policies,
+        "policies",
+        "change the sign-in policies",
+    ),
+    (
+        Confirming::SpNew,
+        "sp-new",
+        "register a SAML service provider",
+    ),
+    (
+        Confirming::SpChange,
+        "sp-change",
+        "change a SAML service provider's settings",
+    ),
+    (
+        Confirming::SpMetadata,
+        "sp-metadata",
+        "replace a service provider's metadata",
+    ),
+    (Confirming::Role, "role", "change a person's console role"),
+];
+
+impl Confirming {
+    fn code(self) -> &'static str {
+        CONFIRMING
+            .iter()
+            .find(|(c, _, _)| *c == self)
+            .map_or("", |(_, code, _)| code)
+    }
+
+    /// What is being done, as the end of "You are about to …".
+    fn text(self) -> &'static str {
+        CONFIRMING
+            .iter()
+            .find(|(c, _, _)| *c == self)
+            .map_or("", |(_, _, text)| text)
+    }
+
+    fn parse(code: &str) -> Option<Confirming> {
+        CONFIRMING
+            .iter()
+            .find(|(_, c, _)| *c == code)
+            .map(|(c, _, _)| *c)
+    }
+}
+
+/// A submitted form to send on once the admin has confirmed.
+pub struct Resume {
+    /// The console path it was posted to.
+    pub action: String,
+    /// Its URL-encoded body.
+    pub body: String,
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "console/verify.html")]
 struct VerifyPage {
     chrome: Chrome,
     return_to: String,
-    sensitive: bool,
+    /// What is being confirmed (its code, and its text), when it is a sensitive action.
+    why: &'static str,
+    what: Option<&'static str>,
+    resume: Option<Resume>,
     error: Option<&'static str>,
+}
+
+/// One field of a form sent on.
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+/// The page that sends a kept form on: after "Confirm it's you" (at once, `auto`), or as the
+/// question asked before a disruptive action (the admin answers with the button).
+#[derive(Template, WebTemplate)]
+#[template(path = "console/confirm.html")]
+pub struct ConfirmPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub lines: Vec<String>,
+    pub warning: Option<String>,
+    pub action: String,
+    pub fields: Vec<Field>,
+    pub button: String,
+    pub danger: bool,
+    pub back: String,
+    pub auto: bool,
 }
 
 #[derive(Deserialize)]
@@ -34,21 +181,53 @@ pub struct VerifyQuery {
 }
 
 /// Only console pages are destinations.
-fn destination(raw: &str) -> String {
+pub fn destination(raw: &str) -> String {
     safe_return_to(raw)
         .filter(|p| p == "/admin" || p.starts_with("/admin/") || p.starts_with("/admin?"))
         .filter(|p| !p.starts_with("/admin/verify"))
         .unwrap_or_else(|| "/admin".into())
 }
 
-fn render(
-    admin: &Admin,
+/// A console form's action to send a kept form on to: a console path, not this page's.
+fn resume_action(raw: &str) -> Option<String> {
+    let path = safe_return_to(raw)?;
+    (path.starts_with("/admin/") && !path.starts_with("/admin/verify") && !path.contains('?'))
+        .then_some(path)
+}
+
+/// The pairs of a kept form to send on, with the CSRF token replaced by the current one.
+pub fn fields_of(body: &str, csrf: &str, extra: &[(&str, &str)]) -> Vec<Field> {
+    let mut fields: Vec<Field> = url::form_urlencoded::parse(body.as_bytes())
+        .filter(|(k, _)| k != "csrf" && !extra.iter().any(|(e, _)| k == e))
+        .map(|(k, v)| Field {
+            name: k.into_owned(),
+            value: v.into_owned(),
+        })
+        .collect();
+    fields.insert(
+        0,
+        Field {
+            name: "csrf".into(),
+            value: csrf.into(),
+        },
+    );
+    fields.extend(extra.iter().map(|(k, v)| Field {
+        name: (*k).into(),
+        value: (*v).into(),
+    }));
+    fields
+}
+
+struct Shown {
     return_to: String,
-    sensitive: bool,
+    why: Option<Confirming>,
+    resume: Option<Resume>,
     error: Option<&'static str>,
-) -> Response {
+}
+
+fn render(admin: &Admin, shown: Shown) -> Response {
     let (chrome, csrf) = admin.chrome("");
-    let status = if error.is_some() {
+    let status = if shown.error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -59,12 +238,47 @@ fn render(
             status,
             VerifyPage {
                 chrome,
-                return_to,
-                sensitive,
-                error,
+                return_to: shown.return_to,
+                why: shown.why.map_or("", Confirming::code),
+                what: shown.why.map(Confirming::text),
+                resume: shown.resume,
+                error: shown.error,
             },
         ),
     )
+}
+
+/// The answer to an action that needs a fresh proof: this page in place, carrying the form
+/// (`form`) posted to `action`; `back` is where Cancel goes.
+pub fn interrupted(
+    admin: &Admin,
+    back: &str,
+    why: Confirming,
+    action: &str,
+    form: &KeptForm,
+) -> Response {
+    let resume = resume_action(action).map(|action| Resume {
+        action,
+        body: form.0.to_string(),
+    });
+    render(
+        admin,
+        Shown {
+            return_to: destination(back),
+            why: Some(why),
+            resume,
+            error: None,
+        },
+    )
+}
+
+/// The redirect here from a page (a GET) that needs a fresh proof, and back to it after.
+pub fn redirect(back: &str, why: Confirming) -> Response {
+    let back = crate::web::auth::encode_query(back);
+    see_other(&format!(
+        "/admin/verify?return_to={back}&why={}",
+        why.code()
+    ))
 }
 
 pub async fn page(web: Web, Query(q): Query<VerifyQuery>) -> Result<Response, AppError> {
@@ -72,12 +286,13 @@ pub async fn page(web: Web, Query(q): Query<VerifyQuery>) -> Result<Response, Ap
         Ok(a) => a,
         Err(r) => return Ok(r),
     };
-    Ok(render(
-        &admin,
-        destination(&q.return_to),
-        q.why == "sensitive",
-        None,
-    ))
+    let shown = Shown {
+        return_to: destination(&q.return_to),
+        why: Confirming::parse(&q.why),
+        resume: None,
+        error: None,
+    };
+    Ok(render(&admin, shown))
 }
 
 #[derive(Deserialize)]
@@ -90,6 +305,12 @@ pub struct VerifyForm {
     code: String,
     #[serde(default)]
     return_to: String,
+    #[serde(default)]
+    why: String,
+    #[serde(default)]
+    resume_action: String,
+    #[serde(default)]
+    resume_body: String,
 }
 
 pub async fn submit(web: Web, WebForm(f): WebForm<VerifyForm>) -> Result<Response, AppError> {
@@ -101,9 +322,26 @@ pub async fn submit(web: Web, WebForm(f): WebForm<VerifyForm>) -> Result<Respons
         Err(r) => return Ok(r),
     };
     let back = destination(&f.return_to);
+    let why = Confirming::parse(&f.why);
+    let resume = resume_action(&f.resume_action)
+        .filter(|_| !f.resume_body.is_empty())
+        .map(|action| Resume {
+            action,
+            body: f.resume_body,
+        });
+    let refused = |error| Shown {
+        return_to: back.clone(),
+        why,
+        resume: None,
+        error: Some(error),
+    };
     let wrong = "The password or the code is not right.";
     if f.password.chars().count() > HARD_MAX_PASSWORD as usize || f.code.len() > 64 {
-        return Ok(render(&admin, back, true, Some(wrong)));
+        let shown = Shown {
+            resume,
+            ..refused(wrong)
+        };
+        return Ok(render(&admin, shown));
     }
     let outcome = flow::step_up(
         &admin.web.ctx(),
@@ -112,17 +350,41 @@ pub async fn submit(web: Web, WebForm(f): WebForm<VerifyForm>) -> Result<Respons
         &f.code,
     )
     .await?;
-    Ok(match outcome {
+    let error = match outcome {
         StepUp::Verified => {
             admin.verified();
-            admin.page(see_other(&back))
+            let Some(resume) = resume else {
+                return Ok(admin.page(see_other(&back)));
+            };
+            return Ok(carry_on(&admin, &back, why, resume));
         }
-        StepUp::Failed => render(&admin, back, true, Some(wrong)),
-        StepUp::Throttled => render(
-            &admin,
-            back,
-            true,
-            Some("Too many failed attempts from your network. Wait a few minutes and try again."),
-        ),
-    })
+        StepUp::Failed => wrong,
+        StepUp::Throttled => {
+            "Too many failed attempts from your network. Wait a few minutes and try again."
+        }
+    };
+    let shown = Shown {
+        resume,
+        ..refused(error)
+    };
+    Ok(render(&admin, shown))
+}
+
+/// After the proof: the page that sends the interrupted form on at once.
+fn carry_on(admin: &Admin, back: &str, why: Option<Confirming>, resume: Resume) -> Response {
+    let (chrome, csrf) = admin.chrome("");
+    let what = why.map_or("the action you started", Confirming::text);
+    let page = ConfirmPage {
+        fields: fields_of(&resume.body, &chrome.csrf, &[]),
+        chrome,
+        title: "Confirmed".into(),
+        lines: vec![format!("Thank you. Carrying on: {what}.")],
+        warning: None,
+        action: resume.action,
+        button: "Continue".into(),
+        danger: false,
+        back: back.into(),
+        auto: true,
+    };
+    admin.render(&csrf, page)
 }
