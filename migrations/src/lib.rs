@@ -18,6 +18,7 @@ mod m20261202_000011_form_uses;
 mod m20261202_000012_oidc_claims;
 mod m20261202_000013_users_locked;
 mod m20261202_000014_audit_origin;
+mod m20261207_000015_sign_in_days;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_oidc_claims::Migration),
             Box::new(m20261202_000013_users_locked::Migration),
             Box::new(m20261202_000014_audit_origin::Migration),
+            Box::new(m20261207_000015_sign_in_days::Migration),
         ]
     }
 }

@@ -88,6 +88,15 @@ impl Ctx<'_> {
         outcome: Outcome,
         detail: Option<serde_json::Value>,
     ) -> Result<(), LoginError> {
+        // The overview's sign-in counts: each password attempt, and each failed code.
+        let counted = match (operation, outcome) {
+            ("login.password", o) => Some(o == Outcome::Success),
+            ("login.mfa", o) if o != Outcome::Success => Some(false),
+            _ => None,
+        };
+        if let Some(succeeded) = counted {
+            crate::store::sign_ins::count(tx, self.tenant_id(), self.now, succeeded).await?;
+        }
         let key = self.svc.keyring.chain_key_of(self.tenant)?;
         audit::record(
             tx,

@@ -22,6 +22,7 @@ pub mod saml_requests;
 pub mod saml_sps;
 pub mod sessions;
 pub mod settings;
+pub mod sign_ins;
 pub mod signing_keys;
 pub mod tenants;
 pub mod throttle;

@@ -519,3 +519,42 @@ pub async fn erase(tx: &Tx, tenant: TenantId, id: UserId) -> Result<bool, StoreE
     .await?;
     Ok(n == 1)
 }
+
+/// A tenant's users at a glance: (all, active, locked now, active with a confirmed second
+/// factor).
+pub async fn counts(
+    h: &impl Handle,
+    tenant: TenantId,
+    now: i64,
+) -> Result<(i64, i64, i64, i64), StoreError> {
+    let t = || -> sea_orm::Value { tenant.to_string().into() };
+    let row = query_one(
+        h,
+        "SELECT COUNT(*) AS total, \
+         COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0) AS active, \
+         COALESCE(SUM(CASE WHEN locked_until > ? THEN 1 ELSE 0 END), 0) AS locked \
+         FROM users WHERE tenant_id = ?",
+        vec![now.into(), t()],
+    )
+    .await?;
+    let mfa = query_one(
+        h,
+        "SELECT COUNT(*) AS n FROM totp_credentials c JOIN users u \
+         ON u.tenant_id = c.tenant_id AND u.id = c.user_id \
+         WHERE c.tenant_id = ? AND c.confirmed_at IS NOT NULL AND u.status = 'active'",
+        vec![t()],
+    )
+    .await?;
+    let get = |r: &Option<sea_orm::QueryResult>, col: &str| -> Result<i64, StoreError> {
+        Ok(match r {
+            Some(r) => r.try_get("", col)?,
+            None => 0,
+        })
+    };
+    Ok((
+        get(&row, "total")?,
+        get(&row, "active")?,
+        get(&row, "locked")?,
+        get(&mfa, "n")?,
+    ))
+}

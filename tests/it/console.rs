@@ -766,6 +766,21 @@ async fn export(b: &Browser, query: &str) -> (u16, String, String) {
     b.client_get(&format!("/admin/audit/export?{query}")).await
 }
 
+/// Whether `html` shows a time to the second (`2026-12-07 21:12:30 UTC`).
+fn regex_like_time(html: &str) -> bool {
+    html.split(" UTC").any(|before| {
+        let tail: Vec<char> = before.chars().rev().take(8).collect();
+        tail.len() == 8
+            && tail.iter().rev().enumerate().all(|(i, c)| {
+                if i == 2 || i == 5 {
+                    *c == ':'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+    })
+}
+
 #[tokio::test]
 async fn the_audit_log_filters_verifies_and_exports() {
     let app = app_with_alice().await;
@@ -787,24 +802,60 @@ async fn the_audit_log_filters_verifies_and_exports() {
     )
     .await;
 
+    // The entries the page lists (not the event menu, which names every event).
+    let listed = |page: &Page, code: &str| {
+        let table = page.body.split("id=\"entries\"").nth(1).unwrap_or("");
+        table
+            .split("</table>")
+            .next()
+            .unwrap_or("")
+            .contains(&format!("title=\"{code}\""))
+    };
     let page = b.get("/admin/audit").await;
     assert_eq!(page.status, 200);
-    assert!(page.has("user.unlock") && page.has("tenant.create"));
+    assert!(listed(&page, "user.unlock") && listed(&page, "tenant.create"));
+    // In words, to the second, with the people linked.
+    assert!(page.has(">Account unlocked<") && page.has(">Organisation created<"));
+    assert!(page.has(&format!("<a href=\"/admin/users/{alice}\">alice</a>")));
+    let second = regex_like_time(&page.body);
+    assert!(second, "times show seconds: {}", page.body);
     let page = b.get("/admin/audit?actor=root").await;
-    assert!(page.has("user.unlock") && !page.has("tenant.create"));
+    assert!(listed(&page, "user.unlock") && !listed(&page, "tenant.create"));
     let page = b.get("/admin/audit?subject=alice&outcome=failure").await;
     assert!(
-        page.has("login.password") && !page.has("user.unlock"),
+        listed(&page, "login.password") && !listed(&page, "user.unlock"),
         "{}",
         page.body
     );
+    // The event menu: families and single events.
     let page = b.get("/admin/audit?operation=login.").await;
-    assert!(page.has("login.password") && !page.has("user.unlock"));
+    assert!(listed(&page, "login.password") && !listed(&page, "user.unlock"));
+    assert!(page.has("<option value=\"login.\" selected>"));
+    let page = b.get("/admin/audit?operation=user.unlock").await;
+    assert!(listed(&page, "user.unlock") && !listed(&page, "login.password"));
+    assert!(page.has("<option value=\"user.unlock\" selected>Account unlocked</option>"));
+    // Quick ranges keep the other filters.
+    let week = between(&page.body, "<nav class=\"quick\"", "Last 7 days");
+    let week = week.rsplit("href=\"").next().unwrap_or("");
     assert!(
-        b.get("/admin/audit?from=2026-02-30")
-            .await
-            .has("The start date must be a date")
+        week.starts_with("/admin/audit?operation=user.unlock&") && week.contains("from="),
+        "{week}"
     );
+    // Every wrong filter is said at once, beside its field; nothing is listed.
+    let page = b
+        .get("/admin/audit?from=2026-02-30&subject=nobody-at-all&outcome=maybe")
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.has("Enter the start date as a date"));
+    assert!(page.has("id=\"from\"") && page.has("aria-describedby=\"from-error\""));
+    assert!(page.has("There is no user named nobody-at-all") && page.has("id=\"subject-error\""));
+    assert!(page.has("id=\"outcome-error\""));
+    assert!(!page.has("id=\"entries\""));
+    // A range that ends before it starts is refused, not shown as empty.
+    let page = b.get("/admin/audit?from=2026-03-02&to=2026-03-01").await;
+    assert_eq!(page.status, 422);
+    assert!(page.has("The end date is before the start date."));
+    assert!(page.has("aria-describedby=\"to-error\""));
     // Another tenant's people are not found, by name or by id.
     assert!(
         b.get("/admin/audit?subject=mallory")
@@ -812,10 +863,12 @@ async fn the_audit_log_filters_verifies_and_exports() {
             .has("There is no user named mallory")
     );
     let page = b.get(&format!("/admin/audit?subject=user:{mallory}")).await;
-    assert!(page.has("Nothing recorded yet."));
+    assert!(page.has("No entry matches these filters."));
     // One entry in full; numbers past the end are not found.
     let page = b.get("/admin/audit/1").await;
-    assert!(page.has("tenant.create") && page.has("Previous MAC"));
+    assert!(
+        page.has("Organisation created") && page.has("tenant.create") && page.has("Previous MAC")
+    );
     assert_eq!(b.get("/admin/audit/99999").await.status, 404);
     assert_eq!(b.get("/admin/audit/x").await.status, 404);
 
@@ -1478,4 +1531,107 @@ async fn a_person_export_streams_every_audit_entry_about_and_by_them() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 3500, "each entry once");
+}
+
+#[tokio::test]
+async fn the_overview_shows_users_sign_ins_and_certificates_that_expire_soon() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "owner").await;
+    // Sign-ins: two wrong passwords, an unknown user, one right; alice has no two-step.
+    let alice = Browser::new(&app, "acme");
+    alice.login("alice", "not-her-password").await;
+    alice.login("alice", "still-not-it").await;
+    alice.login("nobody-here", PW).await;
+    alice.login("alice", PW).await;
+    // A service provider whose certificate expires in ten days, and an active signing key of
+    // ours that expires in five.
+    let soon =
+        now_unix() - (i64::from(latchkey::crypto::signing::CERT_VALIDITY_DAYS) - 10) * 86_400;
+    let key = latchkey::crypto::signing::generate(
+        latchkey::keys::Alg::Rs256,
+        "https://sp.example.com",
+        soon,
+    )
+    .unwrap();
+    let body: String = key
+        .certificate_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let file = app.dir.path().join("soon.xml");
+    std::fs::write(
+        &file,
+        crate::saml::sp_metadata("https://soon.example.com", &body, ""),
+    )
+    .unwrap();
+    let out = app.cli(&[
+        "sp",
+        "import",
+        "--tenant",
+        "acme",
+        "--file",
+        file.to_str().unwrap(),
+        "--name",
+        "Expense tool",
+    ]);
+    assert!(out.ok(), "{}", out.stderr);
+    app.sql(&format!(
+        "UPDATE signing_keys SET not_after = {} WHERE state = 'active'",
+        (now_unix() + 5 * 86_400) * 1000
+    ))
+    .await;
+
+    let page = b.get("/admin").await;
+    assert_eq!(page.status, 200);
+    let figure = |id: &str| between(&page.body, &format!("id=\"figure-{id}\""), "</a>");
+    let users = count(&app, "SELECT COUNT(*) FROM users").await;
+    assert!(figure("users").contains(&format!("<strong>{users}</strong>")));
+    assert!(figure("locked").contains("<strong>0</strong>"));
+    // root has two-step; alice and the other users do not.
+    let active = count(&app, "SELECT COUNT(*) FROM users WHERE status = 'active'").await;
+    let with_mfa = count(
+        &app,
+        "SELECT COUNT(*) FROM totp_credentials WHERE confirmed_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(with_mfa, 1);
+    assert!(
+        figure("mfa").contains(&format!(
+            "<strong>{}%</strong>",
+            (with_mfa * 100 + active / 2) / active
+        )) && figure("mfa").contains(&format!("{with_mfa} of {active} active users")),
+        "{}",
+        figure("mfa")
+    );
+    // The chart's totals are the audit log's.
+    let ok = count(
+        &app,
+        "SELECT COUNT(*) FROM audit_log WHERE operation = 'login.password' AND outcome = 'success'",
+    )
+    .await;
+    let failed = count(
+        &app,
+        "SELECT COUNT(*) FROM audit_log WHERE (operation = 'login.password' OR operation = \
+         'login.mfa') AND outcome <> 'success'",
+    )
+    .await;
+    assert_eq!(failed, 3);
+    let totals = between(&page.body, "id=\"sign-in-totals\"", "</p>");
+    assert!(
+        totals.contains(&format!(
+            "Last 7 days: <strong>{ok}</strong> succeeded, <strong>{failed}</strong> failed"
+        )),
+        "{totals}"
+    );
+    assert!(page.has("<svg class=\"chart\""));
+    let expiring = between(&page.body, "id=\"expiring\"", "</section>");
+    assert!(
+        expiring.contains("Expense tool: its signing certificate")
+            && expiring.contains("Signing key"),
+        "{expiring}"
+    );
+    // Helpdesk sees the directory figures but not the settings' certificates.
+    let (help, _) = signed_in_admin(&app, "helen", "helpdesk").await;
+    let page = help.get("/admin").await;
+    assert!(page.has("id=\"figure-users\"") && !page.has("id=\"expiring\""));
 }

@@ -181,7 +181,9 @@ async fn an_owner_runs_the_directory_in_chromium() {
         .await;
     c.follow("#stage-RS256").await;
     assert!(
-        c.text("#confirming").await.contains("change the signing keys"),
+        c.text("#confirming")
+            .await
+            .contains("change the signing keys"),
         "{}",
         c.source().await
     );

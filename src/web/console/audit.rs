@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::activity::{self, Line};
 use super::verify::Confirming;
-use super::{Admin, Chrome, Format, admin, csv_field, when, when_iso};
+use super::{Admin, Chrome, Format, admin, csv_field, when_iso};
 use crate::audit::Verdict;
 use crate::console::Power;
 use crate::directory::username_key;
@@ -60,6 +60,19 @@ fn clip(v: &str, n: usize) -> String {
     v.trim().chars().take(n).collect()
 }
 
+/// A filter field and what is wrong with it.
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn wrong(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
 impl AuditQuery {
     /// A person or thing as the log names it: `operator`, `system`, a reference (`user:…`,
     /// `group:…`) or a username of this tenant. `Err` when no such user exists.
@@ -83,39 +96,61 @@ impl AuditQuery {
         )
     }
 
-    /// The filter, or what is wrong with it.
+    /// The filter, or what is wrong with each field that is wrong.
     async fn filter(
         &self,
         svc: &Services,
         tenant: TenantId,
-    ) -> Result<Result<AuditFilter, String>, AppError> {
-        let from = match self.from.trim() {
-            "" => None,
-            t => match day_start(t) {
-                Some(ms) => Some(ms),
-                None => return Ok(Err("The start date must be a date (YYYY-MM-DD).".into())),
-            },
+    ) -> Result<Result<AuditFilter, Vec<FieldError>>, AppError> {
+        let mut errors = vec![];
+        let date = |text: &str, field, what| match text.trim() {
+            "" => Ok(None),
+            t => day_start(t).map(Some).ok_or_else(|| {
+                wrong(
+                    field,
+                    format!("Enter the {what} date as a date, like 2026-12-31."),
+                )
+            }),
         };
-        let until = match self.to.trim() {
-            "" => None,
-            t => match day_start(t) {
-                Some(ms) => Some(ms + 86_400_000),
-                None => return Ok(Err("The end date must be a date (YYYY-MM-DD).".into())),
-            },
-        };
+        let from = date(&self.from, "from", "start").unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        let until = date(&self.to, "to", "end").unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        let until = until.map(|day| day + 86_400_000);
+        if let (Some(from), Some(until)) = (from, until)
+            && from >= until
+        {
+            errors.push(wrong("to", "The end date is before the start date."));
+        }
         let actor = match Self::reference(svc, tenant, &self.actor).await? {
             Ok(a) => a,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                errors.push(wrong("actor", e));
+                None
+            }
         };
         let subject = match Self::reference(svc, tenant, &self.subject).await? {
             Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                errors.push(wrong("subject", e));
+                None
+            }
         };
         let outcome = match self.outcome.as_str() {
             "" => None,
             o @ ("success" | "failure" | "denied") => Some(o.to_owned()),
-            _ => return Ok(Err("The outcome must be success, failure or denied.".into())),
+            _ => {
+                errors.push(wrong("outcome", "Choose a result from the list."));
+                None
+            }
         };
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
         let operation = clip(&self.operation, 64);
         Ok(Ok(AuditFilter {
             from,
@@ -130,6 +165,11 @@ impl AuditQuery {
 
     /// The filters as a query string (for pages and exports), with `extra` pairs.
     fn query(&self, extra: &[(&str, &str)]) -> String {
+        self.query_with(&[], extra)
+    }
+
+    /// [`AuditQuery::query`] with the fields named in `replaced` taken from `extra` instead.
+    fn query_with(&self, replaced: &[&str], extra: &[(&str, &str)]) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("from", self.from.as_str()),
@@ -140,6 +180,7 @@ impl AuditQuery {
             ("outcome", &self.outcome),
         ]
         .into_iter()
+        .filter(|(k, _)| !replaced.contains(k))
         .chain(extra.iter().copied())
         {
             let v = clip(v, 128);
@@ -149,6 +190,156 @@ impl AuditQuery {
         }
         q.finish()
     }
+
+    fn filtered(&self) -> bool {
+        !self.query(&[]).is_empty()
+    }
+}
+
+/// One choice of the event menu.
+struct EventChoice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+/// The event menu, by family: "any event of the family" (an operation prefix), then each event.
+/// A filter that is none of these (an older link's prefix) is kept as its own choice.
+fn event_menu(current: &str) -> Vec<(&'static str, Vec<EventChoice>)> {
+    let families: [(&str, &[&str]); 6] = [
+        ("Sign-in", &["login.", "session."]),
+        ("Passwords and two-step", &["password.", "mfa."]),
+        ("Users", &["user.", "directory.", "attribute."]),
+        ("Groups", &["group."]),
+        (
+            "Applications",
+            &["client.", "sp.", "app.access.", "consent."],
+        ),
+        ("Settings and console", &["key.", "tenant.", "audit."]),
+    ];
+    let all = activity::EVENTS
+        .iter()
+        .chain(activity::CONSOLE_EVENTS.iter());
+    let mut known = false;
+    let mut menu = vec![];
+    for (family, prefixes) in families {
+        let mut choices: Vec<EventChoice> = prefixes
+            .iter()
+            .map(|p| EventChoice {
+                value: (*p).into(),
+                label: format!("Every {p}* event"),
+                selected: *p == current,
+            })
+            .collect();
+        choices.extend(
+            all.clone()
+                .filter(|(_, _, f)| *f == family)
+                .map(|(code, text, _)| EventChoice {
+                    value: (*code).into(),
+                    label: (*text).into(),
+                    selected: *code == current,
+                }),
+        );
+        known |= choices.iter().any(|c| c.selected);
+        menu.push((family, choices));
+    }
+    if !current.is_empty() && !known {
+        menu.insert(
+            0,
+            (
+                "This search",
+                vec![EventChoice {
+                    value: current.into(),
+                    label: format!("Starting with {current}"),
+                    selected: true,
+                }],
+            ),
+        );
+    }
+    menu
+}
+
+/// A link to a quick range: the last `days` days up to today (UTC), other filters kept.
+struct Range {
+    label: &'static str,
+    href: String,
+    current: bool,
+}
+
+fn quick_ranges(q: &AuditQuery, now: i64) -> Vec<Range> {
+    let day = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .map(|t| t.date().to_string())
+            .unwrap_or_default()
+    };
+    let today = day(now);
+    [
+        ("Today", 1),
+        ("Last 7 days", 7),
+        ("Last 30 days", 30),
+        ("Last 90 days", 90),
+    ]
+    .into_iter()
+    .map(|(label, days)| {
+        let from = day(now - (days - 1) * 86_400_000);
+        Range {
+            label,
+            current: q.from.trim() == from && q.to.trim() == today,
+            href: format!(
+                "/admin/audit?{}",
+                q.query_with(&["from", "to"], &[("from", &from), ("to", &today)])
+            ),
+        }
+    })
+    .collect()
+}
+
+/// A text filter as the form shows it.
+struct TextField {
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    placeholder: &'static str,
+    max: usize,
+    value: String,
+    error: Option<String>,
+}
+
+fn text_fields(q: &AuditQuery, errors: &[FieldError]) -> Vec<TextField> {
+    [
+        ("from", "From", "date", "", 10, &q.from),
+        ("to", "To", "date", "", 10, &q.to),
+        (
+            "actor",
+            "Who",
+            "text",
+            "username, operator, system",
+            128,
+            &q.actor,
+        ),
+        (
+            "subject",
+            "On",
+            "text",
+            "username or user:…, group:…",
+            128,
+            &q.subject,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, label, kind, placeholder, max, value)| TextField {
+        name,
+        label,
+        kind,
+        placeholder,
+        max,
+        value: clip(value, max),
+        error: errors
+            .iter()
+            .find(|e| e.field == name)
+            .map(|e| e.message.clone()),
+    })
+    .collect()
 }
 
 #[derive(Template, WebTemplate)]
@@ -156,12 +347,26 @@ impl AuditQuery {
 struct LogPage {
     chrome: Chrome,
     q: AuditQuery,
-    error: Option<String>,
+    fields: Vec<TextField>,
+    errors: Vec<FieldError>,
+    events: Vec<(&'static str, Vec<EventChoice>)>,
+    ranges: Vec<Range>,
+    filtered: bool,
     lines: Vec<Line>,
     next: Option<String>,
     export_csv: String,
     export_json: String,
     verdict: Option<(bool, String)>,
+}
+
+impl LogPage {
+    /// The error of filter `field`, if it has one.
+    fn error_of(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
 }
 
 async fn log_page(
@@ -171,8 +376,8 @@ async fn log_page(
 ) -> Result<Response, AppError> {
     let svc = &admin.web.state.svc;
     let tenant = admin.web.tenant.id;
-    let (lines, next, error) = match q.filter(svc, tenant).await? {
-        Err(e) => (vec![], None, Some(e)),
+    let (lines, next, errors) = match q.filter(svc, tenant).await? {
+        Err(e) => (vec![], None, e),
         Ok(filter) => {
             let before = q.before.trim().parse::<i64>().ok().unwrap_or(i64::MAX);
             let rows =
@@ -184,21 +389,26 @@ async fn log_page(
                 .then(|| rows.last().map(|r| r.seq.to_string()))
                 .flatten()
                 .map(|seq| format!("/admin/audit?{}", q.query(&[("before", &seq)])));
-            (activity::lines(svc, tenant, rows).await?, next, None)
+            (activity::lines(svc, tenant, rows).await?, next, vec![])
         }
     };
     let (chrome, csrf) = admin.chrome("/admin/audit");
+    let failed = !errors.is_empty();
     let page = LogPage {
         chrome,
         export_csv: format!("/admin/audit/export?{}", q.query(&[("format", "csv")])),
         export_json: format!("/admin/audit/export?{}", q.query(&[("format", "json")])),
+        fields: text_fields(&q, &errors),
+        events: event_menu(q.operation.trim()),
+        ranges: quick_ranges(&q, admin.web.now),
+        filtered: q.filtered(),
         q,
-        error,
+        errors,
         lines,
         next,
         verdict,
     };
-    Ok(admin.render(&csrf, page))
+    Ok(admin.render_form(&csrf, failed, page))
 }
 
 pub async fn list(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
@@ -247,7 +457,7 @@ pub async fn entry(web: Web, Path(seq): Path<String>) -> Result<Response, AppErr
     let page = EntryPage {
         chrome,
         seq: row.seq,
-        at: when(row.at),
+        at: activity::when_exact(row.at),
         line,
         actor_ref: row.actor,
         subject_ref: row.subject.unwrap_or_default(),
@@ -403,7 +613,10 @@ pub async fn export(web: Web, Query(q): Query<AuditQuery>) -> Result<Response, A
     let tenant = admin.web.tenant.id;
     let filter = match q.filter(&svc, tenant).await? {
         Ok(f) => f,
-        Err(e) => return Err(AppError::BadRequest(e)),
+        Err(e) => {
+            let all: Vec<String> = e.into_iter().map(|e| e.message).collect();
+            return Err(AppError::BadRequest(all.join(" ")));
+        }
     };
     let detail = serde_json::json!({
         "format": format.as_str(),
