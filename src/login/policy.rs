@@ -150,7 +150,7 @@ fn range(field: &str, value: u32, min: u32, max: u32) -> Result<(), PolicyError>
     } else {
         Err(PolicyError {
             field: field.into(),
-            problem: format!("{value} is outside {min}..={max}"),
+            problem: format!("must be from {min} to {max}, not {value}"),
         })
     }
 }

@@ -265,7 +265,31 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
         )
         .await;
     assert_eq!(again.status, 422);
-    assert!(again.has("already taken"));
+    assert!(again.has("id=\"username-error\">Another user already has this username."));
+    assert!(
+        again.has("aria-describedby=\"username-hint username-error\" aria-invalid=\"true\""),
+        "{}",
+        again.body
+    );
+    // Every problem at once, beside its field, in words.
+    let bad = b
+        .submit(
+            "/admin/users/new",
+            "/admin/users",
+            &[
+                ("username", "new hire"),
+                ("email", "BOB.builder@example.com"),
+                ("display_name", "Tab\tName"),
+                ("delivery", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.has("id=\"username-error\">A username cannot have spaces"));
+    assert!(bad.has("id=\"email-error\">Another user already has this e-mail address."));
+    assert!(bad.has("id=\"display_name-error\">Enter a name of 1 to 128 characters"));
+    assert!(bad.has("value=\"new hire\""), "what was typed is kept");
+    assert!(!bad.has("`"), "no developer syntax");
     // (The tenant's first owner, alice, root, bob and dan.)
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 5);
 
@@ -1228,14 +1252,34 @@ async fn policies_are_reviewed_validated_and_saved_all_or_nothing() {
         "save",
         &with(
             &fields,
-            &[("password.min_length", "7"), ("mfa", "required")],
+            &[
+                ("password.min_length", "7"),
+                ("mfa", "required"),
+                ("lockout.max_failures", "many"),
+                ("ip.deny", "10.0.0.0/33"),
+            ],
         ),
     )
     .await;
     assert_eq!(bad.status, 422);
-    assert!(bad.has("Minimum length:"), "{}", bad.body);
+    // Every wrong setting at once, each beside its field, in words.
+    for (id, says) in [
+        ("password-min_length", "Must be from 8 to 128, not 7."),
+        ("lockout-max_failures", "Enter a whole number."),
+        ("ip-deny", "Enter network ranges such as 10.0.0.0/8"),
+    ] {
+        assert!(
+            bad.has(&format!("aria-describedby=\"{id}-error\"")),
+            "{id}: {}",
+            bad.body
+        );
+        let error = between(&bad.body, &format!("id=\"{id}-error\">"), "</p>");
+        assert!(error.starts_with(says), "{id}: {error}");
+    }
+    assert!(!bad.has("..="), "no developer syntax");
     let bad = post_policy(&b, &csrf, "save", &with(&fields, &[("mfa", "sometimes")])).await;
     assert_eq!(bad.status, 422);
+    assert!(bad.has("id=\"mfa-error\">Choose one of the options."));
     let locked_out = post_policy(
         &b,
         &csrf,

@@ -111,9 +111,13 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     };
     let page = add(vec![("attr.start_date", "2027-02-30")]).await;
     assert_eq!(page.status, 422);
-    let alert = page.alert().unwrap();
-    assert!(alert.contains("Cost centre is required"), "{alert}");
-    assert!(alert.contains("not a date"), "{alert}");
+    assert!(
+        page.has("id=\"attr-cost_centre-error\">Enter a value: this attribute is required."),
+        "{}",
+        page.body
+    );
+    assert!(page.has("id=\"attr-start_date-error\">Enter a date, such as 2026-12-31."));
+    assert!(page.has("aria-describedby=\"attr-start_date-error\""));
     assert!(
         page.has("value=\"2027-02-30\""),
         "the form keeps what was typed"
@@ -171,7 +175,8 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     ])
     .await;
     assert_eq!(page.status, 422);
-    assert!(page.alert().unwrap().contains("not a number"));
+    assert!(page.has("id=\"attr-employee_no-error\">Enter a number"));
+    assert!(page.has("value=\"12x\""), "what was typed is kept");
     assert_eq!(
         count(
             &app,

@@ -49,10 +49,34 @@ async fn an_owner_runs_the_directory_in_chromium() {
     // Add a user with a one-time password.
     c.follow(".sidebar a[href='/admin/users']").await;
     c.follow("a.button[href='/admin/users/new']").await;
-    c.fill("#username", "bob").await;
+    // A username with a space: said beside the field, with what was typed kept.
+    c.fill("#username", "bob builder").await;
     c.fill("#email", "bob@example.com").await;
     c.fill("#display_name", "Bob Builder").await;
     c.click("#d-password").await;
+    c.follow("form[action='/admin/users'] button[type=submit]")
+        .await;
+    assert!(
+        c.text("#username-error")
+            .await
+            .contains("cannot have spaces")
+    );
+    let invalid = c.element("#username").await;
+    assert_eq!(
+        invalid.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        c.element("#email")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("bob@example.com")
+    );
+    c.shot("console-user-new-errors").await;
+    c.fill("#username", "bob").await;
     c.shot("console-user-new").await;
     c.follow("form[action='/admin/users'] button[type=submit]")
         .await;

@@ -237,6 +237,32 @@ pub fn sentence(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What is wrong with a form, field by field (by the field's id), each said in words beside
+/// its field. Every problem is found before any is shown.
+#[derive(Default, Debug)]
+pub struct FieldErrors(Vec<(String, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let field = field.into();
+        if self.of(&field).is_none() {
+            self.0.push((field, message.into()));
+        }
+    }
+
+    /// The problem with field `id`, if it has one.
+    pub fn of(&self, id: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == id)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A form confirmed by typing something (a username, a group's name).
 #[derive(serde::Deserialize)]
 pub struct ConfirmForm {

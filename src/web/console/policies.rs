@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::response::Response;
 
 use super::verify::Confirming;
-use super::{Admin, Chrome, admin};
+use super::{Admin, Chrome, FieldErrors, admin};
 use crate::console::Power;
 use crate::login::admin::{self as actions, AdminError};
 use crate::login::flow;
@@ -191,6 +191,8 @@ struct FieldView {
     flag: bool,
     mfa: bool,
     networks: bool,
+    /// What is wrong with the submitted value.
+    error: Option<String>,
 }
 
 struct Section {
@@ -217,7 +219,7 @@ struct PolicyPage {
     notice: Option<&'static str>,
 }
 
-fn sections(values: &dyn Fn(&Field) -> String) -> Vec<Section> {
+fn sections(values: &dyn Fn(&Field) -> String, errors: &FieldErrors) -> Vec<Section> {
     FIELDS
         .iter()
         .map(|(title, fields)| Section {
@@ -234,6 +236,7 @@ fn sections(values: &dyn Fn(&Field) -> String) -> Vec<Section> {
                     flag: f.kind == Kind::Flag,
                     mfa: f.kind == Kind::Mfa,
                     networks: f.kind == Kind::Networks,
+                    error: errors.of(f.path).map(str::to_owned),
                 })
                 .collect(),
         })
@@ -257,7 +260,7 @@ pub async fn show(
         .then_some("The policy is saved. Every node applies it within a second.");
     Ok(render(&admin, |chrome| PolicyPage {
         chrome,
-        sections: sections(&|f| value_of(&doc, f.path, f.kind)),
+        sections: sections(&|f| value_of(&doc, f.path, f.kind), &FieldErrors::default()),
         can_edit: Power::ManagePolicies.held_by(admin.role),
         changes: vec![],
         review: false,
@@ -325,27 +328,30 @@ pub async fn submit(web: Web, body: Bytes) -> Result<Response, AppError> {
             });
         }
     }
-    let form_again = |chrome, changes, review, error| PolicyPage {
+    let form_again = |chrome, changes, review, error, errors: &FieldErrors| PolicyPage {
         chrome,
-        sections: sections(&submitted),
+        sections: sections(&submitted, errors),
         can_edit: true,
         changes,
         review,
         error,
         notice: None,
     };
-    // Validate everything before showing the review: nothing half-checked is ever saved.
+    // Validate everything before showing the review: nothing half-checked is ever saved. Each
+    // setting is tried in turn, so every wrong one is found and said beside its field.
     let mut candidate: Policy = current.clone();
+    let mut errors = FieldErrors::default();
     for (path, value) in &settings {
         match candidate.with_setting(path, value) {
             Ok(p) => candidate = p,
-            Err(e) => {
-                let message = format!("{}: {}. Nothing was saved.", label_of(&e.field), e.problem);
-                return Ok(render(&admin, |c| {
-                    form_again(c, vec![], false, Some(message))
-                }));
-            }
+            Err(e) => errors.add(path.clone(), problem_text(path, &e)),
         }
+    }
+    if !errors.is_empty() {
+        let message = "Check the settings marked below. Nothing was saved.".to_owned();
+        return Ok(render(&admin, |c| {
+            form_again(c, vec![], false, Some(message), &errors)
+        }));
     }
     if !flow::ip_allowed(&candidate, admin.web.ip) {
         let ip = admin
@@ -356,36 +362,55 @@ pub async fn submit(web: Web, body: Bytes) -> Result<Response, AppError> {
             "These network rules would refuse your own address ({ip}) and sign you out. Allow \
              it first. Nothing was saved."
         );
+        let mut errors = FieldErrors::default();
+        errors.add("ip.allow", format!("Add a range that holds {ip}."));
         return Ok(render(&admin, |c| {
-            form_again(c, vec![], false, Some(message))
+            form_again(c, vec![], false, Some(message), &errors)
         }));
     }
     if settings.is_empty() {
         let message = "Nothing was changed.".to_owned();
         return Ok(render(&admin, |c| {
-            form_again(c, vec![], false, Some(message))
+            form_again(c, vec![], false, Some(message), &FieldErrors::default())
         }));
     }
     if get("step") != "save" {
-        return Ok(render(&admin, |c| form_again(c, changes, true, None)));
+        return Ok(render(&admin, |c| {
+            form_again(c, changes, true, None, &FieldErrors::default())
+        }));
     }
     match actions::set_policy(svc, &admin.web.tenant, &settings, admin.by(), admin.web.now).await {
         // Every node (this one too) picks it up from the change epoch within a second.
         Ok(_) => Ok(see_other("/admin/policies?done=saved")),
         Err(AdminError::Policy(e)) => {
-            let message = format!("{}: {}. Nothing was saved.", label_of(&e.field), e.problem);
+            let mut errors = FieldErrors::default();
+            let message = "Check the settings marked below. Nothing was saved.".to_owned();
+            errors.add(e.field.clone(), problem_text(&e.field.clone(), &e));
             Ok(render(&admin, |c| {
-                form_again(c, vec![], false, Some(message))
+                form_again(c, vec![], false, Some(message), &errors)
             }))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn label_of(path: &str) -> String {
-    FIELDS
+/// What is wrong with a setting, in words: a range the policy states, or what the field
+/// takes (for a value that is not even of its kind).
+fn problem_text(path: &str, e: &crate::login::policy::PolicyError) -> String {
+    if e.problem.starts_with("must be") || e.problem.starts_with("at most") {
+        return super::sentence(&e.problem);
+    }
+    let kind = FIELDS
         .iter()
         .flat_map(|(_, fields)| fields.iter())
         .find(|f| f.path == path)
-        .map_or_else(|| path.to_owned(), |f| f.label.to_owned())
+        .map(|f| f.kind);
+    match kind {
+        Some(Kind::Number) => "Enter a whole number.".into(),
+        Some(Kind::Mfa) => "Choose one of the options.".into(),
+        Some(Kind::Networks) => {
+            "Enter network ranges such as 10.0.0.0/8 or 2001:db8::/32, one per line.".into()
+        }
+        Some(Kind::Flag) | None => "This value is not accepted.".into(),
+    }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::activity::{self, Line};
 use super::gate::Question;
 use super::verify::Confirming;
-use super::{Admin, Chrome, admin, claim_once, sentence, when};
+use super::{Admin, Chrome, FieldErrors, admin, claim_once, sentence, when};
 use crate::console::{PAGE_SIZE, Power, may_act_on, role_label};
 use crate::directory::attributes::{self, Attribute};
 use crate::directory::{
@@ -40,6 +40,8 @@ pub struct AttrField {
     pub required: bool,
     /// The stored value, or what was submitted.
     pub value: String,
+    /// What is wrong with the submitted value.
+    pub error: Option<String>,
 }
 
 /// The attribute fields of a form (name → raw value), from its other fields.
@@ -75,20 +77,103 @@ pub(super) fn attribute_fields(
                 Some(s) => s.get(&a.name).cloned().unwrap_or_default(),
                 None => stored.get(&a.id).cloned().unwrap_or_default(),
             },
+            error: None,
         })
         .collect()
 }
 
-/// Checks a form's attribute fields against the schema (all of them: a form shows every
-/// attribute); `Err` is the sentence to show.
-fn checked_attributes(
+/// [`attribute_fields`] with each field's problem from `errors`.
+fn with_errors(mut fields: Vec<AttrField>, errors: &FieldErrors) -> Vec<AttrField> {
+    for f in &mut fields {
+        f.error = errors.of(&f.id).map(str::to_owned);
+    }
+    fields
+}
+
+/// What is wrong with a name field, in words.
+fn name_problem(e: &directory::NameError) -> &'static str {
+    match e {
+        directory::NameError::UsernameLength => "Enter a username of 1 to 64 characters.",
+        directory::NameError::UsernameCharacters => {
+            "A username cannot have spaces, @ or colons. Try a dot or a dash instead."
+        }
+        directory::NameError::Email(_) => "Enter an e-mail address such as name@example.com.",
+        directory::NameError::DisplayName => "Enter a name of 1 to 128 characters, on one line.",
+    }
+}
+
+/// The person fields of a form, as submitted.
+struct Person<'a> {
+    /// Only when creating: the username cannot change.
+    username: Option<&'a str>,
+    email: &'a str,
+    display_name: &'a str,
+    /// Custom attributes by name.
+    attributes: &'a std::collections::HashMap<String, String>,
+}
+
+/// Every problem with a person's fields, each beside its field: the form of each value, and
+/// whether another user of the tenant (not `editing`) already has the username or address.
+/// With none, the attribute values to store.
+async fn check_person(
+    admin: &Admin,
+    p: &Person<'_>,
+    editing: Option<UserId>,
     schema: &[Attribute],
-    submitted: &std::collections::HashMap<String, String>,
-) -> Result<attributes::Values, String> {
-    attributes::check(schema, submitted, true).map_err(|problems| {
-        let all: Vec<String> = problems.iter().map(|p| sentence(p)).collect();
-        all.join(" ")
-    })
+) -> Result<(FieldErrors, Option<attributes::Values>), AppError> {
+    let store = &admin.web.state.svc.store;
+    let tenant = admin.web.tenant.id;
+    let mut errors = FieldErrors::default();
+    let other = |u: Option<User>| u.is_some_and(|u| Some(u.id) != editing);
+    if let Some(name) = p.username {
+        match directory::Username::parse(name) {
+            Err(e) => errors.add("username", name_problem(&e)),
+            Ok(u) => {
+                if other(users::find_by_username_key(store, tenant, &u.key).await?) {
+                    errors.add("username", "Another user already has this username.");
+                }
+            }
+        }
+    }
+    match directory::Email::parse(p.email) {
+        Err(e) => errors.add("email", name_problem(&e)),
+        Ok(e) => {
+            if other(users::find_by_email_key(store, tenant, &e.key).await?) {
+                errors.add("email", "Another user already has this e-mail address.");
+            }
+        }
+    }
+    let name_optional = p.username.is_some() && p.display_name.trim().is_empty();
+    if !name_optional && let Err(e) = directory::parse_display_name(p.display_name) {
+        errors.add("display_name", name_problem(&e));
+    }
+    for a in schema {
+        let raw = p.attributes.get(&a.name).map_or("", String::as_str);
+        let problem = match a.check(raw) {
+            Ok(None) if a.required => Some("Enter a value: this attribute is required."),
+            Ok(_) => None,
+            Err(_) => Some(match a.kind {
+                attributes::Kind::Number => "Enter a number, such as 42 or -3.5.",
+                attributes::Kind::Date => "Enter a date, such as 2026-12-31.",
+                attributes::Kind::Boolean => "Choose Yes or No.",
+                attributes::Kind::Text => "Enter at most 1024 characters, on one line.",
+            }),
+        };
+        if let Some(problem) = problem {
+            errors.add(format!("attr-{}", a.name), problem);
+        }
+    }
+    if !errors.is_empty() {
+        return Ok((errors, None));
+    }
+    match attributes::check(schema, p.attributes, true) {
+        Ok(values) => Ok((errors, Some(values))),
+        Err(problems) => {
+            let all: Vec<String> = problems.iter().map(|p| sentence(p)).collect();
+            errors.add("form", all.join(" "));
+            Ok((errors, None))
+        }
+    }
 }
 
 // ---- the list ----
@@ -363,17 +448,12 @@ struct NewPage {
     display_name: String,
     invite: bool,
     attributes: Vec<AttrField>,
-    error: Option<String>,
+    errors: FieldErrors,
 }
 
-fn new_form(
-    admin: &Admin,
-    f: &CreateForm,
-    schema: &[Attribute],
-    error: Option<String>,
-) -> Response {
+fn new_form(admin: &Admin, f: &CreateForm, schema: &[Attribute], errors: FieldErrors) -> Response {
     let (chrome, csrf) = admin.chrome("/admin/users");
-    let status = if error.is_some() {
+    let status = if !errors.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -384,12 +464,15 @@ fn new_form(
         email: f.email.clone(),
         display_name: f.display_name.clone(),
         invite: f.delivery != "password",
-        attributes: attribute_fields(
-            schema,
-            &Default::default(),
-            Some(&submitted_attributes(&f.rest)),
+        attributes: with_errors(
+            attribute_fields(
+                schema,
+                &Default::default(),
+                Some(&submitted_attributes(&f.rest)),
+            ),
+            &errors,
         ),
-        error,
+        errors,
     };
     admin.render(&csrf, (status, page))
 }
@@ -397,7 +480,12 @@ fn new_form(
 pub async fn new_page(web: Web) -> Result<Response, AppError> {
     let admin = admin!(web, Power::ManageDirectory);
     let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
-    Ok(new_form(&admin, &CreateForm::default(), &schema, None))
+    Ok(new_form(
+        &admin,
+        &CreateForm::default(),
+        &schema,
+        FieldErrors::default(),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -447,11 +535,23 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
     let invite = f.delivery != "password";
     let svc = &admin.web.state.svc;
     let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
-    let values = match checked_attributes(&schema, &submitted_attributes(&f.rest)) {
-        Ok(v) => v,
-        Err(e) => return Ok(new_form(&admin, &f, &schema, Some(e))),
+    let submitted = submitted_attributes(&f.rest);
+    let person = Person {
+        username: Some(&f.username),
+        email: &f.email,
+        display_name: &f.display_name,
+        attributes: &submitted,
     };
+    // Claimed first: the same form sent again (a reload of the result) adds nobody and says
+    // so, rather than that the user now exists.
     let claimed = claim_once!(admin, &f.once, "/admin/users", "Back to users");
+    let values = match check_person(&admin, &person, None, &schema).await? {
+        (_, Some(v)) => v,
+        (errors, None) => {
+            claimed.release(&admin).await?;
+            return Ok(new_form(&admin, &f, &schema, errors));
+        }
+    };
     let input = NewUserInput {
         username: f.username.clone(),
         email: f.email.clone(),
@@ -470,18 +570,22 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
     .await
     {
         Ok(c) => c,
-        Err(
-            e @ (DirectoryError::Name(_)
-            | DirectoryError::UsernameTaken(_)
-            | DirectoryError::EmailTaken(_)),
-        ) => {
+        // Taken between the check and the write (another admin, another node).
+        Err(e @ (DirectoryError::UsernameTaken(_) | DirectoryError::EmailTaken(_))) => {
             claimed.release(&admin).await?;
-            return Ok(new_form(
-                &admin,
-                &f,
-                &schema,
-                Some(sentence(&e.to_string())),
-            ));
+            let mut errors = FieldErrors::default();
+            if matches!(e, DirectoryError::UsernameTaken(_)) {
+                errors.add("username", "Another user already has this username.");
+            } else {
+                errors.add("email", "Another user already has this e-mail address.");
+            }
+            return Ok(new_form(&admin, &f, &schema, errors));
+        }
+        Err(DirectoryError::Name(e)) => {
+            claimed.release(&admin).await?;
+            let mut errors = FieldErrors::default();
+            errors.add("form", name_problem(&e));
+            return Ok(new_form(&admin, &f, &schema, errors));
         }
         Err(e) => {
             claimed.release(&admin).await?;
@@ -561,6 +665,10 @@ struct UserPage {
     can_roles: bool,
     can_export: bool,
     is_self: bool,
+    /// The profile form's name and address: stored, or as submitted when refused.
+    form_name: String,
+    form_email: String,
+    errors: FieldErrors,
 }
 
 async fn target(admin: &Admin, id: &str) -> Result<Option<User>, AppError> {
@@ -620,13 +728,20 @@ pub(super) async fn user_page(
     user_page_with(admin, user, shown, None).await
 }
 
-/// [`user_page`], with the profile form as it was `submitted` (custom attributes by name).
+/// A profile form that was refused: what was submitted, and what is wrong with it.
+struct Refused<'a> {
+    person: Person<'a>,
+    errors: FieldErrors,
+}
+
+/// [`user_page`], with the profile form as it was submitted when it was `refused`.
 async fn user_page_with(
     admin: &Admin,
     user: &User,
     (notice, error, one_time_password): (Option<&'static str>, Option<String>, Option<String>),
-    submitted: Option<&std::collections::HashMap<String, String>>,
+    refused: Option<Refused<'_>>,
 ) -> Result<Response, AppError> {
+    let submitted = refused.as_ref().map(|r| r.person.attributes);
     let svc = &admin.web.state.svc;
     let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
     let stored = attributes::values_of(&svc.store, &admin.web.tenant, user.id).await?;
@@ -669,7 +784,17 @@ async fn user_page_with(
         failed_logins: lock.as_ref().map_or(0, |l| l.failed_logins),
         mfa: record.as_ref().is_some_and(|r| r.has_totp),
         must_change_password: user.must_change_password,
-        attributes: attribute_fields(&schema, &stored, submitted),
+        attributes: match &refused {
+            Some(r) => with_errors(attribute_fields(&schema, &stored, submitted), &r.errors),
+            None => attribute_fields(&schema, &stored, None),
+        },
+        form_name: refused.as_ref().map_or_else(
+            || user.display_name.clone(),
+            |r| r.person.display_name.to_owned(),
+        ),
+        form_email: refused
+            .as_ref()
+            .map_or_else(|| user.email.clone(), |r| r.person.email.to_owned()),
         sessions: sessions
             .iter()
             .filter(|s| s.stage == session::Stage::Active)
@@ -702,8 +827,9 @@ async fn user_page_with(
         can_roles: may_act_on(&admin.user, admin.role, Power::ManageAdmins, user, false).is_ok(),
         can_export: Power::ExportDirectory.held_by(admin.role),
         is_self: admin.user.id == user.id,
+        errors: refused.map(|r| r.errors).unwrap_or_default(),
     };
-    let status = if page.error.is_some() {
+    let status = if page.error.is_some() || !page.errors.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -784,10 +910,26 @@ pub async fn profile(
     let fields = (name.as_str(), email.as_str());
     let submitted = submitted_attributes(&f.rest);
     let schema = attributes::list(&svc.store, &admin.web.tenant).await?;
-    let refused = |error: String| (None, Some(error), None);
-    let values = match checked_attributes(&schema, &submitted) {
-        Ok(v) => v,
-        Err(e) => return user_page_with(&admin, &user, refused(e), Some(&submitted)).await,
+    let person = Person {
+        username: None,
+        email: &email,
+        display_name: &name,
+        attributes: &submitted,
+    };
+    let refused = |errors| Refused {
+        person: Person {
+            username: None,
+            email: &email,
+            display_name: &name,
+            attributes: &submitted,
+        },
+        errors,
+    };
+    let values = match check_person(&admin, &person, Some(user.id), &schema).await? {
+        (_, Some(v)) => v,
+        (errors, None) => {
+            return user_page_with(&admin, &user, (None, None, None), Some(refused(errors))).await;
+        }
     };
     match directory::update_profile(
         svc,
@@ -801,9 +943,11 @@ pub async fn profile(
     .await
     {
         Ok(()) => Ok(back(&user, "profile")),
-        Err(e @ (DirectoryError::Name(_) | DirectoryError::EmailTaken(_))) => {
-            let error = refused(sentence(&e.to_string()));
-            user_page_with(&admin, &user, error, Some(&submitted)).await
+        // Taken between the check and the write (another admin, another node).
+        Err(DirectoryError::EmailTaken(_)) => {
+            let mut errors = FieldErrors::default();
+            errors.add("email", "Another user already has this e-mail address.");
+            user_page_with(&admin, &user, (None, None, None), Some(refused(errors))).await
         }
         Err(e) => Err(e.into()),
     }
