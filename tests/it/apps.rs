@@ -65,30 +65,48 @@ pub struct Rp {
 impl Rp {
     /// Registers a confidential client on `slug` (with `extra` client options) and serves it.
     pub async fn start(app: &TestApp, slug: &str, extra: &[&str]) -> Rp {
+        Rp::start_with(app, slug, async |redirect: String, bye: String| {
+            let mut args = vec![
+                "client",
+                "create",
+                "--tenant",
+                slug,
+                "--name",
+                "Team wiki",
+                "--redirect-uri",
+                &redirect,
+                "--post-logout-redirect-uri",
+                &bye,
+                "--scopes",
+                "openid,profile,email,offline_access",
+                "--json",
+            ];
+            args.extend_from_slice(extra);
+            let out = app.cli(&args);
+            assert!(out.ok(), "{}", out.stderr);
+            let j = out.json();
+            (
+                j["client_id"].as_str().unwrap().to_owned(),
+                j["client_secret"].as_str().unwrap().to_owned(),
+            )
+        })
+        .await
+    }
+
+    /// Serves an app whose client `register` registers, given the app's redirect and
+    /// post-logout URIs; it answers the client id and secret (from the CLI, or from the
+    /// console's page in a browser).
+    pub async fn start_with(
+        app: &TestApp,
+        slug: &str,
+        register: impl AsyncFnOnce(String, String) -> (String, String),
+    ) -> Rp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let origin = format!("http://127.0.0.1:{port}");
         let redirect = format!("{origin}/cb");
         let bye = format!("{origin}/bye");
-        let mut args = vec![
-            "client",
-            "create",
-            "--tenant",
-            slug,
-            "--name",
-            "Team wiki",
-            "--redirect-uri",
-            &redirect,
-            "--post-logout-redirect-uri",
-            &bye,
-            "--scopes",
-            "openid,profile,email,offline_access",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let out = app.cli(&args);
-        assert!(out.ok(), "{}", out.stderr);
-        let j = out.json();
+        let (client_id, secret) = register(redirect.clone(), bye).await;
         let issuer = app.url(slug, "");
         let http = crate::harness::client();
         let metadata =
@@ -97,8 +115,8 @@ impl Rp {
                 .expect("discovery");
         let inner = Arc::new(Inner {
             issuer,
-            client_id: j["client_id"].as_str().unwrap().to_owned(),
-            secret: j["client_secret"].as_str().unwrap().to_owned(),
+            client_id,
+            secret,
             redirect,
             metadata,
             http,

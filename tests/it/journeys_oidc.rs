@@ -331,3 +331,37 @@ async fn logout_with_the_confirmation_page_returns_to_the_app_with_its_state() {
     assert_eq!(tab.url().await.path(), "/login", "the session is over");
     tab.done().await;
 }
+
+/// The whole of an admin's first task: an owner registers an app in the console (in Chromium),
+/// copies its client id and secret into the app, and a person signs in to that app.
+#[tokio::test]
+async fn an_app_registered_in_the_console_signs_people_in() {
+    let app = app_with_alice().await;
+    let (_, key) = crate::console::signed_in_admin(&app, "root", "owner").await;
+    let admin = open().await;
+    let rp = Rp::start_with(&app, "acme", async |redirect: String, bye: String| {
+        admin.goto(&app.url("acme", "/login")).await;
+        password_step(&admin, "root", PW).await;
+        code_step(&admin, &totp(&key, now_unix() + 30)).await;
+        admin.goto(&app.url("acme", "/admin/apps/oidc/new")).await;
+        admin.fill("#name", "Team wiki").await;
+        admin.fill("#redirect_uris", &redirect).await;
+        admin.fill("#post_logout_redirect_uris", &bye).await;
+        admin.click("#scope-offline_access").await;
+        admin
+            .follow("form[action='/admin/apps/oidc'] button[type=submit]")
+            .await;
+        let client_id = admin.text("#client-id").await;
+        let secret = admin.text("#client-secret").await;
+        admin.shot("journey-console-app-registered").await;
+        (client_id, secret)
+    })
+    .await;
+    admin.done().await;
+
+    // Alice, in a browser of her own, signs in to it.
+    let tab = open().await;
+    let arrival = sign_in_with_password(&tab, &rp, &[]).await;
+    assert_eq!(username_of(&arrival), "alice");
+    tab.done().await;
+}
