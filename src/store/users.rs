@@ -205,6 +205,8 @@ pub struct UserFilter {
     pub locked: Option<bool>,
     pub mfa: Option<bool>,
     pub admins_only: bool,
+    /// Only these users (a selection of the list).
+    pub ids: Option<Vec<UserId>>,
 }
 
 /// A page position: after or before a username key.
@@ -236,6 +238,116 @@ fn prefix_end(prefix: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The list filter's conditions (after a `WHERE` on `u`): the prefix as three index ranges,
+/// status, lock, second factor, a group (by `EXISTS` when `group_exists`; otherwise the caller
+/// reads from the group's members), admins, and a selection of ids.
+fn push_filters(
+    sql: &mut String,
+    values: &mut Vec<sea_orm::Value>,
+    (tenant, now, collate): (TenantId, i64, &str),
+    filter: &UserFilter,
+    group_exists: bool,
+) {
+    let t = || -> sea_orm::Value { tenant.to_string().into() };
+    if let Some(prefix) = filter.prefix.as_deref().filter(|p| !p.is_empty()) {
+        let end = prefix_end(prefix).unwrap_or_else(|| format!("{prefix}\u{10FFFF}"));
+        let branches: Vec<String> = ["username_key", "email_key", "name_key"]
+            .iter()
+            .map(|col| {
+                values.extend([t(), prefix.to_owned().into(), end.clone().into()]);
+                format!(
+                    "SELECT id FROM users WHERE tenant_id = ? AND {col} {collate} >= ? \
+                     AND {col} {collate} < ?"
+                )
+            })
+            .collect();
+        sql.push_str(&format!(" AND u.id IN ({})", branches.join(" UNION ")));
+    }
+    if let Some(status) = filter.status {
+        sql.push_str(" AND u.status = ?");
+        values.push(status.as_str().to_owned().into());
+    }
+    match filter.locked {
+        Some(true) => {
+            sql.push_str(" AND u.locked_until > ?");
+            values.push(now.into());
+        }
+        Some(false) => {
+            sql.push_str(" AND (u.locked_until IS NULL OR u.locked_until <= ?)");
+            values.push(now.into());
+        }
+        None => {}
+    }
+    if let Some(mfa) = filter.mfa {
+        sql.push_str(if mfa {
+            " AND EXISTS"
+        } else {
+            " AND NOT EXISTS"
+        });
+        sql.push_str(
+            " (SELECT 1 FROM totp_credentials c WHERE c.tenant_id = u.tenant_id \
+             AND c.user_id = u.id AND c.confirmed_at IS NOT NULL)",
+        );
+    }
+    if let Some(group) = filter.group.filter(|_| group_exists) {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM group_members m WHERE m.tenant_id = u.tenant_id \
+             AND m.group_id = ? AND m.user_id = u.id)",
+        );
+        values.push(group.to_string().into());
+    }
+    if filter.admins_only {
+        sql.push_str(" AND u.admin_role IS NOT NULL");
+    }
+    if let Some(ids) = &filter.ids {
+        if ids.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            let marks = vec!["?"; ids.len()].join(", ");
+            sql.push_str(&format!(" AND u.id IN ({marks})"));
+            values.extend(ids.iter().map(|id| sea_orm::Value::from(id.to_string())));
+        }
+    }
+}
+
+/// How many users match `filter`, and how many of them come before `key` in username order
+/// (the list's "51–100 of 61,204").
+pub async fn count(
+    h: &impl Handle,
+    tenant: TenantId,
+    filter: &UserFilter,
+    now: i64,
+    key: Option<&str>,
+) -> Result<(i64, i64), StoreError> {
+    use sea_orm::ConnectionTrait;
+    let collate = if h.conn().get_database_backend() == sea_orm::DbBackend::Postgres {
+        "COLLATE \"C\""
+    } else {
+        "COLLATE BINARY"
+    };
+    let mut sql = String::from("SELECT COUNT(*) AS n");
+    let mut values: Vec<sea_orm::Value> = vec![];
+    if key.is_some() {
+        sql.push_str(
+            ", COALESCE(SUM(CASE WHEN u.username_key < ? THEN 1 ELSE 0 END), 0) AS before",
+        );
+        values.push(key.unwrap_or_default().to_owned().into());
+    }
+    sql.push_str(" FROM users u WHERE u.tenant_id = ?");
+    values.push(tenant.to_string().into());
+    push_filters(&mut sql, &mut values, (tenant, now, collate), filter, true);
+    let row = query_one(h, &sql, values).await?;
+    let Some(row) = row else {
+        return Ok((0, 0));
+    };
+    let before = if key.is_some() {
+        row.try_get("", "before")?
+    } else {
+        0
+    };
+    Ok((row.try_get("", "n")?, before))
 }
 
 /// Up to this many members, a group filter reads the group's members and sorts them; above,
@@ -295,56 +407,13 @@ pub async fn search(
         sql.push_str("FROM users u WHERE u.tenant_id = ?");
         values.push(t());
     }
-    if let Some(prefix) = filter.prefix.as_deref().filter(|p| !p.is_empty()) {
-        let end = prefix_end(prefix).unwrap_or_else(|| format!("{prefix}\u{10FFFF}"));
-        let branches: Vec<String> = ["username_key", "email_key", "name_key"]
-            .iter()
-            .map(|col| {
-                values.extend([t(), prefix.to_owned().into(), end.clone().into()]);
-                format!(
-                    "SELECT id FROM users WHERE tenant_id = ? AND {col} {collate} >= ? \
-                     AND {col} {collate} < ?"
-                )
-            })
-            .collect();
-        sql.push_str(&format!(" AND u.id IN ({})", branches.join(" UNION ")));
-    }
-    if let Some(status) = filter.status {
-        sql.push_str(" AND u.status = ?");
-        values.push(status.as_str().to_owned().into());
-    }
-    match filter.locked {
-        Some(true) => {
-            sql.push_str(" AND u.locked_until > ?");
-            values.push(now.into());
-        }
-        Some(false) => {
-            sql.push_str(" AND (u.locked_until IS NULL OR u.locked_until <= ?)");
-            values.push(now.into());
-        }
-        None => {}
-    }
-    if let Some(mfa) = filter.mfa {
-        sql.push_str(if mfa {
-            " AND EXISTS"
-        } else {
-            " AND NOT EXISTS"
-        });
-        sql.push_str(
-            " (SELECT 1 FROM totp_credentials c WHERE c.tenant_id = u.tenant_id \
-             AND c.user_id = u.id AND c.confirmed_at IS NOT NULL)",
-        );
-    }
-    if let Some(group) = filter.group.filter(|_| small_group.is_none()) {
-        sql.push_str(
-            " AND EXISTS (SELECT 1 FROM group_members m WHERE m.tenant_id = u.tenant_id \
-             AND m.group_id = ? AND m.user_id = u.id)",
-        );
-        values.push(group.to_string().into());
-    }
-    if filter.admins_only {
-        sql.push_str(" AND u.admin_role IS NOT NULL");
-    }
+    push_filters(
+        &mut sql,
+        &mut values,
+        (tenant, now, collate),
+        filter,
+        small_group.is_none(),
+    );
     let descending = match cursor {
         Cursor::First => false,
         Cursor::After(key) => {

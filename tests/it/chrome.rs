@@ -342,6 +342,31 @@ impl Tab {
         .await;
     }
 
+    /// Makes the window a 390×844 phone (`true`) or the desktop again (`false`), for steps
+    /// that only a phone shows (the console's menu).
+    pub async fn phone(&self, on: bool) {
+        if on {
+            self.cdp(
+                "Emulation.setDeviceMetricsOverride",
+                serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 1,
+                                    "mobile": true }),
+            )
+            .await;
+        } else {
+            self.cdp(
+                "Emulation.clearDeviceMetricsOverride",
+                serde_json::json!({}),
+            )
+            .await;
+        }
+    }
+
+    /// A screenshot of the window as it is now: `{name}.png`.
+    pub async fn shot_as_is(&self, name: &str) {
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+    }
+
     /// Lets the browser save downloads into `dir`.
     pub async fn download_to(&self, dir: &std::path::Path) {
         self.cdp(

@@ -1679,3 +1679,138 @@ async fn the_overview_shows_users_sign_ins_and_certificates_that_expire_soon() {
     let page = help.get("/admin").await;
     assert!(page.has("id=\"figure-users\"") && !page.has("id=\"expiring\""));
 }
+
+#[tokio::test]
+async fn the_list_counts_and_acts_on_ticked_users() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "admin").await;
+    for n in 0..60 {
+        app.create_user("acme", &format!("user{n:02}"), PW);
+    }
+    app.create_user("acme", "bob", PW);
+    set_role(&app, "bob", "owner");
+    let total = count(&app, "SELECT COUNT(*) FROM users").await;
+    // Where the page is in the whole list.
+    let first = b.get("/admin/users").await;
+    assert!(
+        first.has(&format!("id=\"total\">1–50 of {total}<")),
+        "{}",
+        first.body
+    );
+    let next = between(&first.body, "<a href=\"", "\" rel=\"next\"");
+    let next = next
+        .rsplit("<a href=\"")
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert!(second.has(&format!("id=\"total\">51–{total} of {total}<")));
+    assert!(first.has("data-select-all=\"user\""));
+
+    let alice = user_id(&app, "alice");
+    let bob = user_id(&app, "bob");
+    let u01 = user_id(&app, "user01");
+    let csrf = first.csrf();
+    let tick = |action: &'static str, users: Vec<String>, extra: Vec<(&'static str, String)>| {
+        let mut f: Vec<(String, String)> = vec![
+            ("csrf".into(), csrf.clone()),
+            ("action".into(), action.into()),
+        ];
+        f.extend(users.into_iter().map(|u| ("user".to_owned(), u)));
+        f.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        f
+    };
+    let send = async |f: Vec<(String, String)>| {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b.post("/admin/users/bulk", &pairs).await
+    };
+
+    // Nothing ticked: back to the list, saying so.
+    let page = send(tick("disable", vec![], vec![])).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/admin/users?done=none-selected")
+    );
+
+    // Disable asks first, naming who and leaving out the owner an admin may not touch.
+    let question = send(tick(
+        "disable",
+        vec![alice.clone(), u01.clone(), bob.clone()],
+        vec![],
+    ))
+    .await;
+    assert_eq!(question.status, 200);
+    assert!(
+        question.has("Disable 2 users?") && question.has("Left out"),
+        "{}",
+        question.body
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE status = 'disabled'").await,
+        0
+    );
+    let done = b.send(&question, "/admin/users/bulk", &[]).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/admin/users?done=bulk-disabled")
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE status = 'disabled'").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM users WHERE id = '{bob}' AND status = 'active'")
+        )
+        .await,
+        1
+    );
+
+    // Add to a group: no question; the group's page says so.
+    let out = app.cli(&[
+        "group", "create", "--tenant", "acme", "--name", "Staff", "--json",
+    ]);
+    let staff = out.json()["id"].as_str().unwrap().to_owned();
+    let page = send(tick(
+        "group",
+        vec![alice.clone(), u01.clone()],
+        vec![("group", staff.clone())],
+    ))
+    .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/admin/groups/{staff}?done=bulk-added"))
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM group_members").await, 2);
+
+    // Export the selection: the download holds exactly the ticked users.
+    let page = send(tick("export", vec![alice.clone(), u01.clone()], vec![])).await;
+    let to = page.location.clone().unwrap();
+    assert!(
+        to.starts_with("/admin/users/export?format=csv&ids="),
+        "{to}"
+    );
+    let (status, _, csv) = b.client_get(&to).await;
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains(",alice,") && csv.contains(",user01,"));
+
+    // Another tenant's user in the selection: not found, nothing done.
+    app.create_tenant("beta");
+    app.create_user("beta", "mallory", PW);
+    let out = app.cli(&["user", "show", "--tenant", "beta", "mallory", "--json"]);
+    let mallory = out.json()["id"].as_str().unwrap().to_owned();
+    let user02 = user_id(&app, "user02");
+    let page = send(tick(
+        "disable",
+        vec![user02.clone(), mallory.clone()],
+        vec![("confirmed", "yes".into())],
+    ))
+    .await;
+    assert_eq!(page.status, 404);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM users WHERE status = 'disabled'").await,
+        2
+    );
+}

@@ -117,6 +117,32 @@ async fn an_owner_runs_the_directory_in_chromium() {
     );
     c.goto(&app.url("acme", "/admin/users")).await;
     c.shot("console-users").await;
+    // "Select all on this page" ticks every row (and unticks them); Go with nothing ticked
+    // comes back saying so.
+    c.click("#select-all").await;
+    let ticked =
+        c.c.execute(
+            "return [...document.querySelectorAll('input[name=user]')].every(b => b.checked);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticked, serde_json::Value::Bool(true));
+    c.click("#select-all").await;
+    c.follow("#bulk-go").await;
+    assert!(c.text(".notice").await.contains("No user was ticked"));
+    // On a phone, the sections are in the menu.
+    c.phone(true).await;
+    c.click("details.menu summary").await;
+    assert!(
+        c.element("details.menu a[href='/admin/audit']")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    c.shot_as_is("console-menu-phone").await;
+    c.phone(false).await;
     c.goto(&app.url("acme", "/admin/groups")).await;
     c.shot("console-groups").await;
 

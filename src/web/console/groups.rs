@@ -226,6 +226,7 @@ pub async fn show(
         "created" => Some("The group is created. Add its members below."),
         "renamed" => Some("The group is saved."),
         "added" => Some("The member is added."),
+        "bulk-added" => Some("The ticked users are members of this group now."),
         "already" => Some("That user was already a member."),
         "removed" => Some("The member is removed."),
         _ => None,

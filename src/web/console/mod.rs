@@ -64,6 +64,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(import::form).post(import::submit),
         )
         .route("/admin/users/delete", get(erase::form).post(erase::bulk))
+        .route("/admin/users/bulk", post(users::bulk))
         .route("/admin/users/{id}/delete", post(erase::one))
         .route("/admin/users/{id}/export", get(export::person))
         .route("/admin/users/{id}", get(users::show))

@@ -198,7 +198,13 @@ pub struct ListQuery {
     before: String,
     #[serde(default)]
     done: String,
+    /// A selection of users (ids, comma-separated): the export of ticked rows.
+    #[serde(default)]
+    ids: String,
 }
+
+/// Most users a selection names (a page of the list, and then some).
+const MAX_SELECTED: usize = 200;
 
 fn yes_no(v: &str) -> Option<bool> {
     match v {
@@ -218,6 +224,13 @@ impl ListQuery {
             locked: yes_no(&self.locked),
             mfa: yes_no(&self.mfa),
             admins_only: self.admins == "yes",
+            ids: (!self.ids.is_empty()).then(|| {
+                self.ids
+                    .split(',')
+                    .take(MAX_SELECTED)
+                    .filter_map(|id| id.trim().parse().ok())
+                    .collect()
+            }),
         }
     }
 
@@ -242,6 +255,7 @@ impl ListQuery {
             ("locked", &self.locked),
             ("mfa", &self.mfa),
             ("admins", &self.admins),
+            ("ids", &self.ids),
             cursor,
         ] {
             if !v.is_empty() {
@@ -259,11 +273,34 @@ impl ListQuery {
             &self.locked,
             &self.mfa,
             &self.admins,
+            &self.ids,
         ]
         .iter()
         .any(|v| !v.trim().is_empty())
     }
 }
+
+/// A count with thousands separated: `61,204`.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// What can be done to the ticked users of the list, and the power each needs.
+const BULK_ACTIONS: [(&str, &str, Power); 5] = [
+    ("disable", "Disable", Power::ManageDirectory),
+    ("group", "Add to group", Power::ManageDirectory),
+    ("reset-mfa", "Reset two-step verification", Power::HelpUsers),
+    ("export", "Export (CSV)", Power::ExportDirectory),
+    ("delete", "Delete…", Power::ManageDirectory),
+];
 
 struct UserRow {
     id: String,
@@ -327,8 +364,13 @@ struct ListPage {
     prev: Option<String>,
     next: Option<String>,
     can_create: bool,
-    /// Whether rows get checkboxes for bulk deletion.
-    can_delete: bool,
+    /// The actions on ticked rows this admin may take (value, label); rows get checkboxes
+    /// when there is any.
+    bulk_actions: Vec<(&'static str, &'static str)>,
+    /// Groups to add the ticked users to (id, name).
+    bulk_groups: Vec<(String, String)>,
+    /// "1–50 of 61,204".
+    total: String,
     notice: Option<&'static str>,
     /// Export links for this filter, when the admin may export.
     exports: Option<(String, String)>,
@@ -371,6 +413,22 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
     let next = next
         .then(|| rows.last().map(|r| q.link(("after", &r.username_key))))
         .flatten();
+    let first_key = match &cursor {
+        Cursor::First => None,
+        _ => rows.first().map(|r| r.username_key.as_str()),
+    };
+    let (count, before) =
+        users::count(&svc.store, tenant, &q.filter(), admin.web.now, first_key).await?;
+    let total = if rows.is_empty() {
+        format!("0 of {}", grouped(count))
+    } else {
+        format!(
+            "{}–{} of {}",
+            grouped(before + 1),
+            grouped(before + rows.len() as i64),
+            grouped(count)
+        )
+    };
     let all_groups = store_groups::list(&svc.store, tenant).await?;
     let mut group_choices = vec![Choice {
         value: String::new(),
@@ -418,11 +476,26 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         prev,
         next,
         can_create: Power::ManageDirectory.held_by(admin.role),
-        can_delete: Power::ManageDirectory.held_by(admin.role),
+        bulk_actions: BULK_ACTIONS
+            .iter()
+            .filter(|(_, _, p)| p.held_by(admin.role))
+            .map(|(v, l, _)| (*v, *l))
+            .collect(),
+        bulk_groups: all_groups
+            .iter()
+            .map(|g| (g.id.to_string(), g.name.clone()))
+            .collect(),
+        total,
         notice: match q.done.as_str() {
             "deleted" => Some("The users are deleted."),
             "none-selected" => Some(
-                "No user was ticked. Tick the users to delete in the list, then choose Delete selected.",
+                "No user was ticked. Tick the users in the list first, then choose what to do.",
+            ),
+            "none-allowed" => Some("Your role may not change any of the ticked users."),
+            "bulk-disabled" => Some("The ticked users are disabled and signed out."),
+            "bulk-mfa" => Some(
+                "Two-step verification of the ticked users is reset; each sets it up again at \
+                 their next sign-in.",
             ),
             _ => None,
         },
@@ -1233,4 +1306,158 @@ pub async fn invite(
         }
         Err(flow::InviteError::Login(e)) => Err(e.into()),
     }
+}
+
+// ---- actions on ticked users ----
+
+/// Names for a question about many users: the first few, then how many more.
+fn some_names(users: &[User]) -> String {
+    let shown: Vec<&str> = users
+        .iter()
+        .take(8)
+        .map(|u| u.display_name.as_str())
+        .collect();
+    match users.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// `POST /admin/users/bulk`: one action on the users ticked in the list (`user=<id>`
+/// repeated). Each user is looked up in this tenant (another tenant's id is a 404 and nothing
+/// is done) and checked against the admin's rights; those the admin may not act on are left
+/// out and said so. Disabling and resetting two-step verification ask first; deleting goes to
+/// the deletion review; exporting downloads the selection.
+pub async fn bulk(web: Web, body: axum::body::Bytes) -> Result<Response, AppError> {
+    let (mut ids, mut action, mut group, mut csrf) =
+        (vec![], String::new(), String::new(), String::new());
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "user" if ids.len() <= MAX_SELECTED => ids.push(v.into_owned()),
+            "action" => action = v.chars().take(16).collect(),
+            "group" => group = v.chars().take(64).collect(),
+            "csrf" => csrf = v.into_owned(),
+            _ => {}
+        }
+    }
+    if !web.csrf_ok(&csrf) {
+        return Ok(web.csrf_failed());
+    }
+    if action == "delete" {
+        return super::erase::bulk(web, body).await;
+    }
+    let Some((_, _, power)) = BULK_ACTIONS.iter().find(|(v, _, _)| *v == action) else {
+        return Err(AppError::BadRequest(
+            "Choose an action from the list.".into(),
+        ));
+    };
+    let admin = admin!(web, *power);
+    if ids.is_empty() {
+        return Ok(see_other("/admin/users?done=none-selected"));
+    }
+    if ids.len() > MAX_SELECTED {
+        return Err(AppError::BadRequest(format!(
+            "At most {MAX_SELECTED} users can be ticked at once."
+        )));
+    }
+    let svc = &admin.web.state.svc;
+    let tenant = &admin.web.tenant;
+    let mut found: Vec<User> = vec![];
+    for id in &ids {
+        let user = match id.parse::<UserId>() {
+            Ok(id) => users::find(&svc.store, tenant.id, id).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            return Err(AppError::NotFound);
+        };
+        if !found.iter().any(|u| u.id == user.id) {
+            found.push(user);
+        }
+    }
+    if action == "export" {
+        let list: Vec<String> = found.iter().map(|u| u.id.to_string()).collect();
+        return Ok(see_other(&format!(
+            "/admin/users/export?format=csv&ids={}",
+            list.join(",")
+        )));
+    }
+    let (allowed, left_out): (Vec<User>, Vec<User>) = found
+        .into_iter()
+        .partition(|u| may_act_on(&admin.user, admin.role, *power, u, false).is_ok());
+    let skipped = (!left_out.is_empty()).then(|| {
+        format!(
+            "Left out, as your role may not change them: {}.",
+            some_names(&left_out)
+        )
+    });
+    if allowed.is_empty() {
+        return Ok(see_other("/admin/users?done=none-allowed"));
+    }
+    let (by, now) = (admin.by(), admin.web.now);
+    let n = allowed.len();
+    let done = match action.as_str() {
+        "disable" => {
+            if !admin.confirmed() {
+                return Ok(admin.ask(Question {
+                    title: format!("Disable {n} user{}?", if n == 1 { "" } else { "s" }),
+                    lines: vec![
+                        some_names(&allowed),
+                        "They cannot sign in until an admin makes them active again, and they \
+                         are signed out of every browser at once."
+                            .into(),
+                    ],
+                    warning: skipped,
+                    button: "Disable",
+                    danger: true,
+                    back: "/admin/users".into(),
+                }));
+            }
+            for u in allowed.iter().filter(|u| u.status != UserStatus::Disabled) {
+                actions::set_status(svc, tenant, u, UserStatus::Disabled, admin.by(), now).await?;
+            }
+            "bulk-disabled"
+        }
+        "reset-mfa" => {
+            if !admin.confirmed() {
+                return Ok(admin.ask(Question {
+                    title: format!(
+                        "Reset two-step verification of {n} user{}?",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    lines: vec![
+                        some_names(&allowed),
+                        "Their authenticator apps and recovery codes stop working; each sets up \
+                         a new one at their next sign-in."
+                            .into(),
+                    ],
+                    warning: skipped,
+                    button: "Reset two-step",
+                    danger: true,
+                    back: "/admin/users".into(),
+                }));
+            }
+            for u in &allowed {
+                actions::reset_mfa(svc, tenant, u, admin.by(), now).await?;
+            }
+            "bulk-mfa"
+        }
+        _ => {
+            let group = match group.parse::<GroupId>() {
+                Ok(id) => store_groups::find(&svc.store, tenant.id, id).await?,
+                Err(_) => None,
+            };
+            let Some(group) = group else {
+                return Err(AppError::NotFound);
+            };
+            for u in &allowed {
+                directory::groups::set_member(svc, tenant, &group, u, true, by, now).await?;
+            }
+            return Ok(see_other(&format!(
+                "/admin/groups/{}?done=bulk-added",
+                group.id
+            )));
+        }
+    };
+    Ok(see_other(&format!("/admin/users?done={done}")))
 }
