@@ -207,14 +207,49 @@ pub struct UserFilter {
     pub admins_only: bool,
     /// Only these users (a selection of the list).
     pub ids: Option<Vec<UserId>>,
+    /// The order of the list.
+    pub order: Order,
 }
 
-/// A page position: after or before a username key.
+/// What the list is ordered by; ties (same name) by username.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortBy {
+    #[default]
+    Username,
+    Name,
+    Email,
+}
+
+impl SortBy {
+    /// The column, each with an index on (tenant, column).
+    fn column(self) -> &'static str {
+        match self {
+            SortBy::Username => "u.username_key",
+            SortBy::Name => "u.name_key",
+            SortBy::Email => "u.email_key",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    pub by: SortBy,
+    pub descending: bool,
+}
+
+/// A row's place in the list's order: its sort value and its username key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub value: String,
+    pub key: String,
+}
+
+/// A page position: after or before a row's place in the list's order.
 #[derive(Clone, Debug)]
 pub enum Cursor {
     First,
-    After(String),
-    Before(String),
+    After(Position),
+    Before(Position),
 }
 
 /// One row of the user list.
@@ -222,6 +257,8 @@ pub enum Cursor {
 pub struct UserSummary {
     pub user: User,
     pub username_key: String,
+    pub name_key: String,
+    pub email_key: String,
     pub locked: bool,
     pub mfa: bool,
     pub last_login_at: Option<i64>,
@@ -312,14 +349,40 @@ fn push_filters(
     }
 }
 
-/// How many users match `filter`, and how many of them come before `key` in username order
-/// (the list's "51–100 of 61,204").
+/// The condition for rows beyond `p` in `order`: after it (`downwards`: below it when the
+/// order descends), by sort value, then username key.
+fn push_beyond(
+    sql: &mut String,
+    values: &mut Vec<sea_orm::Value>,
+    order: Order,
+    p: &Position,
+    downwards: bool,
+) {
+    let op = if downwards { "<" } else { ">" };
+    if order.by == SortBy::Username {
+        sql.push_str(&format!(" AND u.username_key {op} ?"));
+        values.push(p.key.clone().into());
+    } else {
+        let col = order.by.column();
+        sql.push_str(&format!(
+            " AND ({col} {op} ? OR ({col} = ? AND u.username_key {op} ?))"
+        ));
+        values.extend([
+            p.value.clone().into(),
+            p.value.clone().into(),
+            p.key.clone().into(),
+        ]);
+    }
+}
+
+/// How many users match `filter`, and how many of them come before `first` in the list's
+/// order (the list's "51–100 of 61,204").
 pub async fn count(
     h: &impl Handle,
     tenant: TenantId,
     filter: &UserFilter,
     now: i64,
-    key: Option<&str>,
+    first: Option<&Position>,
 ) -> Result<(i64, i64), StoreError> {
     use sea_orm::ConnectionTrait;
     let collate = if h.conn().get_database_backend() == sea_orm::DbBackend::Postgres {
@@ -329,11 +392,20 @@ pub async fn count(
     };
     let mut sql = String::from("SELECT COUNT(*) AS n");
     let mut values: Vec<sea_orm::Value> = vec![];
-    if key.is_some() {
-        sql.push_str(
-            ", COALESCE(SUM(CASE WHEN u.username_key < ? THEN 1 ELSE 0 END), 0) AS before",
+    if let Some(p) = first {
+        // Rows beyond `first` going backwards: the ones before it.
+        let mut before = String::new();
+        push_beyond(
+            &mut before,
+            &mut values,
+            filter.order,
+            p,
+            !filter.order.descending,
         );
-        values.push(key.unwrap_or_default().to_owned().into());
+        let before = before.trim_start().trim_start_matches("AND ");
+        sql.push_str(&format!(
+            ", COALESCE(SUM(CASE WHEN {before} THEN 1 ELSE 0 END), 0) AS before"
+        ));
     }
     sql.push_str(" FROM users u WHERE u.tenant_id = ?");
     values.push(tenant.to_string().into());
@@ -342,7 +414,7 @@ pub async fn count(
     let Some(row) = row else {
         return Ok((0, 0));
     };
-    let before = if key.is_some() {
+    let before = if first.is_some() {
         row.try_get("", "before")?
     } else {
         0
@@ -374,7 +446,8 @@ pub async fn search(
     };
     let t = || -> sea_orm::Value { tenant.to_string().into() };
     let mut sql = String::from(
-        "SELECT u.id, u.tenant_id, u.username, u.username_key, u.email, u.display_name, \
+        "SELECT u.id, u.tenant_id, u.username, u.username_key, u.name_key, u.email_key, \
+         u.email, u.display_name, \
          u.status, u.admin_role, u.must_change_password, u.created_at, u.updated_at, \
          u.last_login_at, CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
          CASE WHEN u.locked_until > ? THEN 1 ELSE 0 END AS locked, \
@@ -414,24 +487,30 @@ pub async fn search(
         filter,
         small_group.is_none(),
     );
-    let descending = match cursor {
-        Cursor::First => false,
-        Cursor::After(key) => {
-            sql.push_str(" AND u.username_key > ?");
-            values.push(key.clone().into());
-            false
-        }
-        Cursor::Before(key) => {
-            sql.push_str(" AND u.username_key < ?");
-            values.push(key.clone().into());
-            true
-        }
-    };
-    sql.push_str(if descending {
-        " ORDER BY u.username_key DESC LIMIT ?"
+    // Pages after a row go on in the list's order; pages before it are read backwards and
+    // turned round.
+    let order = filter.order;
+    let backwards = matches!(cursor, Cursor::Before(_));
+    if let Cursor::After(p) | Cursor::Before(p) = cursor {
+        push_beyond(
+            &mut sql,
+            &mut values,
+            order,
+            p,
+            order.descending != backwards,
+        );
+    }
+    let scan_descending = order.descending != backwards;
+    let col = order.by.column();
+    let dir = if scan_descending { "DESC" } else { "ASC" };
+    if order.by == SortBy::Username {
+        sql.push_str(&format!(" ORDER BY u.username_key {dir} LIMIT ?"));
     } else {
-        " ORDER BY u.username_key LIMIT ?"
-    });
+        sql.push_str(&format!(
+            " ORDER BY {col} {dir}, u.username_key {dir} LIMIT ?"
+        ));
+    }
+    let descending = backwards;
     values.push((limit as i64).into());
     let mut rows = query_all(h, &sql, values)
         .await?
@@ -471,6 +550,8 @@ fn summary_from_row(r: &sea_orm::QueryResult) -> Result<UserSummary, StoreError>
             updated_at: r.try_get("", "updated_at")?,
         },
         username_key: r.try_get("", "username_key")?,
+        name_key: r.try_get("", "name_key")?,
+        email_key: r.try_get("", "email_key")?,
         locked: locked == 1,
         mfa: mfa == 1,
         last_login_at: r.try_get("", "last_login_at")?,
@@ -626,4 +707,19 @@ pub async fn counts(
         get(&row, "locked")?,
         get(&mfa, "n")?,
     ))
+}
+
+impl UserSummary {
+    /// This row's place in `by`'s order.
+    pub fn position(&self, by: SortBy) -> Position {
+        let value = match by {
+            SortBy::Username => &self.username_key,
+            SortBy::Name => &self.name_key,
+            SortBy::Email => &self.email_key,
+        };
+        Position {
+            value: value.clone(),
+            key: self.username_key.clone(),
+        }
+    }
 }

@@ -1814,3 +1814,87 @@ async fn the_list_counts_and_acts_on_ticked_users() {
         2
     );
 }
+
+#[tokio::test]
+async fn the_list_sorts_by_column_and_pages_through_every_user_once() {
+    let app = app_with_alice().await;
+    let (b, _) = signed_in_admin(&app, "root", "admin").await;
+    for n in 0..60 {
+        app.create_user("acme", &format!("user{n:02}"), PW);
+    }
+    // Names in the opposite order to usernames, two of them the same (ties go by username).
+    app.sql(
+        "UPDATE users SET display_name = 'Name ' || (99 - CAST(SUBSTR(username, 5) AS INTEGER)), \
+         name_key = 'name ' || (99 - CAST(SUBSTR(username, 5) AS INTEGER)) \
+         WHERE username LIKE 'user%'",
+    )
+    .await;
+    app.sql(
+        "UPDATE users SET display_name = 'Name 90', name_key = 'name 90' WHERE username = 'user08'",
+    )
+    .await;
+    let names = |page: &Page| -> Vec<String> {
+        page.body
+            .split("class=\"user-link\"><strong>")
+            .skip(1)
+            .map(|s| s.split('<').next().unwrap().to_owned())
+            .collect()
+    };
+    let link = |page: &Page, rel: &str| -> Option<String> {
+        let end = page.body.find(&format!("\" rel=\"{rel}\""))?;
+        let start = page.body[..end].rfind("href=\"")? + 6;
+        Some(
+            page.body[start..end]
+                .replace("&#38;", "&")
+                .replace("&amp;", "&"),
+        )
+    };
+    let walk = async |first: &str| -> (Vec<String>, Vec<String>) {
+        let mut page = b.get(first).await;
+        let first_page = names(&page);
+        let mut all = first_page.clone();
+        while let Some(next) = link(&page, "next") {
+            page = b.get(&next).await;
+            all.extend(names(&page));
+        }
+        (all, first_page)
+    };
+    let expected = async |order: &str| {
+        crate::login::rows(
+            &app,
+            &format!(
+                "SELECT username FROM users u JOIN tenants t ON t.id = u.tenant_id \
+                 WHERE t.slug = 'acme' ORDER BY {order}"
+            ),
+        )
+        .await
+    };
+    for (sort, order) in [
+        ("/admin/users?sort=name", "u.name_key, u.username_key"),
+        (
+            "/admin/users?sort=name&dir=desc",
+            "u.name_key DESC, u.username_key DESC",
+        ),
+        ("/admin/users?sort=email", "u.email_key, u.username_key"),
+        ("/admin/users?dir=desc", "u.username_key DESC"),
+    ] {
+        let (all, first) = walk(sort).await;
+        assert_eq!(all, expected(order).await, "{sort}");
+        // Back from the second page is the first again.
+        let page = b.get(sort).await;
+        let second = b.get(&link(&page, "next").unwrap()).await;
+        let back = b.get(&link(&second, "prev").unwrap()).await;
+        assert_eq!(names(&back), first, "{sort}");
+        assert!(
+            second.has(&format!("id=\"total\">51–{} of {}<", all.len(), all.len())),
+            "{sort}"
+        );
+    }
+    // The heading of the current order says so, and sorts the other way.
+    let page = b.get("/admin/users?sort=name").await;
+    let heading = between(&page.body, "aria-sort=\"ascending\"><a href=\"", "\"");
+    assert_eq!(
+        heading.replace("&#38;", "&").replace("&amp;", "&"),
+        "/admin/users?sort=name&dir=desc"
+    );
+}

@@ -49,6 +49,23 @@ pub async fn count(app: &TestApp, sql: &str) -> i64 {
         .unwrap_or_else(|_| i64::from(row.try_get_by_index::<i32>(0).expect("an integer")))
 }
 
+/// The first column of every row, as text.
+pub async fn rows(app: &TestApp, sql: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap();
+    db.close().await.ok();
+    rows.iter()
+        .map(|r| r.try_get_by_index(0).expect("text"))
+        .collect()
+}
+
 /// The first column of the first row, as text.
 pub async fn text(app: &TestApp, sql: &str) -> String {
     first_row(app, sql).await.try_get_by_index(0).expect("text")

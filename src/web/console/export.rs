@@ -133,7 +133,10 @@ fn directory_body(
                     HashMap::new()
                 };
                 let next = (page.len() as u64 == BATCH)
-                    .then(|| page.last().map(|s| Cursor::After(s.username_key.clone())))
+                    .then(|| {
+                        page.last()
+                            .map(|s| Cursor::After(s.position(filter.order.by)))
+                    })
                     .flatten();
                 let rows = page
                     .into_iter()

@@ -21,7 +21,7 @@ use crate::directory::{
 };
 use crate::ids::{GroupId, UserId};
 use crate::login::{admin as actions, flow, session};
-use crate::store::users::{self, Cursor, UserFilter, UserSummary};
+use crate::store::users::{self, Cursor, Order, Position, SortBy, UserFilter, UserSummary};
 use crate::store::{audit as store_audit, credentials, groups as store_groups};
 use crate::web::auth::{Web, WebForm, see_other};
 use crate::web::error::AppError;
@@ -201,7 +201,23 @@ pub struct ListQuery {
     /// A selection of users (ids, comma-separated): the export of ticked rows.
     #[serde(default)]
     ids: String,
+    /// The column the list is ordered by (`username`, `name`, `email`), and `desc`.
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    dir: String,
+    /// The sort value of the row a page starts after or ends before (with its username key
+    /// in `after`/`before`).
+    #[serde(default)]
+    at: String,
 }
+
+/// The columns the list sorts by: query value, store order, heading.
+const SORTS: [(&str, SortBy); 3] = [
+    ("username", SortBy::Username),
+    ("name", SortBy::Name),
+    ("email", SortBy::Email),
+];
 
 /// Most users a selection names (a page of the list, and then some).
 const MAX_SELECTED: usize = 200;
@@ -231,23 +247,77 @@ impl ListQuery {
                     .filter_map(|id| id.trim().parse().ok())
                     .collect()
             }),
+            order: self.order(),
+        }
+    }
+
+    fn order(&self) -> Order {
+        Order {
+            by: SORTS
+                .iter()
+                .find(|(v, _)| *v == self.sort)
+                .map_or(SortBy::Username, |(_, by)| *by),
+            descending: self.dir == "desc",
         }
     }
 
     fn cursor(&self) -> Cursor {
-        let key = |v: &str| v.chars().take(256).collect::<String>();
+        let clip = |v: &str| v.chars().take(512).collect::<String>();
+        let at = |key: &str| Position {
+            value: if self.order().by == SortBy::Username {
+                clip(key)
+            } else {
+                clip(&self.at)
+            },
+            key: clip(key),
+        };
         if !self.after.is_empty() {
-            Cursor::After(key(&self.after))
+            Cursor::After(at(&self.after))
         } else if !self.before.is_empty() {
-            Cursor::Before(key(&self.before))
+            Cursor::Before(at(&self.before))
         } else {
             Cursor::First
         }
     }
 
-    /// This list's address with another position.
-    fn link(&self, cursor: (&str, &str)) -> String {
+    /// This list's address at another position: (`after` or `before`, the row there).
+    fn link(&self, cursor: (&str, &UserSummary)) -> String {
+        let (side, row) = cursor;
+        let p = row.position(self.order().by);
+        let at = if self.order().by == SortBy::Username {
+            ""
+        } else {
+            p.value.as_str()
+        };
+        self.link_with(&[(side, &p.key), ("at", at)], true)
+    }
+
+    /// The first page in the order of `sort` (descending when `desc`).
+    fn sorted(&self, sort: &str, desc: bool) -> String {
+        let dir = if desc { "desc" } else { "" };
+        let sort = if sort == "username" { "" } else { sort };
+        let mut copy = ListQuery {
+            sort: sort.into(),
+            dir: dir.into(),
+            ..ListQuery::default()
+        };
+        copy.q = self.q.clone();
+        copy.status = self.status.clone();
+        copy.group = self.group.clone();
+        copy.locked = self.locked.clone();
+        copy.mfa = self.mfa.clone();
+        copy.admins = self.admins.clone();
+        copy.link_with(&[], true)
+    }
+
+    /// This list's address with `extra` pairs (and its order, when `ordered`).
+    fn link_with(&self, extra: &[(&str, &str)], ordered: bool) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
+        let order: [(&str, &str); 2] = if ordered {
+            [("sort", &self.sort), ("dir", &self.dir)]
+        } else {
+            [("sort", ""), ("dir", "")]
+        };
         for (k, v) in [
             ("q", self.q.trim()),
             ("status", &self.status),
@@ -256,8 +326,11 @@ impl ListQuery {
             ("mfa", &self.mfa),
             ("admins", &self.admins),
             ("ids", &self.ids),
-            cursor,
-        ] {
+        ]
+        .into_iter()
+        .chain(order)
+        .chain(extra.iter().copied())
+        {
             if !v.is_empty() {
                 q.append_pair(k, v);
             }
@@ -278,6 +351,15 @@ impl ListQuery {
         .iter()
         .any(|v| !v.trim().is_empty())
     }
+}
+
+/// A column heading that sorts the list: by it (or, when it is the order already, the other
+/// way round).
+struct Heading {
+    label: &'static str,
+    href: String,
+    /// `ascending` or `descending` when the list is in this column's order.
+    sort: Option<&'static str>,
 }
 
 /// A count with thousands separated: `61,204`.
@@ -371,6 +453,8 @@ struct ListPage {
     bulk_groups: Vec<(String, String)>,
     /// "1–50 of 61,204".
     total: String,
+    /// The sortable column headings.
+    headings: Vec<Heading>,
     notice: Option<&'static str>,
     /// Export links for this filter, when the admin may export.
     exports: Option<(String, String)>,
@@ -408,17 +492,23 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         }
     };
     let prev = prev
-        .then(|| rows.first().map(|r| q.link(("before", &r.username_key))))
+        .then(|| rows.first().map(|r| q.link(("before", r))))
         .flatten();
     let next = next
-        .then(|| rows.last().map(|r| q.link(("after", &r.username_key))))
+        .then(|| rows.last().map(|r| q.link(("after", r))))
         .flatten();
-    let first_key = match &cursor {
+    let first = match &cursor {
         Cursor::First => None,
-        _ => rows.first().map(|r| r.username_key.as_str()),
+        _ => rows.first().map(|r| r.position(q.order().by)),
     };
-    let (count, before) =
-        users::count(&svc.store, tenant, &q.filter(), admin.web.now, first_key).await?;
+    let (count, before) = users::count(
+        &svc.store,
+        tenant,
+        &q.filter(),
+        admin.web.now,
+        first.as_ref(),
+    )
+    .await?;
     let total = if rows.is_empty() {
         format!("0 of {}", grouped(count))
     } else {
@@ -486,6 +576,23 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
             .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
         total,
+        headings: SORTS
+            .iter()
+            .zip(["User", "Name", "E-mail"])
+            .map(|((value, by), label)| {
+                let order = q.order();
+                let current = order.by == *by;
+                Heading {
+                    label,
+                    href: q.sorted(value, current && !order.descending),
+                    sort: current.then_some(if order.descending {
+                        "descending"
+                    } else {
+                        "ascending"
+                    }),
+                }
+            })
+            .collect(),
         notice: match q.done.as_str() {
             "deleted" => Some("The users are deleted."),
             "none-selected" => Some(
@@ -501,8 +608,11 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         },
         exports: Power::ExportDirectory.held_by(admin.role).then(|| {
             let link = |format: &str| {
-                q.link(("format", format))
-                    .replacen("/admin/users?", "/admin/users/export?", 1)
+                q.link_with(&[("format", format)], true).replacen(
+                    "/admin/users?",
+                    "/admin/users/export?",
+                    1,
+                )
             };
             (link("csv"), link("json"))
         }),
