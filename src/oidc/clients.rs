@@ -238,6 +238,7 @@ fn invalid(msg: impl Into<String>) -> ClientError {
 }
 
 /// What `client create` asks for, unchecked.
+#[derive(Clone)]
 pub struct NewClient {
     pub name: String,
     pub kind: ClientKind,
@@ -348,55 +349,112 @@ fn check_uris(what: &str, uris: &[String]) -> Result<Vec<String>, ClientError> {
 }
 
 impl NewClient {
-    fn validate(self) -> Result<NewClient, ClientError> {
-        let name = self.name.trim().to_owned();
+    /// Every problem with these settings, each with the form field it belongs to (`name`,
+    /// `redirect_uris`, `post_logout_redirect_uris`, `grant`, `scope`, `claim_rules`,
+    /// `require_pkce`, `id_token_alg`, `access_token`, `refresh_token`), in the form's order.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = vec![];
+        let mut add = |field, e: ClientError| {
+            let m = match e {
+                ClientError::Invalid(m) => m,
+                other => other.to_string(),
+            };
+            out.push((field, m));
+        };
+        let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(invalid("the client name must be 1 to 200 characters"));
+            add(
+                "name",
+                invalid("the client name must be 1 to 200 characters"),
+            );
         }
+        let redirect_uris = check_uris("redirect URI", &self.redirect_uris)
+            .map_err(|e| add("redirect_uris", e))
+            .ok();
+        if let Err(e) = check_uris("post-logout redirect URI", &self.post_logout_redirect_uris) {
+            add("post_logout_redirect_uris", e);
+        }
+        match check_list("grant type", &self.grant_types, &GRANT_TYPES) {
+            Err(e) => add("grant", e),
+            Ok(grants) => {
+                let has = |g: &str| grants.iter().any(|x| x == g);
+                if grants.is_empty() {
+                    add("grant", invalid("at least one grant type is needed"));
+                }
+                if self.kind == ClientKind::Public && has("client_credentials") {
+                    add(
+                        "grant",
+                        invalid("a public client cannot use client_credentials"),
+                    );
+                }
+                if has("refresh_token") && !has("authorization_code") {
+                    add(
+                        "grant",
+                        invalid("refresh_token comes with authorization_code"),
+                    );
+                }
+                if has("authorization_code") && redirect_uris.as_ref().is_some_and(Vec::is_empty) {
+                    add(
+                        "redirect_uris",
+                        invalid("authorization_code needs at least one redirect URI"),
+                    );
+                }
+            }
+        }
+        if self.kind == ClientKind::Public && !self.require_pkce {
+            add(
+                "require_pkce",
+                invalid("a public client cannot turn PKCE off"),
+            );
+        }
+        if let Err(e) = check_list("scope", &self.scopes, &SCOPES) {
+            add("scope", e);
+        }
+        if let Err(e) = check_claim_rules(&self.claim_rules) {
+            add("claim_rules", e);
+        }
+        if Alg::parse(&self.id_token_alg).is_none() {
+            add(
+                "id_token_alg",
+                invalid(format!(
+                    "ID-token algorithm `{}` is not one of: {}",
+                    self.id_token_alg.chars().take(16).collect::<String>(),
+                    Alg::ALL.map(Alg::as_str).join(", ")
+                )),
+            );
+        }
+        if !(60..=86_400).contains(&self.access_token_seconds) {
+            add(
+                "access_token",
+                invalid(
+                    "access-token lifetime must be between 1 minute and 1 day (60 to 86400 \
+                     seconds)",
+                ),
+            );
+        }
+        if !(300..=31_536_000).contains(&self.refresh_token_seconds) {
+            add(
+                "refresh_token",
+                invalid(
+                    "refresh-token lifetime must be between 5 minutes and 365 days (300 to \
+                     31536000 seconds)",
+                ),
+            );
+        }
+        out
+    }
+
+    fn validate(self) -> Result<NewClient, ClientError> {
+        if let Some((_, first)) = self.problems().into_iter().next() {
+            return Err(invalid(first));
+        }
+        let name = self.name.trim().to_owned();
         let redirect_uris = check_uris("redirect URI", &self.redirect_uris)?;
         let post_logout_redirect_uris =
             check_uris("post-logout redirect URI", &self.post_logout_redirect_uris)?;
         let grant_types = check_list("grant type", &self.grant_types, &GRANT_TYPES)?;
-        if grant_types.is_empty() {
-            return Err(invalid("at least one grant type is needed"));
-        }
-        if self.kind == ClientKind::Public && grant_types.iter().any(|g| g == "client_credentials")
-        {
-            return Err(invalid("a public client cannot use client_credentials"));
-        }
-        if self.kind == ClientKind::Public && !self.require_pkce {
-            return Err(invalid("a public client cannot turn PKCE off"));
-        }
-        if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
-            return Err(invalid(
-                "authorization_code needs at least one redirect URI",
-            ));
-        }
-        if grant_types.iter().any(|g| g == "refresh_token")
-            && !grant_types.iter().any(|g| g == "authorization_code")
-        {
-            return Err(invalid("refresh_token comes with authorization_code"));
-        }
         let scopes = check_list("scope", &self.scopes, &SCOPES)?;
         let claim_rules = check_claim_rules(&self.claim_rules)?;
-        if Alg::parse(&self.id_token_alg).is_none() {
-            return Err(invalid(format!(
-                "ID-token algorithm `{}` is not one of: {}",
-                self.id_token_alg.chars().take(16).collect::<String>(),
-                Alg::ALL.map(Alg::as_str).join(", ")
-            )));
-        }
-        if !(60..=86_400).contains(&self.access_token_seconds) {
-            return Err(invalid(
-                "access-token lifetime must be between 1 minute and 1 day (60 to 86400 seconds)",
-            ));
-        }
-        if !(300..=31_536_000).contains(&self.refresh_token_seconds) {
-            return Err(invalid(
-                "refresh-token lifetime must be between 5 minutes and 365 days (300 to 31536000 \
-                 seconds)",
-            ));
-        }
         Ok(NewClient {
             name,
             redirect_uris,

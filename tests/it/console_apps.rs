@@ -119,8 +119,18 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
             .post("/admin/apps/oidc", &client_form(&csrf, &changes))
             .await;
         assert_eq!(page.status, 422, "{changes:?}: {}", page.body);
-        let alert = page.alert().unwrap_or_default();
-        assert!(alert.contains(says), "{changes:?}: {alert}");
+        // Said beside its field (the alert above points there).
+        let beside = page
+            .body
+            .split("class=\"field-error\"")
+            .skip(1)
+            .any(|e| e.split("</p>").next().unwrap_or("").contains(says));
+        assert!(beside, "{changes:?}: {}", page.body);
+        assert!(
+            page.alert()
+                .unwrap_or_default()
+                .contains("Check the fields marked below")
+        );
         assert!(page.has("Register application"), "the form is shown again");
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
@@ -207,7 +217,11 @@ async fn oidc_clients_are_registered_configured_rotated_and_deleted_in_the_conso
         )
         .await;
     assert_eq!(refused.status, 422);
-    assert!(refused.alert().unwrap().contains("Redirect URI"));
+    assert!(
+        refused.has("id=\"redirect_uris-error\">Redirect URI"),
+        "{}",
+        refused.body
+    );
     assert_eq!(
         count(
             &app,
@@ -1036,4 +1050,40 @@ async fn app_pages_by_role_reverification_and_other_tenants_apps() {
         0
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM saml_sps").await, 1);
+}
+
+#[tokio::test]
+async fn every_problem_of_an_app_form_is_said_at_once_beside_its_field() {
+    let app = crate::login::app_with_alice().await;
+    let (b, _) = crate::console::signed_in_admin(&app, "root", "owner").await;
+    let form = b.get("/admin/apps/oidc/new").await;
+    let (csrf, once) = (form.csrf(), form.once());
+    let page = b
+        .post(
+            "/admin/apps/oidc",
+            &client_form(
+                &csrf,
+                &[
+                    ("once", &once),
+                    ("name", ""),
+                    ("redirect_uris", "http://wiki.example.com/cb"),
+                    ("access_token_seconds", ""),
+                    ("access_token_amount", "3"),
+                    ("access_token_unit", "days"),
+                    ("claim_rules", "attr.cost_centre=sub"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    for field in ["name", "redirect_uris", "access_token", "claim_rules"] {
+        assert!(
+            page.has(&format!("id=\"{field}-error\"")),
+            "{field}: {}",
+            page.body
+        );
+    }
+    assert!(page.has("aria-describedby=\"redirect_uris-error\""));
+    assert!(!page.has("`"), "no developer syntax: {}", page.body);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
 }

@@ -4,6 +4,7 @@
 //! another tenant's attributes cannot be named.
 
 use crate::browser::Browser;
+use crate::console::between;
 use crate::console::{signed_in_admin, user_id};
 use crate::console_apps::client_form;
 use crate::harness::TestApp;
@@ -96,7 +97,7 @@ async fn custom_attributes_become_typed_claims_with_the_profile_scope() {
     let form = b.get("/admin/apps/oidc/new").await;
     let (csrf, once) = (form.csrf(), form.once());
     for (rules, says) in [
-        ("attr.shoe=shoe", "there is no custom attribute `shoe`"),
+        ("attr.shoe=shoe", "there is no custom attribute &#34;shoe&#34;"),
         ("attr.cost_centre=sub", "registered claim"),
         ("attr.cost_centre=email_verified", "registered claim"),
         ("cost_centre=cc", "the source must be attr."),
@@ -105,8 +106,8 @@ async fn custom_attributes_become_typed_claims_with_the_profile_scope() {
         let fields = client_form(&csrf, &[("once", &once), ("claim_rules", rules)]);
         let page = b.post("/admin/apps/oidc", &fields).await;
         assert_eq!(page.status, 422, "{rules}: {}", page.body);
-        let alert = page.alert().unwrap_or_default();
-        assert!(alert.contains(says), "{rules}: {alert}");
+        let beside = between(&page.body, "id=\"claim_rules-error\">", "</p>");
+        assert!(beside.contains(says), "{rules}: {beside}");
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM oidc_clients").await, 0);
 

@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::apps::{self, AccessAnswer, AccessForm, AccessPanel, Deletion};
 use super::verify::Confirming;
-use super::{Admin, Chrome, DoneQuery, Pairs, admin, claim_once, first, lines, when};
+use super::{Admin, Chrome, DoneQuery, FieldErrors, Pairs, admin, claim_once, first, lines, when};
 use crate::console::Power;
 use crate::crypto::signing::Alg;
 use crate::oidc::clients::{
@@ -47,6 +47,8 @@ pub struct Fields {
     pub require_pkce: bool,
     pub alg: String,
     pub algs: Vec<&'static str>,
+    /// What is wrong with each field, after a refused submission.
+    pub errors: FieldErrors,
 }
 
 fn grant_label(g: &str) -> &'static str {
@@ -99,6 +101,7 @@ impl Fields {
             require_pkce: n.require_pkce,
             alg: n.id_token_alg.clone(),
             algs: Alg::ALL.map(Alg::as_str).to_vec(),
+            errors: FieldErrors::default(),
         }
     }
 
@@ -164,9 +167,9 @@ impl Lifetime {
     }
 }
 
-/// Reads the form into a client's settings; `Err` is what to tell the admin (with the form as
-/// they filled it in).
-fn read(f: &Pairs, kind: ClientKind) -> (NewClient, Option<String>) {
+/// Reads the form into a client's settings, and every problem with them, each beside its
+/// field (the form is shown again as it was filled in when there is any).
+fn read(f: &Pairs, kind: ClientKind) -> (NewClient, FieldErrors) {
     let seconds = |key: &str| Lifetime::read(f, key.trim_end_matches("_seconds"));
     let new = NewClient {
         name: first(f, "name").chars().take(201).collect(),
@@ -182,21 +185,40 @@ fn read(f: &Pairs, kind: ClientKind) -> (NewClient, Option<String>) {
         require_pkce: first(f, "require_pkce") == "true",
         id_token_alg: first(f, "id_token_alg").chars().take(16).collect(),
     };
-    let error = match (
-        seconds("access_token_seconds"),
-        seconds("refresh_token_seconds"),
-    ) {
-        (None, _) => Some(
-            "The access-token lifetime must be a whole number of seconds, minutes, hours or days."
-                .into(),
-        ),
-        (_, None) => Some(
-            "The refresh-token lifetime must be a whole number of seconds, minutes, hours or days."
-                .into(),
-        ),
-        _ => None,
+    let mut errors = FieldErrors::default();
+    let unit = "must be a whole number of seconds, minutes, hours or days";
+    if seconds("access_token_seconds").is_none() {
+        errors.add("access_token", format!("The access-token lifetime {unit}."));
+    }
+    if seconds("refresh_token_seconds").is_none() {
+        errors.add(
+            "refresh_token",
+            format!("The refresh-token lifetime {unit}."),
+        );
+    }
+    for (field, problem) in new.problems() {
+        errors.add(field, super::sentence(&problem.replace('`', "\"")));
+    }
+    (new, errors)
+}
+
+/// Every problem of a refused form, for the alert above it (each is also beside its field).
+const CHECK_FIELDS: &str = "Check the fields marked below. Nothing was saved.";
+
+/// A refusal found only when saving (a claim from an attribute that does not exist): the form
+/// as submitted, with the problem beside its field.
+fn refused_on_save(new: &NewClient, problem: String) -> Fields {
+    let mut errors = FieldErrors::default();
+    let field = if problem.to_lowercase().starts_with("claim") {
+        "claim_rules"
+    } else {
+        "name"
     };
-    (new, error)
+    errors.add(field, problem.replace('`', "\""));
+    Fields {
+        errors,
+        ..Fields::of(new)
+    }
 }
 
 /// A client error the admin can fix, as a sentence; anything else is the server's problem.
@@ -255,11 +277,15 @@ pub async fn create(web: Web, WebForm(f): WebForm<Pairs>) -> Result<Response, Ap
     } else {
         ClientKind::Confidential
     };
-    let (new, error) = read(&f, kind);
-    if let Some(e) = error {
-        return Ok(new_page(&admin, Fields::of(&new), Some(e)));
+    let (new, errors) = read(&f, kind);
+    if !errors.is_empty() {
+        let form = Fields {
+            errors,
+            ..Fields::of(&new)
+        };
+        return Ok(new_page(&admin, form, Some(CHECK_FIELDS.into())));
     }
-    let form = Fields::of(&new);
+    let submitted = new.clone();
     let claimed = claim_once!(
         admin,
         first(&f, "once"),
@@ -283,7 +309,8 @@ pub async fn create(web: Web, WebForm(f): WebForm<Pairs>) -> Result<Response, Ap
         }
         Err(e) => {
             claimed.release(&admin).await?;
-            Ok(new_page(&admin, form, Some(fixable(e)?)))
+            let form = refused_on_save(&submitted, fixable(e)?);
+            Ok(new_page(&admin, form, Some(CHECK_FIELDS.into())))
         }
     }
 }
@@ -408,23 +435,34 @@ pub async fn update(
             Confirming::ClientChange,
         ));
     }
-    let (new, error) = read(&f, c.kind);
-    let form = Fields::of(&new);
-    let refused = |error: String| Shown {
-        form: Some(form),
-        error: Some(error),
-        ..Shown::default()
-    };
-    if let Some(e) = error {
-        return client_page(&admin, &c, refused(e)).await;
+    let (new, errors) = read(&f, c.kind);
+    if !errors.is_empty() {
+        let form = Fields {
+            errors,
+            ..Fields::of(&new)
+        };
+        let shown = Shown {
+            form: Some(form),
+            error: Some(CHECK_FIELDS.into()),
+            ..Shown::default()
+        };
+        return client_page(&admin, &c, shown).await;
     }
+    let submitted = new.clone();
     let svc = &admin.web.state.svc;
     match clients::update(svc, &admin.web.tenant, &c, new, admin.by(), admin.web.now).await {
         Ok(_) => Ok(see_other(&format!(
             "/admin/apps/oidc/{}?done=saved",
             c.client_id
         ))),
-        Err(e) => client_page(&admin, &c, refused(fixable(e)?)).await,
+        Err(e) => {
+            let shown = Shown {
+                form: Some(refused_on_save(&submitted, fixable(e)?)),
+                error: Some(CHECK_FIELDS.into()),
+                ..Shown::default()
+            };
+            client_page(&admin, &c, shown).await
+        }
     }
 }
 
