@@ -97,7 +97,10 @@ async fn custom_attributes_become_typed_claims_with_the_profile_scope() {
     let form = b.get("/admin/apps/oidc/new").await;
     let (csrf, once) = (form.csrf(), form.once());
     for (rules, says) in [
-        ("attr.shoe=shoe", "there is no custom attribute &#34;shoe&#34;"),
+        (
+            "attr.shoe=shoe",
+            "there is no custom attribute &#34;shoe&#34;",
+        ),
         ("attr.cost_centre=sub", "registered claim"),
         ("attr.cost_centre=email_verified", "registered claim"),
         ("cost_centre=cc", "the source must be attr."),
