@@ -313,7 +313,7 @@ impl Tab {
             .execute("return document.documentElement.scrollWidth;", vec![])
             .await
             .unwrap();
-        // The whole page, not only its first screen.
+        // The whole page (up to 3,000 px), not only its first screen.
         let height = self
             .c
             .execute("return document.documentElement.scrollHeight;", vec![])
@@ -321,7 +321,7 @@ impl Tab {
             .unwrap()
             .as_u64()
             .unwrap_or(844)
-            .clamp(844, 6000);
+            .clamp(844, 3000);
         self.cdp(
             "Emulation.setDeviceMetricsOverride",
             serde_json::json!({ "width": 390, "height": height, "deviceScaleFactor": 1,

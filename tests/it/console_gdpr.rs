@@ -379,7 +379,7 @@ async fn bulk_deletion_reviews_first_and_is_all_or_nothing() {
     let mallory = out.json()["id"].as_str().unwrap().to_owned();
     let u3 = user_id(&app, "u3");
     let list = b.get("/admin/users").await;
-    assert!(list.has("Delete selected"));
+    assert!(list.has("<option value=\"delete\">Delete…</option>") && list.has("id=\"bulk-go\""));
     let page = b
         .post(
             "/admin/users/delete",
