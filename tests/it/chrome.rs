@@ -93,6 +93,9 @@ pub async fn open() -> Tab {
             let c = Client::with_existing_session(&url, &id, connector)
                 .await
                 .expect("the pooled Chromium session");
+            // A client ends its session when dropped unless told to keep it: a pooled session
+            // must outlive each test that borrows it.
+            c.persist().await.unwrap();
             (c, id)
         }
         None => {
