@@ -67,7 +67,7 @@ impl GroupName {
     }
 }
 
-fn parse_description(text: &str) -> Result<String, GroupError> {
+pub fn parse_description(text: &str) -> Result<String, GroupError> {
     let text = text.trim();
     if text.chars().count() > MAX_DESCRIPTION || text.chars().any(char::is_control) {
         return Err(GroupError::Description);

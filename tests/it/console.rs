@@ -418,6 +418,18 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
+    // The same name again with a broken description: both said, each beside its field.
+    let again = b
+        .submit(
+            "/admin/groups",
+            "/admin/groups",
+            &[("name", "engineering"), ("description", "two\nlines")],
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    assert!(again.has("id=\"name-error\">There is already a group with this name."));
+    assert!(again.has("id=\"description-error\">Keep the description"));
+    assert!(again.has("aria-describedby=\"description-error\""));
     let group_path = page.location.clone().unwrap();
     let group = group_path
         .trim_start_matches("/admin/groups/")

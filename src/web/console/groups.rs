@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Admin, Chrome, DoneQuery, admin, when};
+use super::{Admin, Chrome, DoneQuery, FieldErrors, admin, when};
 use crate::console::{Power, may_act_on};
 use crate::directory::groups::{self, Group, GroupError, MAX_DESCRIPTION, MAX_NAME};
 use crate::directory::username_key;
@@ -32,7 +32,7 @@ struct ListPage {
     can_manage: bool,
     name: String,
     description: String,
-    error: Option<String>,
+    errors: FieldErrors,
     notice: Option<&'static str>,
     max_name: usize,
     max_description: usize,
@@ -42,11 +42,11 @@ fn list_page(
     admin: &Admin,
     all: Vec<Group>,
     (name, description): (&str, &str),
-    error: Option<String>,
+    errors: FieldErrors,
     notice: Option<&'static str>,
 ) -> Response {
     let (chrome, csrf) = admin.chrome("/admin/groups");
-    let status = if error.is_some() {
+    let status = if !errors.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -65,7 +65,7 @@ fn list_page(
         can_manage: Power::ManageDirectory.held_by(admin.role),
         name: name.into(),
         description: description.into(),
-        error,
+        errors,
         notice,
         max_name: MAX_NAME,
         max_description: MAX_DESCRIPTION,
@@ -77,7 +77,13 @@ pub async fn list(web: Web, Query(q): Query<DoneQuery>) -> Result<Response, AppE
     let admin = admin!(web, Power::ViewDirectory);
     let all = store_groups::list(&admin.web.state.svc.store, admin.web.tenant.id).await?;
     let notice = (q.done == "deleted").then_some("The group is deleted.");
-    Ok(list_page(&admin, all, ("", ""), None, notice))
+    Ok(list_page(
+        &admin,
+        all,
+        ("", ""),
+        FieldErrors::default(),
+        notice,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -94,14 +100,46 @@ fn clip(v: &str, n: usize) -> String {
     v.chars().take(n + 1).collect()
 }
 
-/// A group error the admin can fix, as a sentence; anything else is the server's problem.
-fn fixable(e: GroupError) -> Result<String, AppError> {
-    match e {
-        GroupError::Name | GroupError::Description | GroupError::Taken(_) => {
-            Ok(super::sentence(&e.to_string()))
-        }
-        e => Err(AppError::Internal(e.to_string())),
+/// Every problem with a group's name and description, each beside its field.
+fn check_group(name: &str, description: &str) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    if groups::GroupName::parse(name).is_err() {
+        errors.add(
+            "name",
+            format!("Enter a name of 1 to {MAX_NAME} characters, without commas."),
+        );
     }
+    if groups::parse_description(description).is_err() {
+        errors.add(
+            "description",
+            format!("Keep the description to {MAX_DESCRIPTION} characters, on one line."),
+        );
+    }
+    errors
+}
+
+/// Whether another group of the tenant (not `this`) has the name `name` (as names compare).
+async fn taken(admin: &Admin, name: &str, this: Option<GroupId>) -> Result<bool, AppError> {
+    if groups::GroupName::parse(name).is_err() {
+        return Ok(false);
+    }
+    match groups::find(&admin.web.state.svc, &admin.web.tenant, name).await {
+        Ok(g) => Ok(Some(g.id) != this),
+        Err(GroupError::NotFound(_)) => Ok(false),
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+/// A group error the admin can fix, beside its field; anything else is the server's problem.
+fn fixable(e: GroupError) -> Result<FieldErrors, AppError> {
+    let mut errors = FieldErrors::default();
+    match e {
+        GroupError::Taken(_) => errors.add("name", "There is already a group with this name."),
+        GroupError::Name => errors.add("name", "Enter a valid name."),
+        GroupError::Description => errors.add("description", "Enter a valid description."),
+        e => return Err(AppError::Internal(e.to_string())),
+    }
+    Ok(errors)
 }
 
 pub async fn create(web: Web, WebForm(f): WebForm<GroupForm>) -> Result<Response, AppError> {
@@ -114,6 +152,14 @@ pub async fn create(web: Web, WebForm(f): WebForm<GroupForm>) -> Result<Response
         clip(&f.description, MAX_DESCRIPTION),
     );
     let svc = &admin.web.state.svc;
+    let mut errors = check_group(&name, &description);
+    if taken(&admin, &name, None).await? {
+        errors.add("name", "There is already a group with this name.");
+    }
+    if !errors.is_empty() {
+        let all = store_groups::list(&svc.store, admin.web.tenant.id).await?;
+        return Ok(list_page(&admin, all, (&name, &description), errors, None));
+    }
     match groups::create(
         svc,
         &admin.web.tenant,
@@ -126,15 +172,9 @@ pub async fn create(web: Web, WebForm(f): WebForm<GroupForm>) -> Result<Response
     {
         Ok(g) => Ok(see_other(&format!("/admin/groups/{}?done=created", g.id))),
         Err(e) => {
-            let message = fixable(e)?;
+            let errors = fixable(e)?;
             let all = store_groups::list(&svc.store, admin.web.tenant.id).await?;
-            Ok(list_page(
-                &admin,
-                all,
-                (&name, &description),
-                Some(message),
-                None,
-            ))
+            Ok(list_page(&admin, all, (&name, &description), errors, None))
         }
     }
 }
@@ -162,6 +202,10 @@ struct GroupPage {
     can_manage: bool,
     notice: Option<&'static str>,
     error: Option<String>,
+    /// The settings form: as stored, or as submitted when refused, and its problems.
+    form_name: String,
+    form_description: String,
+    errors: FieldErrors,
     max_name: usize,
     max_description: usize,
 }
@@ -180,6 +224,17 @@ async fn group_page(
     g: &Group,
     notice: Option<&'static str>,
     error: Option<String>,
+) -> Result<Response, AppError> {
+    group_page_with(admin, g, (notice, error), None).await
+}
+
+/// [`group_page`] with the settings form as it was submitted (`name`, `description`) when it
+/// was refused for `errors`.
+async fn group_page_with(
+    admin: &Admin,
+    g: &Group,
+    (notice, error): (Option<&'static str>, Option<String>),
+    refused: Option<(&str, &str, FieldErrors)>,
 ) -> Result<Response, AppError> {
     let svc = &admin.web.state.svc;
     let members =
@@ -209,6 +264,13 @@ async fn group_page(
         can_manage: Power::ManageDirectory.held_by(admin.role),
         notice,
         error,
+        form_name: refused
+            .as_ref()
+            .map_or_else(|| g.name.clone(), |(n, _, _)| (*n).to_owned()),
+        form_description: refused
+            .as_ref()
+            .map_or_else(|| g.description.clone(), |(_, d, _)| (*d).to_owned()),
+        errors: refused.map(|(_, _, e)| e).unwrap_or_default(),
         max_name: MAX_NAME,
         max_description: MAX_DESCRIPTION,
     };
@@ -249,6 +311,15 @@ pub async fn rename(
         clip(&f.description, MAX_DESCRIPTION),
     );
     let svc = &admin.web.state.svc;
+    let check = "Check the fields marked below. Nothing was saved.".to_owned();
+    let mut errors = check_group(&name, &description);
+    if taken(&admin, &name, Some(g.id)).await? {
+        errors.add("name", "There is already a group with this name.");
+    }
+    if !errors.is_empty() {
+        let refused = Some((name.as_str(), description.as_str(), errors));
+        return group_page_with(&admin, &g, (None, Some(check)), refused).await;
+    }
     match groups::rename(
         svc,
         &admin.web.tenant,
@@ -262,8 +333,8 @@ pub async fn rename(
     {
         Ok(_) => Ok(see_other(&format!("/admin/groups/{}?done=renamed", g.id))),
         Err(e) => {
-            let message = fixable(e)?;
-            group_page(&admin, &g, None, Some(message)).await
+            let refused = Some((name.as_str(), description.as_str(), fixable(e)?));
+            group_page_with(&admin, &g, (None, Some(check)), refused).await
         }
     }
 }
