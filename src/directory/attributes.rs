@@ -291,6 +291,20 @@ async fn record(
     Ok(())
 }
 
+/// Every problem with a new attribute's name, label and type, each with the form field it
+/// belongs to (`name`, `label`, `kind`), in the form's order.
+pub fn problems(name: &str, label: &str, kind: &str) -> Vec<(&'static str, AttributeError)> {
+    let kind = Kind::parse(kind).is_none().then_some(AttributeError::Kind);
+    [
+        ("name", parse_name(name).err()),
+        ("label", parse_label(label).err()),
+        ("kind", kind),
+    ]
+    .into_iter()
+    .filter_map(|(field, e)| e.map(|e| (field, e)))
+    .collect()
+}
+
 /// Adds an attribute to the schema.
 pub async fn define(
     svc: &Services,

@@ -20,7 +20,7 @@ pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 pub const MAX_ENDPOINTS: usize = 32;
 const MAX_CERTIFICATES: usize = 4;
-const MAX_ATTRIBUTES: usize = 32;
+pub const MAX_ATTRIBUTES: usize = 32;
 /// SAML Bindings §3.4.3: RelayState MUST NOT exceed 80 bytes.
 pub const MAX_RELAY_STATE: usize = 80;
 
@@ -381,6 +381,39 @@ pub fn normalize_certificate(text: &str) -> Result<String, SpError> {
     Ok(String::from_utf8_lossy(&pem).into_owned())
 }
 
+/// An entity id: 1 to 1024 characters, no spaces or control characters.
+fn check_entity_id(raw: &str) -> Result<String, SpError> {
+    let entity_id = raw.trim();
+    if entity_id.is_empty()
+        || entity_id.len() > 1024
+        || entity_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(invalid(
+            "the entity id must be 1 to 1024 characters without spaces",
+        ));
+    }
+    Ok(entity_id.to_owned())
+}
+
+/// An SP's display name: 1 to 200 characters, no control characters.
+fn check_name(name: &str) -> Result<(), SpError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(invalid("the name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+/// The message of a refusal, without its kind.
+fn message(e: SpError) -> String {
+    match e {
+        SpError::Invalid(m) => m,
+        other => other.to_string(),
+    }
+}
+
 /// What the operator chose, on top of what the metadata says.
 #[derive(Clone, Debug, Default)]
 pub struct SpOptions {
@@ -394,6 +427,54 @@ pub struct SpOptions {
     pub attributes: Option<Vec<AttributeRule>>,
 }
 
+impl SpOptions {
+    /// Every problem with these options, each with the form field it belongs to (`name`,
+    /// `attributes`, `assertion_seconds`, `default_relay_state`), in the form's order. An
+    /// option left unset takes its default, which is sound.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![];
+        if let Some(Err(e)) = self.name.as_deref().map(check_name) {
+            out.push(("name", message(e)));
+        }
+        let attributes = self.attributes.as_deref().unwrap_or_default();
+        let ok = |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control);
+        if attributes.len() > MAX_ATTRIBUTES {
+            out.push(("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
+        } else if attributes
+            .iter()
+            .any(|a| !ok(&a.name) || a.friendly_name.as_deref().is_some_and(|f| !ok(f)))
+        {
+            out.push((
+                "attributes",
+                "attribute names must be 1 to 256 characters".into(),
+            ));
+        }
+        if self
+            .assertion_seconds
+            .is_some_and(|s| !(60..=3600).contains(&s))
+        {
+            out.push((
+                "assertion_seconds",
+                "the assertion lifetime must be 60 to 3600 seconds".into(),
+            ));
+        }
+        if self
+            .default_relay_state
+            .as_deref()
+            .is_some_and(|rs| rs.len() > MAX_RELAY_STATE || rs.chars().any(char::is_control))
+        {
+            out.push((
+                "default_relay_state",
+                format!(
+                    "the default RelayState must be at most {MAX_RELAY_STATE} bytes, without \
+                     control characters"
+                ),
+            ));
+        }
+        out
+    }
+}
+
 /// An SP described by hand.
 #[derive(Clone, Debug, Default)]
 pub struct ManualSp {
@@ -403,6 +484,41 @@ pub struct ManualSp {
     /// SLO endpoints (HTTP-Redirect).
     pub slo_urls: Vec<String>,
     pub certificates: Vec<String>,
+}
+
+impl ManualSp {
+    /// Every problem with an SP described by hand, each with the form field it belongs to
+    /// (`entity_id`, `acs_urls`, `slo_urls`, `certificate`), in the form's order.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![];
+        if let Err(e) = check_entity_id(&self.entity_id) {
+            out.push(("entity_id", message(e)));
+        }
+        let urls = |what: &str, urls: &[String]| -> Option<String> {
+            if urls.len() > MAX_ENDPOINTS {
+                return Some(format!("at most {MAX_ENDPOINTS} {what}s"));
+            }
+            urls.iter()
+                .find_map(|u| check_url(what, u).err())
+                .map(message)
+        };
+        if self.acs_urls.is_empty() {
+            out.push(("acs_urls", "at least one ACS URL is needed".into()));
+        } else if let Some(p) = urls("ACS URL", &self.acs_urls) {
+            out.push(("acs_urls", p));
+        }
+        if let Some(p) = urls("SLO URL", &self.slo_urls) {
+            out.push(("slo_urls", p));
+        }
+        if let Some(e) = self
+            .certificates
+            .iter()
+            .find_map(|c| normalize_certificate(c).err())
+        {
+            out.push(("certificate", message(e)));
+        }
+        out
+    }
 }
 
 /// What a metadata document or a manual entry provides before options are applied.
@@ -438,7 +554,8 @@ fn read_metadata(xml: &str, entity_id: Option<&str>) -> Result<Described, SpErro
         }
         _ => {
             return Err(SpError::Metadata(
-                "it describes several service providers: name one with --entity-id".into(),
+                "it describes several service providers: name the one to register by its entity id"
+                    .into(),
             ));
         }
     };
@@ -548,25 +665,17 @@ fn described_by_hand(m: ManualSp) -> Result<Described, SpError> {
 
 /// Applies the options, checks everything, and returns the SP to store.
 fn build(d: Described, o: SpOptions, now: i64) -> Result<ServiceProvider, SpError> {
-    let entity_id = d.entity_id.trim().to_owned();
-    if entity_id.is_empty()
-        || entity_id.len() > 1024
-        || entity_id
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(invalid(
-            "the entity id must be 1 to 1024 characters without spaces",
-        ));
+    let entity_id = check_entity_id(&d.entity_id)?;
+    if let Some((_, problem)) = o.problems().into_iter().next() {
+        return Err(invalid(problem));
     }
     let name = o
         .name
+        .clone()
         .unwrap_or_else(|| entity_id.clone())
         .trim()
         .to_owned();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(invalid("the name must be 1 to 200 characters"));
-    }
+    check_name(&name)?;
     if d.acs.is_empty() || d.acs.len() > MAX_ENDPOINTS || d.slo.len() > MAX_ENDPOINTS {
         return Err(invalid(format!(
             "1 to {MAX_ENDPOINTS} ACS URLs and at most {MAX_ENDPOINTS} SLO endpoints"
@@ -619,26 +728,7 @@ fn build(d: Described, o: SpOptions, now: i64) -> Result<ServiceProvider, SpErro
             .unwrap_or(NameIdFormat::Persistent)
     });
     let attributes = o.attributes.unwrap_or_else(AttributeRule::defaults);
-    if attributes.len() > MAX_ATTRIBUTES {
-        return Err(invalid(format!("at most {MAX_ATTRIBUTES} attributes")));
-    }
-    for a in &attributes {
-        let ok = |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control);
-        if !ok(&a.name) || a.friendly_name.as_deref().is_some_and(|f| !ok(f)) {
-            return Err(invalid("attribute names must be 1 to 256 characters"));
-        }
-    }
     let assertion_seconds = o.assertion_seconds.unwrap_or(300);
-    if !(60..=3600).contains(&assertion_seconds) {
-        return Err(invalid("the assertion lifetime must be 60 to 3600 seconds"));
-    }
-    if let Some(rs) = &o.default_relay_state
-        && (rs.len() > MAX_RELAY_STATE || rs.chars().any(char::is_control))
-    {
-        return Err(invalid(format!(
-            "the default RelayState must be at most {MAX_RELAY_STATE} bytes"
-        )));
-    }
     Ok(ServiceProvider {
         id: uuid::Uuid::now_v7().to_string(),
         entity_id,

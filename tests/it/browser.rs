@@ -79,6 +79,19 @@ impl Page {
         Some(strip_tags(&rest[open..close]).trim().to_owned())
     }
 
+    /// The problem said beside field `id` (`<p class="field-error" id="{id}-error">`), without
+    /// markup, when the field is also marked invalid and points at it.
+    pub fn beside(&self, id: &str) -> Option<String> {
+        let tag = format!("<p class=\"field-error\" id=\"{id}-error\">");
+        let at = self.body.find(&tag)? + tag.len();
+        let end = self.body[at..].find("</p>")?;
+        let field = self.body.find(&format!(" id=\"{id}\""))?;
+        let field_tag = &self.body[field..field + self.body[field..].find('>')?];
+        let marked = field_tag.contains("aria-invalid=\"true\"")
+            && field_tag.contains(&format!("{id}-error"));
+        marked.then(|| unescape(&strip_tags(&self.body[at..at + end])))
+    }
+
     /// The body with the per-browser CSRF token removed, for comparing two responses.
     pub fn without_csrf(&self) -> String {
         let mut body = self.body.clone();

@@ -378,7 +378,8 @@ async fn saml_apps_come_from_pasted_or_uploaded_metadata_or_by_hand_and_are_conf
             )
             .await;
         assert_eq!(page.status, 422, "{xml}: {}", page.body);
-        assert!(page.alert().unwrap().contains(says), "{:?}", page.alert());
+        let beside = page.beside("metadata").unwrap_or_default();
+        assert!(beside.contains(says), "{beside:?}");
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM saml_sps").await, 0);
     // Without the token: refused.
@@ -428,7 +429,9 @@ async fn saml_apps_come_from_pasted_or_uploaded_metadata_or_by_hand_and_are_conf
         )
         .await;
     assert_eq!(again.status, 422);
-    assert!(again.alert().unwrap().contains("already registered"));
+    let beside = again.beside("metadata").unwrap_or_default();
+    assert!(beside.contains("is already registered"), "{beside}");
+    assert!(!beside.contains('`'), "{beside}");
 
     // Pasted.
     let pasted = b
@@ -470,8 +473,43 @@ async fn saml_apps_come_from_pasted_or_uploaded_metadata_or_by_hand_and_are_conf
     };
     let page = manual("http://legacy.example.com/acs").await;
     assert_eq!(page.status, 422);
-    assert!(page.alert().unwrap().contains("ACS URL"));
+    assert!(
+        page.alert()
+            .unwrap()
+            .contains("Check the fields marked below")
+    );
+    let beside = page.beside("acs_urls").unwrap_or_default();
+    assert!(beside.contains("ACS URL \"http://legacy"), "{beside}");
     assert!(page.has("urn:legacy:sp"), "the form is kept");
+    // Every problem at once, each beside its field, in words.
+    let page = b
+        .post_multipart(
+            "/admin/apps/saml",
+            &[
+                ("csrf", &csrf),
+                ("mode", "manual"),
+                ("name", &"n".repeat(201)),
+                ("entity_id", "urn:has space"),
+                ("acs_urls", "ftp://legacy.example.com/acs"),
+                ("slo_urls", "https://legacy.example.com/slo#frag"),
+                ("certificate", "not a certificate"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    for (field, says) in [
+        ("name-manual", "1 to 200 characters"),
+        ("entity_id", "without spaces"),
+        ("acs_urls", "must be https"),
+        ("slo_urls", "no fragment"),
+        ("certificate", "neither PEM nor base64"),
+    ] {
+        let beside = page.beside(field).unwrap_or_default();
+        assert!(beside.contains(says), "{field}: {beside:?}");
+        assert!(!beside.contains('`'), "{beside}");
+    }
+
     let page = manual("https://legacy.example.com/acs").await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM saml_sps").await, 3);
@@ -479,7 +517,7 @@ async fn saml_apps_come_from_pasted_or_uploaded_metadata_or_by_hand_and_are_conf
     assert!(list.has("Payroll") && list.has("Legacy") && list.has("SAML 2.0"));
 
     // Options: saved when valid; a bad rule or lifetime changes nothing.
-    let opts = |changes: &[(&'static str, &'static str)]| {
+    let opts = |changes: &[(&'static str, &str)]| {
         let mut f: Vec<(&'static str, String)> = vec![
             ("csrf", csrf.clone()),
             ("name", "Payroll".into()),
@@ -505,19 +543,65 @@ async fn saml_apps_come_from_pasted_or_uploaded_metadata_or_by_hand_and_are_conf
             b.post(&base, &pairs).await
         }
     };
-    for (changes, says) in [
-        (vec![("attributes", "password=secret")], "Attribute source"),
+    for (changes, field, says) in [
+        (
+            vec![("attributes", "email=mail\npassword=secret")],
+            "attributes",
+            "Line 2: attribute source \"password\"",
+        ),
         (
             vec![("attributes", "attr.shoe_size=shoe")],
-            "no custom attribute `shoe_size`",
+            "attributes",
+            "Line 1: there is no custom attribute \"shoe_size\"",
         ),
-        (vec![("assertion_seconds", "5")], "60 to 3600"),
-        (vec![("name_id_format", "kerberos")], "NameID"),
-        (vec![("name", "")], "name"),
+        (
+            vec![("attributes", &*format!("email={}", "m".repeat(600)))],
+            "attributes",
+            "Line 1 is longer than 600 characters",
+        ),
+        (
+            vec![("assertion_seconds", "5")],
+            "assertion_seconds",
+            "60 to 3600",
+        ),
+        (
+            vec![("assertion_seconds", "soon")],
+            "assertion_seconds",
+            "whole number",
+        ),
+        (
+            vec![("name_id_format", "kerberos")],
+            "name_id_format",
+            "NameID",
+        ),
+        (vec![("signing", "")], "signing", "what to sign"),
+        (vec![("name", "")], "name", "name"),
+        (
+            vec![("default_relay_state", &*"r".repeat(81))],
+            "default_relay_state",
+            "at most 80 bytes",
+        ),
     ] {
         let page = send(opts(&changes)).await;
         assert_eq!(page.status, 422, "{changes:?}");
-        assert!(page.alert().unwrap().contains(says), "{:?}", page.alert());
+        let beside = page.beside(field).unwrap_or_default();
+        assert!(beside.contains(says), "{changes:?}: {beside:?}");
+        assert!(!beside.contains('`'), "{beside}");
+        // A typed field comes back as typed (a menu can only offer its choices).
+        let (_, typed) = changes[0];
+        let menu = ["name_id_format", "signing"].contains(&field);
+        assert!(menu || page.has(&typed.replace('"', "&#34;")), "{typed:?}");
+    }
+    // Several at once: each beside its own field.
+    let page = send(opts(&[
+        ("name", ""),
+        ("attributes", "nonsense"),
+        ("assertion_seconds", "9999"),
+    ]))
+    .await;
+    assert_eq!(page.status, 422);
+    for field in ["name", "attributes", "assertion_seconds"] {
+        assert!(page.beside(field).is_some(), "{field}: {}", page.body);
     }
     let saved = send(opts(&[])).await;
     assert_eq!(

@@ -22,37 +22,60 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     assert_eq!(page.status, 200);
     assert!(page.has("No custom attributes yet."));
 
-    // Bad definitions: the reason, nothing stored.
-    for (fields, says) in [
+    // Bad definitions: the reason beside the field, nothing stored.
+    let long_label = "L".repeat(latchkey::directory::attributes::MAX_LABEL + 1);
+    for (fields, field, says) in [
         (
             vec![
                 ("name", "Cost Centre"),
                 ("label", "Cost centre"),
                 ("kind", "text"),
             ],
+            "name",
             "lower-case letters",
         ),
         (
             vec![("name", "email"), ("label", "E-mail"), ("kind", "text")],
-            "built-in field",
+            "name",
+            "\"email\" is a built-in field",
         ),
         (
             vec![("name", "shoe"), ("label", ""), ("kind", "text")],
             "label",
+            "label",
+        ),
+        (
+            vec![("name", "shoe"), ("label", &long_label), ("kind", "text")],
+            "label",
+            "label",
         ),
         (
             vec![("name", "shoe"), ("label", "Shoe"), ("kind", "colour")],
+            "kind",
             "type",
         ),
     ] {
         let page = define(&b, &fields).await;
         assert_eq!(page.status, 422, "{fields:?}");
+        let beside = page.beside(field).unwrap_or_default();
+        assert!(beside.contains(says), "{fields:?}: {beside:?}");
         assert!(
-            page.alert().unwrap_or_default().contains(says),
-            "{fields:?}: {:?}",
             page.alert()
+                .unwrap()
+                .contains("Check the fields marked below")
         );
     }
+    // Every problem at once, what was typed kept.
+    let page = define(
+        &b,
+        &[("name", "Bad Name"), ("label", ""), ("kind", "colour")],
+    )
+    .await;
+    assert_eq!(page.status, 422);
+    for field in ["name", "label", "kind"] {
+        assert!(page.beside(field).is_some(), "{field}: {}", page.body);
+    }
+    assert!(page.has("value=\"Bad Name\""));
     assert_eq!(count(&app, "SELECT COUNT(*) FROM attribute_defs").await, 0);
     for fields in [
         vec![
@@ -89,7 +112,11 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     )
     .await;
     assert_eq!(again.status, 422);
-    assert!(again.alert().unwrap().contains("already an attribute"));
+    let beside = again.beside("name").unwrap_or_default();
+    assert!(
+        beside.contains("already an attribute named \"remote\""),
+        "{beside}"
+    );
 
     // Adding a user: the required attribute and the types are checked; nothing half-made.
     let new = b.get("/admin/users/new").await;
@@ -306,6 +333,28 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
     )
     .await;
     let csrf = b.get("/admin/attributes").await.csrf();
+    // An empty label: said beside that row's label, nothing changed.
+    let page = b
+        .post(
+            &format!("/admin/attributes/{id}"),
+            &[("csrf", &csrf), ("label", " ")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let beside = page.beside(&format!("label-{id}")).unwrap_or_default();
+    assert!(
+        beside.contains("A label is 1 to"),
+        "{beside}: {}",
+        page.body
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM attribute_defs WHERE label = 'Cost centre'"
+        )
+        .await,
+        1
+    );
     let page = b
         .post(
             &format!("/admin/attributes/{id}"),
@@ -331,17 +380,17 @@ async fn custom_attributes_are_defined_checked_edited_and_exported() {
         )
         .await;
     assert_eq!(page.status, 422);
+    let beside = page.beside(&format!("confirm-{id}")).unwrap_or_default();
+    assert!(beside.contains("(cost_centre) exactly"), "{beside}");
+    assert!(page.has("value=\"cost\""), "what was typed is kept");
     // Not while the SAML app still sends it (a later attribute of that name would be sent in
     // its place).
     let delete = [("csrf", csrf.as_str()), ("confirm", "cost_centre")];
     let path = format!("/admin/attributes/{id}/delete");
     let page = b.post(&path, &delete).await;
     assert_eq!(page.status, 422);
-    assert!(
-        page.alert().unwrap().contains("is sent to the application"),
-        "{}",
-        page.body
-    );
+    let beside = page.beside(&format!("confirm-{id}")).unwrap_or_default();
+    assert!(beside.contains("is sent to the application"), "{beside}");
     let sp = crate::saml_sso::SP;
     assert!(app.cli(&["sp", "delete", "--tenant", "acme", sp]).ok());
     let page = b.post(&path, &delete).await;

@@ -177,6 +177,19 @@ async fn an_owner_runs_the_directory_in_chromium() {
     c.shot("console-apps").await;
     c.goto(&app.url("acme", "/admin/apps/saml/new")).await;
     c.shot("console-saml-new").await;
+    // By hand with a plain-http ACS URL: said beside the field, what was typed kept.
+    c.fill("#entity_id", "https://legacy.example.com/saml")
+        .await;
+    c.fill("#acs_urls", "http://legacy.example.com/acs").await;
+    c.follow("form[action='/admin/apps/saml'] input[value=manual] ~ p button")
+        .await;
+    let acs = c.element("#acs_urls").await;
+    assert_eq!(
+        acs.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert!(c.text("#acs_urls-error").await.contains("must be https"));
+    c.shot("console-saml-new-errors").await;
     crate::saml_sso::register_sp(
         &app,
         "acme",
@@ -187,6 +200,31 @@ async fn an_owner_runs_the_directory_in_chromium() {
     c.follow("#apps a[href^='/admin/apps/saml/']").await;
     assert_eq!(c.text("#entity-id").await, crate::saml_sso::SP);
     c.shot("console-saml-app").await;
+    // Two bad options at once: each said beside its field.
+    c.fill("#assertion_seconds", "5").await;
+    c.fill("#attributes", "email=mail\nshoe=size").await;
+    c.follow("form:has(#assertion_seconds) button[type=submit]")
+        .await;
+    assert!(
+        c.text("#assertion_seconds-error")
+            .await
+            .contains("60 to 3600")
+    );
+    assert!(c.text("#attributes-error").await.contains("Line 2"));
+    c.shot("console-saml-app-errors").await;
+
+    // Custom attributes: a bad name and a taken label problem beside their fields.
+    c.goto(&app.url("acme", "/admin/attributes")).await;
+    c.fill("#name", "Cost Centre").await;
+    c.fill("#label", "Cost centre").await;
+    c.follow("form[action='/admin/attributes'] button").await;
+    assert!(c.text("#name-error").await.contains("lower-case letters"));
+    let name = c.element("#name").await;
+    assert_eq!(
+        name.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    c.shot("console-attributes-errors").await;
 
     // Export the directory as CSV: the browser downloads it.
     c.goto(&app.url("acme", "/admin/users")).await;

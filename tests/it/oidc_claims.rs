@@ -347,11 +347,12 @@ async fn consent_covers_the_attributes_a_client_gets_and_a_deleted_client_gets_n
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
+    let beside = refused.beside(&format!("confirm-{remote_id}"));
     assert!(
-        refused
-            .alert()
-            .unwrap()
-            .contains("is sent to the application Payroll")
+        beside
+            .as_deref()
+            .is_some_and(|b| b.contains("is sent to the application Payroll")),
+        "{beside:?}"
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM attribute_defs").await, 2);
 

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::verify::Confirming;
-use super::{Admin, Chrome, DoneQuery, admin, sentence};
+use super::{Admin, CHECK_FIELDS, Chrome, DoneQuery, FieldErrors, admin, sentence};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute, AttributeError, Kind};
 use crate::web::auth::{Web, WebForm, see_other};
@@ -26,6 +26,22 @@ pub struct Line {
     pub label: String,
     pub kind: &'static str,
     pub required: bool,
+    /// What was typed to confirm a refused deletion.
+    pub confirm: String,
+    /// A refused change to this attribute, by field (`label`, `confirm`).
+    pub errors: FieldErrors,
+}
+
+/// What a refused form brings back to the page: what was typed, and the problems beside
+/// their fields.
+#[derive(Default)]
+struct Refused {
+    /// The new-attribute form.
+    form: NewForm,
+    errors: FieldErrors,
+    /// A refused change to one attribute's row: its id, the label and required flag and
+    /// confirmation typed, and the problems.
+    row: Option<(String, EditForm, String, FieldErrors)>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -36,6 +52,7 @@ struct ListPage {
     kinds: Vec<KindChoice>,
     can_manage: bool,
     form: NewForm,
+    errors: FieldErrors,
     notice: Option<&'static str>,
     error: Option<String>,
     max_name: usize,
@@ -44,23 +61,27 @@ struct ListPage {
 
 async fn list_page(
     admin: &Admin,
-    form: NewForm,
+    refused: Refused,
     notice: Option<&'static str>,
-    error: Option<String>,
 ) -> Result<Response, AppError> {
     let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
     let (chrome, csrf) = admin.chrome("/admin/attributes");
-    let failed = error.is_some();
+    let failed = !refused.errors.is_empty() || refused.row.is_some();
+    let error = failed.then(|| refused.errors.of("form").unwrap_or(CHECK_FIELDS).to_owned());
+    let mut row = refused.row;
     let page = ListPage {
         chrome,
         attributes: schema
             .into_iter()
-            .map(|a| Line {
-                id: a.id,
-                name: a.name,
-                label: a.label,
-                kind: a.kind.label(),
-                required: a.required,
+            .map(|a| match row.take_if(|r| r.0 == a.id) {
+                Some((_, typed, confirm, errors)) => Line {
+                    label: typed.label,
+                    required: typed.required == "true",
+                    confirm,
+                    errors,
+                    ..Line::of(a)
+                },
+                None => Line::of(a),
             })
             .collect(),
         kinds: Kind::ALL
@@ -71,7 +92,8 @@ async fn list_page(
             })
             .collect(),
         can_manage: Power::ManageDirectory.held_by(admin.role),
-        form,
+        form: refused.form,
+        errors: refused.errors,
         notice,
         error,
         max_name: attributes::MAX_NAME,
@@ -80,12 +102,48 @@ async fn list_page(
     Ok(admin.render_form(&csrf, failed, page))
 }
 
+impl Line {
+    fn of(a: Attribute) -> Line {
+        Line {
+            id: a.id,
+            name: a.name,
+            label: a.label,
+            kind: a.kind.label(),
+            required: a.required,
+            confirm: String::new(),
+            errors: FieldErrors::default(),
+        }
+    }
+}
+
+/// The page again with a refused change to attribute `a` (`field` is `label` or `confirm`).
+async fn row_refused(
+    admin: &Admin,
+    a: &Attribute,
+    typed: EditForm,
+    confirm: String,
+    (field, problem): (&str, String),
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::default();
+    errors.add(field, problem);
+    let row = Some((a.id.clone(), typed, confirm, errors));
+    list_page(
+        admin,
+        Refused {
+            row,
+            ..Refused::default()
+        },
+        None,
+    )
+    .await
+}
+
 /// An attribute error the admin can fix, as a sentence; anything else is the server's problem.
 fn fixable(e: AttributeError) -> Result<String, AppError> {
     match e {
         AttributeError::Store(_) | AttributeError::Key(_) => Err(AppError::Internal(e.to_string())),
         AttributeError::NotFound => Err(AppError::NotFound),
-        e => Ok(sentence(&e.to_string())),
+        e => Ok(sentence(&e.to_string().replace('`', "\""))),
     }
 }
 
@@ -97,10 +155,10 @@ pub async fn list(web: Web, Query(q): Query<DoneQuery>) -> Result<Response, AppE
         "deleted" => Some("The attribute and every value of it are deleted."),
         _ => None,
     };
-    list_page(&admin, NewForm::default(), notice, None).await
+    list_page(&admin, Refused::default(), notice).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct NewForm {
     #[serde(default)]
     csrf: String,
@@ -119,27 +177,31 @@ pub async fn create(web: Web, WebForm(f): WebForm<NewForm>) -> Result<Response, 
         return Ok(web.csrf_failed());
     }
     let admin = admin!(web, Power::ManageDirectory);
-    let clip = |v: &str, n: usize| v.chars().take(n + 1).collect::<String>();
-    let f = NewForm {
-        name: clip(&f.name, attributes::MAX_NAME),
-        label: clip(&f.label, attributes::MAX_LABEL),
-        kind: clip(&f.kind, 16),
-        ..f
-    };
-    let svc = &admin.web.state.svc;
-    let spec = (
-        f.name.as_str(),
-        f.label.as_str(),
-        f.kind.as_str(),
-        f.required == "true",
-    );
-    match attributes::define(svc, &admin.web.tenant, spec, admin.by(), admin.web.now).await {
-        Ok(_) => Ok(see_other("/admin/attributes?done=created")),
-        Err(e) => {
-            let error = Some(fixable(e)?);
-            list_page(&admin, f, None, error).await
+    let mut errors = FieldErrors::default();
+    for (field, e) in attributes::problems(&f.name, &f.label, &f.kind) {
+        errors.add(field, fixable(e)?);
+    }
+    if errors.is_empty() {
+        let svc = &admin.web.state.svc;
+        let spec = (
+            f.name.as_str(),
+            f.label.as_str(),
+            f.kind.as_str(),
+            f.required == "true",
+        );
+        match attributes::define(svc, &admin.web.tenant, spec, admin.by(), admin.web.now).await {
+            Ok(_) => return Ok(see_other("/admin/attributes?done=created")),
+            // A taken name is the name's problem; a full directory, the form's.
+            Err(e @ AttributeError::Taken(_)) => errors.add("name", fixable(e)?),
+            Err(e) => errors.add("form", fixable(e)?),
         }
     }
+    let refused = Refused {
+        form: f,
+        errors,
+        row: None,
+    };
+    list_page(&admin, refused, None).await
 }
 
 async fn find(admin: &Admin, id: &str) -> Result<Attribute, AppError> {
@@ -150,7 +212,7 @@ async fn find(admin: &Admin, id: &str) -> Result<Attribute, AppError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct EditForm {
     #[serde(default)]
     csrf: String,
@@ -170,9 +232,8 @@ pub async fn update(
     }
     let admin = admin!(web, Power::ManageDirectory);
     let a = find(&admin, &id).await?;
-    let label: String = f.label.chars().take(attributes::MAX_LABEL + 1).collect();
     let svc = &admin.web.state.svc;
-    let change = (label.as_str(), f.required == "true");
+    let change = (f.label.as_str(), f.required == "true");
     match attributes::update(
         svc,
         &admin.web.tenant,
@@ -185,8 +246,8 @@ pub async fn update(
     {
         Ok(()) => Ok(see_other("/admin/attributes?done=saved")),
         Err(e) => {
-            let error = Some(fixable(e)?);
-            list_page(&admin, NewForm::default(), None, error).await
+            let problem = ("label", fixable(e)?);
+            row_refused(&admin, &a, f, String::new(), problem).await
         }
     }
 }
@@ -223,24 +284,29 @@ pub async fn delete(
     }
     let admin = admin!(web, Power::ManageDirectory);
     let a = find(&admin, &id).await?;
+    let unchanged = || EditForm {
+        label: a.label.clone(),
+        required: if a.required { "true" } else { "" }.into(),
+        ..EditForm::default()
+    };
     if f.confirm.trim() != a.name {
-        let error = Some(format!(
+        let problem = format!(
             "Type the attribute's name ({}) exactly to confirm deleting it.",
             a.name
-        ));
-        return list_page(&admin, NewForm::default(), None, error).await;
+        );
+        return row_refused(&admin, &a, unchanged(), f.confirm, ("confirm", problem)).await;
     }
     if !admin.recently_verified() {
         return Ok(admin.reverify("/admin/attributes", Confirming::AttributeDelete));
     }
     if let Some(app) = sent_to(&admin, &a).await? {
-        let error = Some(format!(
+        let problem = format!(
             "{} is sent to the application {app}. Remove it from that application's claims or \
              attribute rules first, so that no later attribute of the same name is sent in \
              its place.",
             a.label
-        ));
-        return list_page(&admin, NewForm::default(), None, error).await;
+        );
+        return row_refused(&admin, &a, unchanged(), f.confirm, ("confirm", problem)).await;
     }
     let svc = &admin.web.state.svc;
     attributes::delete(svc, &admin.web.tenant, &a, admin.by(), admin.web.now)

@@ -8,7 +8,10 @@ use axum::response::Response;
 
 use super::apps::{self, AccessAnswer, AccessForm, AccessPanel, Deletion};
 use super::verify::Confirming;
-use super::{Admin, Chrome, DoneQuery, FieldErrors, Pairs, admin, claim_once, first, lines, when};
+use super::{
+    Admin, CHECK_FIELDS, Chrome, DoneQuery, FieldErrors, Pairs, admin, claim_once, first, lines,
+    when,
+};
 use crate::console::Power;
 use crate::crypto::signing::Alg;
 use crate::oidc::clients::{
@@ -201,9 +204,6 @@ fn read(f: &Pairs, kind: ClientKind) -> (NewClient, FieldErrors) {
     }
     (new, errors)
 }
-
-/// Every problem of a refused form, for the alert above it (each is also beside its field).
-const CHECK_FIELDS: &str = "Check the fields marked below. Nothing was saved.";
 
 /// A refusal found only when saving (a claim from an attribute that does not exist): the form
 /// as submitted, with the problem beside its field.

@@ -311,7 +311,7 @@ pub async fn rename(
         clip(&f.description, MAX_DESCRIPTION),
     );
     let svc = &admin.web.state.svc;
-    let check = "Check the fields marked below. Nothing was saved.".to_owned();
+    let check = super::CHECK_FIELDS.to_owned();
     let mut errors = check_group(&name, &description);
     if taken(&admin, &name, Some(g.id)).await? {
         errors.add("name", "There is already a group with this name.");

@@ -238,6 +238,9 @@ pub fn sentence(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The alert above a refused form whose problems are each shown beside their field.
+pub const CHECK_FIELDS: &str = "Check the fields marked below. Nothing was saved.";
+
 /// What is wrong with a form, field by field (by the field's id), each said in words beside
 /// its field. Every problem is found before any is shown.
 #[derive(Default, Debug)]
@@ -261,6 +264,15 @@ impl FieldErrors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// For field `id`'s tag: the attributes that mark it invalid and point at its message
+    /// (nothing when it has no problem). Ids are the templates' own literals.
+    pub fn aria(&self, id: &str) -> String {
+        match self.of(id) {
+            Some(_) => format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\""),
+            None => String::new(),
+        }
     }
 }
 

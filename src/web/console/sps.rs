@@ -11,7 +11,9 @@ use axum::response::Response;
 
 use super::apps::{self, AccessAnswer, AccessForm, AccessPanel, Deletion};
 use super::verify::Confirming;
-use super::{Admin, Chrome, DoneQuery, Pairs, admin, first, lines, when};
+use super::{
+    Admin, CHECK_FIELDS, Chrome, DoneQuery, FieldErrors, Pairs, admin, first, lines, sentence, when,
+};
 use crate::console::Power;
 use crate::directory::attributes::{self, Attribute};
 use crate::saml::inbound::MAX_METADATA_BYTES;
@@ -39,7 +41,7 @@ fn metadata_of(f: &Pairs) -> Option<&str> {
 fn fixable(e: SpError) -> Result<String, AppError> {
     match e {
         SpError::Invalid(_) | SpError::Metadata(_) | SpError::Exists(_) => {
-            Ok(super::sentence(&e.to_string()))
+            Ok(words(&e.to_string()))
         }
         SpError::NotFound(_) => Err(AppError::NotFound),
         e => Err(AppError::Internal(e.to_string())),
@@ -56,6 +58,7 @@ pub struct NewFields {
     pub acs_urls: String,
     pub slo_urls: String,
     pub certificate: String,
+    pub errors: FieldErrors,
 }
 
 #[derive(Template, WebTemplate)]
@@ -110,52 +113,79 @@ pub async fn create(
         return Ok(admin.reverify(NEW_PATH, Confirming::SpNew));
     }
     let manual = first(&f, "mode") == "manual";
-    let name: String = first(&f, "name").trim().chars().take(201).collect();
-    let entity_id: String = first(&f, "entity_id").trim().chars().take(1025).collect();
-    let fields = NewFields {
+    let name = first(&f, "name").trim().to_owned();
+    let entity_id = first(&f, "entity_id").trim().to_owned();
+    let mut fields = NewFields {
         manual,
         name: name.clone(),
         // A large pasted document is not sent back into the page.
-        metadata: first(&f, "metadata").chars().take(16 * 1024).collect(),
+        metadata: if first(&f, "metadata").len() <= 16 * 1024 {
+            first(&f, "metadata").to_owned()
+        } else {
+            String::new()
+        },
         entity_id: entity_id.clone(),
-        acs_urls: first(&f, "acs_urls").chars().take(8192).collect(),
-        slo_urls: first(&f, "slo_urls").chars().take(8192).collect(),
-        certificate: first(&f, "certificate").chars().take(16 * 1024).collect(),
+        acs_urls: first(&f, "acs_urls").to_owned(),
+        slo_urls: first(&f, "slo_urls").to_owned(),
+        certificate: first(&f, "certificate").to_owned(),
+        errors: FieldErrors::default(),
     };
     let options = SpOptions {
         name: (!name.is_empty()).then_some(name),
         ..SpOptions::default()
     };
+    for (field, problem) in options.problems() {
+        fields.errors.add(field, sentence(&problem));
+    }
+    let certificate = first(&f, "certificate").trim();
+    let by_hand = ManualSp {
+        entity_id,
+        acs_urls: lines(first(&f, "acs_urls"), sps::MAX_ENDPOINTS + 1),
+        slo_urls: lines(first(&f, "slo_urls"), sps::MAX_ENDPOINTS + 1),
+        certificates: if certificate.is_empty() {
+            vec![]
+        } else {
+            vec![certificate.to_owned()]
+        },
+    };
+    let xml = metadata_of(&f);
+    if manual {
+        for (field, problem) in by_hand.problems() {
+            fields.errors.add(field, words(&problem));
+        }
+    } else if xml.is_none() {
+        let problem = "Paste the service provider's metadata, or choose its file.";
+        fields.errors.add("metadata", problem);
+    }
+    if !fields.errors.is_empty() {
+        return Ok(new_page(&admin, fields, Some(CHECK_FIELDS.into())));
+    }
     let svc = &admin.web.state.svc;
     let (tenant, by, now) = (&admin.web.tenant, admin.by(), admin.web.now);
-    let made = if manual {
-        let certificate = first(&f, "certificate").trim();
-        let manual = ManualSp {
-            entity_id,
-            acs_urls: lines(first(&f, "acs_urls"), sps::MAX_ENDPOINTS),
-            slo_urls: lines(first(&f, "slo_urls"), sps::MAX_ENDPOINTS),
-            certificates: if certificate.is_empty() {
-                vec![]
-            } else {
-                vec![certificate.to_owned()]
-            },
-        };
-        sps::create(svc, tenant, manual, options, by, now).await
-    } else {
-        let Some(xml) = metadata_of(&f) else {
-            let error = "Paste the service provider's metadata, or choose its file.".to_owned();
-            return Ok(new_page(&admin, fields, Some(error)));
-        };
-        let only = (!entity_id.is_empty()).then_some(entity_id.as_str());
-        sps::import(svc, tenant, xml, only, options, by, now).await
+    let made = match xml {
+        Some(xml) if !manual => {
+            let only = (!by_hand.entity_id.is_empty()).then_some(by_hand.entity_id.as_str());
+            sps::import(svc, tenant, xml, only, options, by, now).await
+        }
+        _ => sps::create(svc, tenant, by_hand, options, by, now).await,
     };
     match made {
         Ok(sp) => Ok(see_other(&format!(
             "/admin/apps/saml/{}?done=created",
             sp.id
         ))),
-        Err(e) => Ok(new_page(&admin, fields, Some(fixable(e)?))),
+        Err(e) => {
+            // What the metadata says is the metadata's problem; by hand, a taken entity id.
+            let field = if manual { "entity_id" } else { "metadata" };
+            fields.errors.add(field, fixable(e)?);
+            Ok(new_page(&admin, fields, Some(CHECK_FIELDS.into())))
+        }
     }
+}
+
+/// A domain message for the page: a sentence, with quotes where it has code marks.
+fn words(problem: &str) -> String {
+    sentence(&problem.replace('`', "\""))
 }
 
 pub struct Choice {
@@ -175,6 +205,7 @@ pub struct OptionFields {
     pub assertion_seconds: String,
     pub idp_initiated: bool,
     pub default_relay_state: String,
+    pub errors: FieldErrors,
 }
 
 fn name_id_label(f: NameIdFormat) -> &'static str {
@@ -235,76 +266,131 @@ impl OptionFields {
             assertion_seconds: String::new(),
             idp_initiated: false,
             default_relay_state: String::new(),
+            errors: FieldErrors::default(),
         }
     }
 
-    /// The form as submitted, to show again with an error.
-    fn from_form(f: &Pairs) -> OptionFields {
+    /// The form as submitted, to show again with its problems beside their fields.
+    fn from_form(f: &Pairs, errors: FieldErrors) -> OptionFields {
         OptionFields {
-            name: first(f, "name").chars().take(201).collect(),
-            name_id_format: first(f, "name_id_format").chars().take(32).collect(),
-            attributes: first(f, "attributes").chars().take(16 * 1024).collect(),
-            signing: first(f, "signing").chars().take(16).collect(),
+            name: first(f, "name").to_owned(),
+            name_id_format: first(f, "name_id_format").to_owned(),
+            attributes: first(f, "attributes").to_owned(),
+            signing: first(f, "signing").to_owned(),
             require_signed_requests: first(f, "require_signed_requests") == "true",
-            assertion_seconds: first(f, "assertion_seconds").chars().take(10).collect(),
+            assertion_seconds: first(f, "assertion_seconds").to_owned(),
             idp_initiated: first(f, "idp_initiated") == "true",
-            default_relay_state: first(f, "default_relay_state").chars().take(200).collect(),
+            default_relay_state: first(f, "default_relay_state").to_owned(),
+            errors,
             ..OptionFields::choices()
         }
     }
 }
 
-/// Reads the options form; `Err` is what to tell the admin.
-fn read_options(f: &Pairs) -> Result<SpOptions, String> {
-    let name_id_format =
-        NameIdFormat::parse(first(f, "name_id_format")).ok_or("Choose a NameID format.")?;
-    let signing = Signing::parse(first(f, "signing")).ok_or("Choose what to sign.")?;
-    let assertion_seconds = first(f, "assertion_seconds")
-        .trim()
-        .parse::<u32>()
-        .map_err(|_| "The assertion lifetime must be a number of seconds.")?;
-    let text = first(f, "attributes");
-    if text.lines().count() > 64 {
-        return Err("At most 64 attribute lines.".into());
+/// The longest attribute line read; a longer one is refused, not cut.
+const MAX_ATTRIBUTE_LINE: usize = 600;
+
+/// Reads the options form for `sp`: the options, or every problem with them, each beside its
+/// field. `schema` is the directory's custom attributes, which the attribute rules may name.
+fn read_options(
+    f: &Pairs,
+    sp: &ServiceProvider,
+    schema: &[Attribute],
+) -> Result<SpOptions, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name_id_format = NameIdFormat::parse(first(f, "name_id_format"));
+    if name_id_format.is_none() {
+        errors.add("name_id_format", "Choose a NameID format.");
     }
-    let attributes = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| AttributeRule::parse(&l.chars().take(600).collect::<String>()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| super::sentence(&e.to_string()))?;
-    let relay: String = first(f, "default_relay_state")
-        .trim()
-        .chars()
-        .take(200)
-        .collect();
-    Ok(SpOptions {
-        name: Some(first(f, "name").chars().take(201).collect()),
-        name_id_format: Some(name_id_format),
-        signing: Some(signing),
-        require_signed_requests: Some(first(f, "require_signed_requests") == "true"),
-        assertion_seconds: Some(assertion_seconds),
+    let signing = Signing::parse(first(f, "signing"));
+    if signing.is_none() {
+        errors.add("signing", "Choose what to sign.");
+    }
+    let assertion_seconds = first(f, "assertion_seconds").trim().parse::<u32>().ok();
+    if assertion_seconds.is_none() {
+        errors.add(
+            "assertion_seconds",
+            "The assertion lifetime must be a whole number of seconds, 60 to 3600.",
+        );
+    }
+    let attributes = attribute_rules(first(f, "attributes"), schema)
+        .map_err(|problem| errors.add("attributes", problem))
+        .ok();
+    let require_signed_requests = first(f, "require_signed_requests") == "true";
+    if require_signed_requests && sp.config.signing_certificates.is_empty() {
+        errors.add(
+            "require_signed_requests",
+            "This service provider has no signing certificate to check its requests with. \
+             Replace its metadata with one that has, then require signed requests.",
+        );
+    }
+    let relay = first(f, "default_relay_state").trim();
+    let options = SpOptions {
+        name: Some(first(f, "name").trim().to_owned()),
+        name_id_format,
+        signing,
+        require_signed_requests: Some(require_signed_requests),
+        assertion_seconds,
         idp_initiated: first(f, "idp_initiated") == "true",
-        default_relay_state: (!relay.is_empty()).then_some(relay),
-        attributes: Some(attributes),
-    })
+        default_relay_state: (!relay.is_empty()).then(|| relay.to_owned()),
+        attributes,
+    };
+    for (field, problem) in options.problems() {
+        errors.add(field, words(&problem));
+    }
+    if errors.is_empty() {
+        Ok(options)
+    } else {
+        Err(errors)
+    }
 }
 
-/// Refuses a rule that maps a custom attribute the directory does not have (it would send
-/// nothing, silently).
-fn mapped_attributes_exist(o: SpOptions, schema: &[Attribute]) -> Result<SpOptions, String> {
-    for rule in o.attributes.iter().flatten() {
-        if let AttributeSource::Custom(name) = &rule.source
-            && !schema.iter().any(|a| &a.name == name)
-        {
-            return Err(format!(
-                "There is no custom attribute `{name}`. Add it under Attributes first, or fix \
-                 the rule."
+/// The attribute rules, one per non-empty line, each naming a source the directory has; or
+/// what is wrong with them, line by line.
+fn attribute_rules(text: &str, schema: &[Attribute]) -> Result<Vec<AttributeRule>, String> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+    if lines.len() > sps::MAX_ATTRIBUTES {
+        return Err(format!(
+            "At most {} attributes, one per line.",
+            sps::MAX_ATTRIBUTES
+        ));
+    }
+    let mut rules = vec![];
+    let mut problems = vec![];
+    for (i, line) in lines {
+        let n = i + 1;
+        if line.chars().count() > MAX_ATTRIBUTE_LINE {
+            problems.push(format!(
+                "Line {n} is longer than {MAX_ATTRIBUTE_LINE} characters."
             ));
+            continue;
+        }
+        match AttributeRule::parse(line) {
+            Err(e) => problems.push(format!(
+                "Line {n}: {}.",
+                e.to_string().replace('`', "\"").trim_end_matches('.')
+            )),
+            Ok(rule) => match &rule.source {
+                AttributeSource::Custom(name) if !schema.iter().any(|a| &a.name == name) => {
+                    problems.push(format!(
+                        "Line {n}: there is no custom attribute \"{name}\". Add it under \
+                         Attributes first, or fix the line."
+                    ));
+                }
+                _ => rules.push(rule),
+            },
         }
     }
-    Ok(o)
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems.join(" "))
+    }
 }
 
 pub struct Endpoint {
@@ -448,22 +534,21 @@ pub async fn update(
     if !admin.recently_verified() {
         return Ok(admin.reverify(&format!("/admin/apps/saml/{}", sp.id), Confirming::SpChange));
     }
-    let refused = |error: String| (Some(OptionFields::from_form(&f)), Some(error));
+    let refused = |errors| Some(OptionFields::from_form(&f, errors));
+    let check = || Some(CHECK_FIELDS.to_owned());
     let schema = attributes::list(&admin.web.state.svc.store, &admin.web.tenant).await?;
-    let options = match read_options(&f).and_then(|o| mapped_attributes_exist(o, &schema)) {
+    let options = match read_options(&f, &sp, &schema) {
         Ok(o) => o,
-        Err(e) => {
-            let (form, error) = refused(e);
-            return sp_page(&admin, &sp, form, None, error).await;
-        }
+        Err(errors) => return sp_page(&admin, &sp, refused(errors), None, check()).await,
     };
     let svc = &admin.web.state.svc;
     let (by, now) = (admin.by(), admin.web.now);
     match sps::update(svc, &admin.web.tenant, &sp, None, options, by, now).await {
         Ok(_) => Ok(see_other(&format!("/admin/apps/saml/{}?done=saved", sp.id))),
         Err(e) => {
-            let (form, error) = refused(fixable(e)?);
-            sp_page(&admin, &sp, form, None, error).await
+            // Every check was made above; what is left is said above the form.
+            let error = Some(fixable(e)?);
+            sp_page(&admin, &sp, refused(FieldErrors::default()), None, error).await
         }
     }
 }
