@@ -375,6 +375,27 @@ fn grouped(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// Where a page of `shown` rows stands in a list of `count` with `before` rows ahead of it
+/// ("51–100 of 61,204"); counts are capped ([`users::COUNT_CAP`]), so past the cap the list
+/// says "more than", and a page whose position is past it says only how many it shows.
+fn position(count: i64, before: i64, shown: usize) -> String {
+    let cap = users::COUNT_CAP;
+    let of = if count > cap {
+        format!("more than {}", grouped(cap))
+    } else {
+        grouped(count)
+    };
+    let shown = shown as i64;
+    if shown == 0 {
+        format!("0 of {of}")
+    } else if before > cap {
+        format!("{} of {of}", grouped(shown))
+    } else {
+        let (from, to) = (grouped(before + 1), grouped(before + shown));
+        format!("{from}–{to} of {of}")
+    }
+}
+
 /// What can be done to the ticked users of the list, and the power each needs.
 const BULK_ACTIONS: [(&str, &str, Power); 5] = [
     ("disable", "Disable", Power::ManageDirectory),
@@ -509,16 +530,7 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         first.as_ref(),
     )
     .await?;
-    let total = if rows.is_empty() {
-        format!("0 of {}", grouped(count))
-    } else {
-        format!(
-            "{}–{} of {}",
-            grouped(before + 1),
-            grouped(before + rows.len() as i64),
-            grouped(count)
-        )
-    };
+    let total = position(count, before, rows.len());
     let all_groups = store_groups::list(&svc.store, tenant).await?;
     let mut group_choices = vec![Choice {
         value: String::new(),
@@ -1570,4 +1582,19 @@ pub async fn bulk(web: Web, body: axum::body::Bytes) -> Result<Response, AppErro
         }
     };
     Ok(see_other(&format!("/admin/users?done={done}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position;
+
+    #[test]
+    fn the_list_says_where_a_page_stands_and_past_the_count_cap_says_more_than() {
+        assert_eq!(position(0, 0, 0), "0 of 0");
+        assert_eq!(position(61_204, 50, 50), "51–100 of 61,204");
+        assert_eq!(position(100_000, 99_990, 10), "99,991–100,000 of 100,000");
+        // Past the cap: the total is "more than", the position still known while before it.
+        assert_eq!(position(100_001, 50, 50), "51–100 of more than 100,000");
+        assert_eq!(position(100_001, 100_001, 50), "50 of more than 100,000");
+    }
 }
