@@ -217,9 +217,7 @@ fn event_menu(current: &str) -> Vec<(&'static str, Vec<EventChoice>)> {
         ),
         ("Settings and console", &["key.", "tenant.", "audit."]),
     ];
-    let all = activity::EVENTS
-        .iter()
-        .chain(activity::CONSOLE_EVENTS.iter());
+    let all = activity::EVENTS.iter();
     let mut known = false;
     let mut menu = vec![];
     for (family, prefixes) in families {

@@ -178,7 +178,7 @@ async fn check_person(
 
 // ---- the list ----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct ListQuery {
     #[serde(default)]
     q: String,
@@ -289,35 +289,27 @@ impl ListQuery {
         } else {
             p.value.as_str()
         };
-        self.link_with(&[(side, &p.key), ("at", at)], true)
+        self.link_with(&[(side, &p.key), ("at", at)])
     }
 
-    /// The first page in the order of `sort` (descending when `desc`).
+    /// The first page in the order of `sort` (descending when `desc`), with the same filters.
     fn sorted(&self, sort: &str, desc: bool) -> String {
-        let dir = if desc { "desc" } else { "" };
-        let sort = if sort == "username" { "" } else { sort };
-        let mut copy = ListQuery {
-            sort: sort.into(),
-            dir: dir.into(),
-            ..ListQuery::default()
+        let first_page = ListQuery {
+            sort: if sort == "username" { "" } else { sort }.into(),
+            dir: if desc { "desc" } else { "" }.into(),
+            after: String::new(),
+            before: String::new(),
+            at: String::new(),
+            done: String::new(),
+            ids: String::new(),
+            ..self.clone()
         };
-        copy.q = self.q.clone();
-        copy.status = self.status.clone();
-        copy.group = self.group.clone();
-        copy.locked = self.locked.clone();
-        copy.mfa = self.mfa.clone();
-        copy.admins = self.admins.clone();
-        copy.link_with(&[], true)
+        first_page.link_with(&[])
     }
 
-    /// This list's address with `extra` pairs (and its order, when `ordered`).
-    fn link_with(&self, extra: &[(&str, &str)], ordered: bool) -> String {
+    /// This list's address (its filters and order) with `extra` pairs.
+    fn link_with(&self, extra: &[(&str, &str)]) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
-        let order: [(&str, &str); 2] = if ordered {
-            [("sort", &self.sort), ("dir", &self.dir)]
-        } else {
-            [("sort", ""), ("dir", "")]
-        };
         for (k, v) in [
             ("q", self.q.trim()),
             ("status", &self.status),
@@ -326,9 +318,10 @@ impl ListQuery {
             ("mfa", &self.mfa),
             ("admins", &self.admins),
             ("ids", &self.ids),
+            ("sort", &self.sort),
+            ("dir", &self.dir),
         ]
         .into_iter()
-        .chain(order)
         .chain(extra.iter().copied())
         {
             if !v.is_empty() {
@@ -620,7 +613,7 @@ pub async fn list(web: Web, Query(q): Query<ListQuery>) -> Result<Response, AppE
         },
         exports: Power::ExportDirectory.held_by(admin.role).then(|| {
             let link = |format: &str| {
-                q.link_with(&[("format", format)], true).replacen(
+                q.link_with(&[("format", format)]).replacen(
                     "/admin/users?",
                     "/admin/users/export?",
                     1,

@@ -46,86 +46,62 @@ pub enum Confirming {
     Role,
 }
 
-const CONFIRMING: [(Confirming, &str, &str); 16] = [
-    (Confirming::AppDelete, "app-delete", "delete an application"),
-    (
-        Confirming::AttributeDelete,
-        "attribute-delete",
-        "delete a custom attribute",
-    ),
-    (
-        Confirming::AuditExport,
-        "audit-export",
-        "download the audit log",
-    ),
-    (
-        Confirming::ClientNew,
-        "client-new",
-        "register an OpenID Connect application",
-    ),
-    (
-        Confirming::ClientChange,
-        "client-change",
-        "change an OpenID Connect application's settings",
-    ),
-    (
-        Confirming::ClientSecret,
-        "client-secret",
-        "issue a new client secret",
-    ),
-    (Confirming::UsersDelete, "users-delete", "delete users"),
-    (Confirming::UserDelete, "user-delete", "delete a user"),
-    (
-        Confirming::DirectoryExport,
-        "directory-export",
-        "export the directory",
-    ),
-    (Confirming::Import, "import", "import users"),
-    (Confirming::Keys, "keys", "change the signing keys"),
-    (
-        Confirming::Policies,
-        "policies",
-        "change the sign-in policies",
-    ),
-    (
-        Confirming::SpNew,
-        "sp-new",
-        "register a SAML service provider",
-    ),
-    (
-        Confirming::SpChange,
-        "sp-change",
-        "change a SAML service provider's settings",
-    ),
-    (
-        Confirming::SpMetadata,
-        "sp-metadata",
-        "replace a service provider's metadata",
-    ),
-    (Confirming::Role, "role", "change a person's console role"),
-];
-
 impl Confirming {
-    fn code(self) -> &'static str {
-        CONFIRMING
-            .iter()
-            .find(|(c, _, _)| *c == self)
-            .map_or("", |(_, code, _)| code)
+    const ALL: [Confirming; 16] = [
+        Confirming::AppDelete,
+        Confirming::AttributeDelete,
+        Confirming::AuditExport,
+        Confirming::ClientNew,
+        Confirming::ClientChange,
+        Confirming::ClientSecret,
+        Confirming::UsersDelete,
+        Confirming::UserDelete,
+        Confirming::DirectoryExport,
+        Confirming::Import,
+        Confirming::Keys,
+        Confirming::Policies,
+        Confirming::SpNew,
+        Confirming::SpChange,
+        Confirming::SpMetadata,
+        Confirming::Role,
+    ];
+
+    /// Its code in a form, and what is being done as the end of "You are about to …".
+    fn words(self) -> (&'static str, &'static str) {
+        use Confirming::*;
+        match self {
+            AppDelete => ("app-delete", "delete an application"),
+            AttributeDelete => ("attribute-delete", "delete a custom attribute"),
+            AuditExport => ("audit-export", "download the audit log"),
+            ClientNew => ("client-new", "register an OpenID Connect application"),
+            ClientChange => (
+                "client-change",
+                "change an OpenID Connect application's settings",
+            ),
+            ClientSecret => ("client-secret", "issue a new client secret"),
+            UsersDelete => ("users-delete", "delete users"),
+            UserDelete => ("user-delete", "delete a user"),
+            DirectoryExport => ("directory-export", "export the directory"),
+            Import => ("import", "import users"),
+            Keys => ("keys", "change the signing keys"),
+            Policies => ("policies", "change the sign-in policies"),
+            SpNew => ("sp-new", "register a SAML service provider"),
+            SpChange => ("sp-change", "change a SAML service provider's settings"),
+            SpMetadata => ("sp-metadata", "replace a service provider's metadata"),
+            Role => ("role", "change a person's console role"),
+        }
     }
 
-    /// What is being done, as the end of "You are about to …".
+    fn code(self) -> &'static str {
+        self.words().0
+    }
+
     fn text(self) -> &'static str {
-        CONFIRMING
-            .iter()
-            .find(|(c, _, _)| *c == self)
-            .map_or("", |(_, _, text)| text)
+        self.words().1
     }
 
     fn parse(code: &str) -> Option<Confirming> {
-        CONFIRMING
-            .iter()
-            .find(|(_, c, _)| *c == code)
-            .map(|(c, _, _)| *c)
+        Confirming::ALL.into_iter().find(|c| c.code() == code)
     }
 }
 
@@ -387,4 +363,18 @@ fn carry_on(admin: &Admin, back: &str, why: Option<Confirming>, resume: Resume) 
         auto: true,
     };
     admin.render(&csrf, page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Confirming;
+
+    #[test]
+    fn every_confirmation_has_its_own_code_and_reads_back_from_it() {
+        for c in Confirming::ALL {
+            assert_eq!(Confirming::parse(c.code()), Some(c));
+            assert!(!c.text().is_empty());
+        }
+        assert_eq!(Confirming::parse("nonsense"), None);
+    }
 }
