@@ -137,6 +137,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .route("/", get(web::landing::home))
         .route("/static/latchkey.css", get(web::landing::stylesheet))
         .route("/static/console.js", get(web::landing::console_script))
+        .route(web::csp_report::PATH, post(web::csp_report::report))
         .fallback(|| async { web::error::not_found_page() })
         .layer(from_fn_with_state(state.clone(), web::tenant::resolve));
 

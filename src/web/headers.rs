@@ -9,7 +9,8 @@ use axum::response::Response;
 use super::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+                   report-uri /csp-report";
 
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
@@ -17,13 +18,25 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     res
 }
 
-/// Sets the security headers on a response (keeping a CSP the handler chose).
+/// Sets the security headers on a response (keeping a CSP the handler chose), every CSP
+/// asking browsers to report what it refuses ([`super::csp_report`]).
 pub fn apply(h: &mut axum::http::HeaderMap, https: bool) {
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+    let chosen = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|csp| !csp.contains("report-uri"))
+        .map(|csp| format!("{csp}; report-uri {}", super::csp_report::PATH));
+    match chosen.and_then(|csp| HeaderValue::from_str(&csp).ok()) {
+        Some(v) => {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        None if !h.contains_key(header::CONTENT_SECURITY_POLICY) => {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            );
+        }
+        None => {}
     }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

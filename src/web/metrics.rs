@@ -27,6 +27,8 @@ struct Series {
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    /// What browsers reported our CSP refused (`POST /csp-report`).
+    pub csp: super::csp_report::CspReports,
 }
 
 impl Metrics {
@@ -112,6 +114,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
+    state.metrics.csp.render(&mut text);
     let checks = state
         .svc
         .password_checks

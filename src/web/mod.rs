@@ -6,6 +6,7 @@ pub mod agent;
 pub mod auth;
 pub mod console;
 pub mod cors;
+pub mod csp_report;
 pub mod documents;
 pub mod error;
 pub mod headers;

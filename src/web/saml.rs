@@ -103,8 +103,8 @@ pub fn post_message(
     let digest = <sha2::Sha256 as sha2::Digest>::digest(AUTO_SUBMIT.as_bytes());
     let hash = base64::engine::general_purpose::STANDARD.encode(digest);
     let csp = format!(
-        "default-src 'none'; style-src 'self'; script-src 'sha256-{hash}'; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+         script-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'"
     );
     let encoded = crate::saml::response::encode(saml_xml);
     let page = PostPage {

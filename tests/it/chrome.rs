@@ -1,11 +1,17 @@
-//! Real Chromium for the browser journeys: one chromedriver for the whole test binary and a
-//! small pool of Chromium sessions reused from test to test (cookies cleared in between), so
-//! the suite starts a browser once per parallel test thread, not once per test.
+//! Real browsers for the journeys. Chromium: one chromedriver for the whole test binary and a
+//! small pool of sessions reused from test to test (cookies cleared in between), so the suite
+//! starts a browser once per parallel test thread, not once per test. Firefox: one geckodriver,
+//! which drives one session at a time, so Firefox journeys take turns, each in a fresh
+//! profile.
 //!
-//! Every page a journey visits is judged by the browser itself: [`Tab::assert_clean`] reads
-//! Chromium's console log and fails on any Content-Security-Policy violation or script error.
-//! Screenshots go to `target/screenshots/`, at 1366×900 and as a 390×844 phone.
+//! Every page a journey visits is judged by the browser itself. [`Tab::assert_clean`] reads
+//! Chromium's console log and fails on any Content-Security-Policy violation or script error;
+//! Firefox has no log a driver can read, so in Firefox it fails on any violation the browser
+//! reported to the server (`report-uri`, counted in `/metrics`).
+//! Screenshots go to `target/screenshots/`: at 1366×900 and as a 390×844 phone in Chromium,
+//! at 1366×900 in Firefox (`…-firefox.png`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -13,37 +19,75 @@ use std::time::Duration;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 
-/// The chromedriver's port. It runs under a watchdog that ends it, and every Chromium it
-/// started, when this test process exits (however it exits).
+/// The browser a journey runs in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+/// Starts `command --port={port}` under a watchdog that ends it, and every browser it
+/// started, when this test process exits (however it exits); waits for its port.
+fn start_driver(command: &str) -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let parent = std::process::id();
+    let script = format!(
+        "{command} --port={port} >/dev/null 2>&1 & \
+         while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -TERM -$$"
+    );
+    // Never waited for: the watchdog outlives every test and ends with the process.
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new("setsid")
+        .args(["sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command} (scripts/test installs it): {e}"));
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{command} did not start");
+}
+
+/// The chromedriver's port.
 fn driver_port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let parent = std::process::id();
-        let script = format!(
-            "chromedriver --port={port} >/dev/null 2>&1 & \
-             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -TERM -$$"
-        );
-        // Never waited for: the watchdog outlives every test and ends with the process.
-        #[allow(clippy::zombie_processes)]
-        std::process::Command::new("setsid")
-            .args(["sh", "-c", &script])
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian's chromium-driver; scripts/test installs it)");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return port;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("chromedriver did not start");
-    })
+    *PORT.get_or_init(|| start_driver("chromedriver"))
 }
+
+/// The geckodriver's port (`cargo install geckodriver`; scripts/test installs it).
+fn gecko_port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| start_driver("geckodriver --marionette-port 0"))
+}
+
+/// Firefox journeys take turns: geckodriver drives one session at a time.
+static FIREFOX_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs journey `async fn $journey(browser: Browser)` as two tests, `$journey::chromium` and
+/// `$journey::firefox`.
+macro_rules! in_both_browsers {
+    ($journey:ident) => {
+        mod $journey {
+            #[tokio::test]
+            async fn chromium() {
+                super::$journey($crate::chrome::Browser::Chromium).await
+            }
+
+            #[tokio::test]
+            async fn firefox() {
+                super::$journey($crate::chrome::Browser::Firefox).await
+            }
+        }
+    };
+}
+pub(crate) use in_both_browsers;
 
 /// Session ids of idle Chromium sessions.
 static IDLE: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -57,6 +101,12 @@ fn webdriver_url() -> String {
 pub struct Tab {
     pub c: Client,
     id: String,
+    pub browser: Browser,
+    /// Firefox: the server's `/metrics`, where the violations it was sent are counted, and
+    /// how many had been counted at the last look.
+    reports: Option<(String, Mutex<BTreeMap<String, u64>>)>,
+    /// Firefox: this journey's turn, held until the session ends.
+    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 /// A WebDriver command the crate does not wrap: chromedriver's log and CDP endpoints.
@@ -123,7 +173,13 @@ pub async fn open() -> Tab {
             (c, id)
         }
     };
-    let tab = Tab { c, id };
+    let tab = Tab {
+        c,
+        id,
+        browser: Browser::Chromium,
+        reports: None,
+        _turn: None,
+    };
     tab.cdp("Network.clearBrowserCookies", serde_json::json!({}))
         .await;
     tab.cdp(
@@ -135,6 +191,80 @@ pub async fn open() -> Tab {
     // What an earlier test left in the log is not this test's.
     let _ = tab.log().await;
     tab
+}
+
+/// A tab in `browser` for a journey against `app`.
+pub async fn open_in(browser: Browser, app: &crate::harness::TestApp) -> Tab {
+    match browser {
+        Browser::Chromium => open().await,
+        Browser::Firefox => open_firefox(app).await,
+    }
+}
+
+/// CSP violations the server at `metrics` has been sent, by directive.
+async fn violations_reported(metrics: &str) -> BTreeMap<String, u64> {
+    let text = reqwest::get(metrics)
+        .await
+        .expect("/metrics")
+        .text()
+        .await
+        .expect("/metrics text");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("latchkey_csp_violations_total{directive=\""))
+        .filter_map(|l| {
+            let (directive, n) = l.split_once("\"} ")?;
+            Some((directive.to_owned(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A fresh Firefox (its own profile) that resolves `*.localhost` to this machine, and sends
+/// its CSP reports to `app`.
+pub async fn open_firefox(app: &crate::harness::TestApp) -> Tab {
+    let turn = FIREFOX_TURN.lock().await;
+    let url = format!("http://127.0.0.1:{}", gecko_port());
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "moz:firefoxOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/firefox-esr",
+            "args": ["-headless", "--width=1366", "--height=900"],
+            "prefs": {
+                "network.dns.localDomains": "localhost,acme.localhost,globex.localhost",
+                "network.proxy.type": 0,
+                "browser.shell.checkDefaultBrowser": false,
+                "datareporting.policy.dataSubmissionEnabled": false,
+                "app.update.disabledForTesting": true,
+            },
+        }),
+    );
+    // The last session may still be closing when this turn begins.
+    let mut tries = 0;
+    let c = loop {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => break c,
+            Err(_) if tries < 60 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("a Firefox session: {e}"),
+        }
+    };
+    let id = c.session_id().await.unwrap().expect("a session id");
+    c.set_window_size(1366, 900).await.unwrap();
+    let metrics = app.base_url("/metrics");
+    let seen = violations_reported(&metrics).await;
+    Tab {
+        c,
+        id,
+        browser: Browser::Firefox,
+        reports: Some((metrics, Mutex::new(seen))),
+        _turn: Some(turn),
+    }
 }
 
 fn screenshots() -> PathBuf {
@@ -179,7 +309,21 @@ impl Tab {
 
     /// CSP violations and script errors the browser reported since the last look. Failed
     /// loads (an error page's 4xx status, a missing favicon) are the network's, not these.
+    /// In Firefox: the violations it reported to the server.
     pub async fn problems(&self) -> Vec<String> {
+        if let Some((metrics, seen)) = &self.reports {
+            let now = violations_reported(metrics).await;
+            let before = std::mem::replace(&mut *seen.lock().unwrap(), now.clone());
+            return now
+                .into_iter()
+                .filter_map(|(directive, n)| {
+                    let new = n - before.get(&directive).copied().unwrap_or(0);
+                    (new > 0).then(|| {
+                        format!("{new} Content Security Policy violation(s) of {directive}, reported to the server")
+                    })
+                })
+                .collect();
+        }
         self.log()
             .await
             .into_iter()
@@ -202,8 +346,15 @@ impl Tab {
         );
     }
 
-    /// Checks the log once more and puts the session back in the pool.
+    /// Checks the log once more and puts the session back in the pool (Firefox: ends it,
+    /// after giving a last report time to arrive).
     pub async fn done(self) {
+        if self.browser == Browser::Firefox {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            self.assert_clean().await;
+            self.c.close().await.unwrap();
+            return;
+        }
         self.assert_clean().await;
         IDLE.lock().unwrap().push(self.id.clone());
     }
@@ -304,6 +455,10 @@ impl Tab {
     /// screen (wide tables scroll inside their own box).
     pub async fn shot(&self, name: &str) {
         let png = self.c.screenshot().await.unwrap();
+        if self.browser == Browser::Firefox {
+            std::fs::write(screenshots().join(format!("{name}-firefox.png")), png).unwrap();
+            return;
+        }
         std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
         self.cdp(
             "Emulation.setDeviceMetricsOverride",
@@ -404,6 +559,42 @@ async fn a_csp_violation_is_reported() {
             .iter()
             .any(|p| p.contains("Content Security Policy")),
         "{problems:?}"
+    );
+    tab.done().await;
+}
+
+/// In Firefox the same: the refusal reaches the server as a report, and the harness sees it.
+#[tokio::test]
+async fn a_csp_violation_in_firefox_is_reported_to_the_server() {
+    let app = crate::harness::TestApp::spawn().await;
+    app.create_tenant("acme");
+    let tab = open_firefox(&app).await;
+    tab.goto(&app.url("acme", "/login")).await;
+    tab.c
+        .execute(
+            "const s = document.createElement('script'); s.textContent = 'window.x = 1;'; \
+             document.body.appendChild(s);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut problems = vec![];
+    for _ in 0..100 {
+        problems = tab.problems().await;
+        if !problems.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let x = tab
+        .c
+        .execute("return window.x === undefined;", vec![])
+        .await;
+    assert_eq!(
+        x.unwrap(),
+        serde_json::Value::Bool(true),
+        "the script did not run"
     );
     tab.done().await;
 }

@@ -79,6 +79,67 @@ async fn metrics_count_requests_per_route_template_without_user_data() {
     );
 }
 
+/// Every CSP asks browsers to report what it refuses; a report is counted by directive, kept
+/// without the page's query, and a report too large or not one is refused.
+#[tokio::test]
+async fn csp_reports_are_asked_for_counted_and_bounded() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme");
+    let page = app.get("acme", "/login").await;
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.ends_with("; report-uri /csp-report"), "{csp}");
+    let report = |body: String, kind: &'static str| {
+        app.client
+            .post(app.url("acme", "/csp-report"))
+            .header("content-type", kind)
+            .body(body)
+            .send()
+    };
+    let old = serde_json::json!({ "csp-report": {
+        "document-uri": "http://acme.localhost/login?code=secret",
+        "violated-directive": "form-action 'self'",
+        "blocked-uri": "https://app.example/cb?code=secret",
+    }});
+    let res = report(old.to_string(), "application/csp-report")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let new = serde_json::json!([{ "type": "csp-violation", "body": {
+        "documentURL": "http://acme.localhost/admin",
+        "effectiveDirective": "script-src-elem",
+        "blockedURL": "inline",
+    }}]);
+    let res = report(new.to_string(), "application/reports+json")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    for (body, status) in [
+        ("not json".to_owned(), 400),
+        ("{\"hello\": 1}".to_owned(), 400),
+        (
+            format!("{{\"csp-report\": \"{}\"}}", "x".repeat(20_000)),
+            413,
+        ),
+    ] {
+        let res = report(body, "application/csp-report").await.unwrap();
+        assert_eq!(res.status(), status);
+    }
+    let text = app
+        .client
+        .get(app.base_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for directive in ["form-action", "script-src-elem"] {
+        let line = format!("latchkey_csp_violations_total{{directive=\"{directive}\"}} 1");
+        assert!(text.contains(&line), "{text}");
+    }
+    assert!(text.contains("latchkey_csp_violations_total{directive=\"img-src\"} 0"));
+}
+
 #[tokio::test]
 async fn native_https_serves_tenants_with_hsts() {
     use openssl::asn1::Asn1Time;

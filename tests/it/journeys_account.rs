@@ -1,15 +1,16 @@
-//! The person's own pages in real Chromium: a forgotten password reset from the e-mailed link
+//! The person's own pages in real Chromium and Firefox: a forgotten password reset from the e-mailed link
 //! (read from the outbox) to a signed-in session, and every account page, each checked for CSP
 //! violations and script errors and photographed at both widths.
 
 use crate::account::newest_mail;
-use crate::chrome::open;
+use crate::chrome::{Browser, in_both_browsers, open_in};
 use crate::login::{PW, app_with_alice};
 
-#[tokio::test]
-async fn a_forgotten_password_is_reset_from_the_mailed_link_and_the_account_pages_work() {
+async fn a_forgotten_password_is_reset_from_the_mailed_link_and_the_account_pages_work(
+    browser: Browser,
+) {
     let app = app_with_alice().await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&app.url("acme", "/login")).await;
     tab.follow("a[href='/forgot']").await;
     tab.fill("#login", "alice").await;
@@ -80,3 +81,4 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link_and_the_account_page
     assert_eq!(tab.url().await.path(), "/login");
     tab.done().await;
 }
+in_both_browsers!(a_forgotten_password_is_reset_from_the_mailed_link_and_the_account_pages_work);

@@ -1,5 +1,5 @@
-//! OpenID Connect journeys in real Chromium, against the real server and a relying party on
-//! 127.0.0.1 that exchanges the code and verifies the ID token (`apps::Rp`). Every journey
+//! OpenID Connect journeys in real Chromium (those whose forms leave our origin in Firefox
+//! too), against the real server and a relying party on 127.0.0.1 that exchanges the code and verifies the ID token (`apps::Rp`). Every journey
 //! asserts what the app received (exactly one valid result, or the error it should get) and
 //! that the browser reported no CSP violation or script error on the way.
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::apps::{Arrival, Rp};
 use crate::browser::{now_unix, totp};
-use crate::chrome::{Tab, open};
+use crate::chrome::{Browser, Tab, in_both_browsers, open, open_in};
 use crate::harness::TestApp;
 use crate::login::{PW, app_with_alice, policy};
 
@@ -92,11 +92,10 @@ async fn enrol_totp(tab: &Tab, app: &TestApp) -> (String, Vec<String>) {
     (key, codes)
 }
 
-#[tokio::test]
-async fn signed_out_with_a_password_then_silent_sso_and_prompt_none() {
+async fn signed_out_with_a_password_then_silent_sso_and_prompt_none(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
 
     tab.goto(&rp.authorize_url(&[])).await;
     tab.shot("journey-oidc-login").await;
@@ -116,6 +115,7 @@ async fn signed_out_with_a_password_then_silent_sso_and_prompt_none() {
     assert_eq!(username_of(&rp.signed_in().await), "alice");
     tab.done().await;
 }
+in_both_browsers!(signed_out_with_a_password_then_silent_sso_and_prompt_none);
 
 #[tokio::test]
 async fn prompt_none_without_a_session_answers_login_required() {
@@ -154,11 +154,10 @@ async fn a_wrong_password_is_said_on_the_page_and_the_right_one_signs_in() {
     tab.done().await;
 }
 
-#[tokio::test]
-async fn totp_then_a_recovery_code_and_logout_with_a_valid_hint() {
+async fn totp_then_a_recovery_code_and_logout_with_a_valid_hint(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     let (key, codes) = enrol_totp(&tab, &app).await;
 
     // Password and the current code.
@@ -194,9 +193,9 @@ async fn totp_then_a_recovery_code_and_logout_with_a_valid_hint() {
     assert_eq!(username_of(&rp.signed_in().await), "alice");
     tab.done().await;
 }
+in_both_browsers!(totp_then_a_recovery_code_and_logout_with_a_valid_hint);
 
-#[tokio::test]
-async fn a_forced_password_change_continues_to_the_app() {
+async fn a_forced_password_change_continues_to_the_app(browser: Browser) {
     let app = app_with_alice().await;
     let out = app.cli(&[
         "user",
@@ -209,7 +208,7 @@ async fn a_forced_password_change_continues_to_the_app() {
     assert!(out.ok(), "{}", out.stderr);
     let otp = out.json()["one_time_password"].as_str().unwrap().to_owned();
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&rp.authorize_url(&[])).await;
     password_step(&tab, "alice", &otp).await;
     assert_eq!(tab.url().await.path(), "/login/password");
@@ -221,6 +220,7 @@ async fn a_forced_password_change_continues_to_the_app() {
     assert_eq!(username_of(&rp.signed_in().await), "alice");
     tab.done().await;
 }
+in_both_browsers!(a_forced_password_change_continues_to_the_app);
 
 #[tokio::test]
 async fn a_forced_mfa_enrolment_continues_to_the_app() {
@@ -244,11 +244,10 @@ async fn a_forced_mfa_enrolment_continues_to_the_app() {
     tab.done().await;
 }
 
-#[tokio::test]
-async fn consent_denied_then_allowed() {
+async fn consent_denied_then_allowed(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &["--consent"]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&rp.authorize_url(&[])).await;
     password_step(&tab, "alice", PW).await;
     assert_eq!(tab.url().await.path(), "/oauth2/authorize");
@@ -273,6 +272,7 @@ async fn consent_denied_then_allowed() {
     rp.signed_in().await;
     tab.done().await;
 }
+in_both_browsers!(consent_denied_then_allowed);
 
 #[tokio::test]
 async fn prompt_login_and_max_age_ask_for_the_password_again() {
@@ -301,11 +301,10 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
     tab.done().await;
 }
 
-#[tokio::test]
-async fn logout_with_the_confirmation_page_returns_to_the_app_with_its_state() {
+async fn logout_with_the_confirmation_page_returns_to_the_app_with_its_state(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     sign_in_with_password(&tab, &rp, &[]).await;
 
     // Without a hint the person is asked.
@@ -331,6 +330,7 @@ async fn logout_with_the_confirmation_page_returns_to_the_app_with_its_state() {
     assert_eq!(tab.url().await.path(), "/login", "the session is over");
     tab.done().await;
 }
+in_both_browsers!(logout_with_the_confirmation_page_returns_to_the_app_with_its_state);
 
 /// The whole of an admin's first task: an owner registers an app in the console (in Chromium),
 /// copies its client id and secret into the app, and a person signs in to that app.

@@ -1,9 +1,9 @@
-//! SAML journeys in real Chromium, against the real server and service providers on 127.0.0.1
+//! SAML journeys in real Chromium (the POST binding and logout in Firefox too), against the real server and service providers on 127.0.0.1
 //! that verify every message with the `xmlsec1` CLI (`apps::Sp`). Each journey asserts what
 //! the SP received and that the browser reported no CSP violation or script error.
 
 use crate::apps::{SamlArrival, Sp};
-use crate::chrome::{Tab, open};
+use crate::chrome::{Browser, Tab, in_both_browsers, open, open_in};
 use crate::harness::TestApp;
 use crate::login::{PW, app_with_alice};
 
@@ -62,11 +62,10 @@ async fn sp_initiated_on_the_redirect_binding_signed_out_then_signed_in() {
     tab.done().await;
 }
 
-#[tokio::test]
-async fn sp_initiated_on_the_post_binding() {
+async fn sp_initiated_on_the_post_binding(browser: Browser) {
     let app = app_with_alice().await;
     let sp = Sp::start(&app, "acme", "Payroll").await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&sp.login_url("post")).await;
     tab.follow("#go").await;
     password_step(&tab).await;
@@ -86,6 +85,7 @@ async fn sp_initiated_on_the_post_binding() {
     assert_eq!(assertion(&sp).await.0, "alice@acme.test");
     tab.done().await;
 }
+in_both_browsers!(sp_initiated_on_the_post_binding);
 
 #[tokio::test]
 async fn idp_initiated_sign_in_lands_at_the_sp_with_its_relay_state() {
@@ -128,12 +128,11 @@ async fn sp_initiated_logout_ends_the_idp_session_and_is_answered() {
     tab.done().await;
 }
 
-#[tokio::test]
-async fn signing_out_at_the_idp_signs_out_of_both_sps() {
+async fn signing_out_at_the_idp_signs_out_of_both_sps(browser: Browser) {
     let app = app_with_alice().await;
     let one = Sp::start(&app, "acme", "Payroll").await;
     let two = Sp::start(&app, "acme", "Travel").await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&one.login_url("redirect")).await;
     password_step(&tab).await;
     at_sp_home(&tab, &one).await;
@@ -168,3 +167,4 @@ async fn signing_out_at_the_idp_signs_out_of_both_sps() {
     assert!(!signed_in_at_idp(&tab, &app).await);
     tab.done().await;
 }
+in_both_browsers!(signing_out_at_the_idp_signs_out_of_both_sps);
