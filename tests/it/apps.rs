@@ -67,8 +67,6 @@ impl Rp {
     pub async fn start(app: &TestApp, slug: &str, extra: &[&str]) -> Rp {
         Rp::start_with(app, slug, async |redirect: String, bye: String| {
             let mut args = vec![
-                "client",
-                "create",
                 "--tenant",
                 slug,
                 "--name",
@@ -79,16 +77,9 @@ impl Rp {
                 &bye,
                 "--scopes",
                 "openid,profile,email,offline_access",
-                "--json",
             ];
             args.extend_from_slice(extra);
-            let out = app.cli(&args);
-            assert!(out.ok(), "{}", out.stderr);
-            let j = out.json();
-            (
-                j["client_id"].as_str().unwrap().to_owned(),
-                j["client_secret"].as_str().unwrap().to_owned(),
-            )
+            crate::oidc_flow::cli_client(app, &args)
         })
         .await
     }

@@ -15,8 +15,6 @@ pub(crate) const CALLBACK: &str = "https://app.acme.test/callback";
 
 pub(crate) fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, String) {
     let mut args = vec![
-        "client",
-        "create",
         "--tenant",
         slug,
         "--name",
@@ -25,10 +23,33 @@ pub(crate) fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, 
         CALLBACK,
         "--scopes",
         "openid,profile,email,offline_access",
-        "--json",
     ];
     args.extend_from_slice(extra);
-    let out = app.cli(&args);
+    cli_client(app, &args)
+}
+
+/// Registers acme's public client "SPA" at `redirect`; its id.
+pub(crate) fn public_client(app: &TestApp, redirect: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "--tenant",
+        "acme",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        redirect,
+    ];
+    args.extend_from_slice(extra);
+    cli_client(app, &args).0
+}
+
+/// Registers a client with `client create <args> --json`: its id and secret (empty for a
+/// public client).
+pub(crate) fn cli_client(app: &TestApp, args: &[&str]) -> (String, String) {
+    let mut all = vec!["client", "create"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = app.cli(&all);
     assert!(out.ok(), "{}", out.stderr);
     let j = out.json();
     (
@@ -608,21 +629,7 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
 #[tokio::test]
 async fn public_clients_use_pkce_without_a_secret() {
     let app = app_with_alice().await;
-    let out = app.cli(&[
-        "client",
-        "create",
-        "--tenant",
-        "acme",
-        "--name",
-        "SPA",
-        "--public",
-        "--redirect-uri",
-        CALLBACK,
-        "--scopes",
-        "openid",
-        "--json",
-    ]);
-    let id = out.json()["client_id"].as_str().unwrap().to_owned();
+    let id = public_client(&app, CALLBACK, &["--scopes", "openid"]);
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
     let code = code_for(&app, &b, &id).await;
@@ -1123,20 +1130,7 @@ async fn single_page_apps_get_cors_on_token_revoke_and_userinfo_and_nobody_else_
     let app = app_with_alice().await;
     app.create_tenant("globex");
     let spa = "https://spa.acme.test";
-    let out = app.cli(&[
-        "client",
-        "create",
-        "--tenant",
-        "acme",
-        "--name",
-        "SPA",
-        "--public",
-        "--redirect-uri",
-        &format!("{spa}/callback"),
-        "--json",
-    ]);
-    assert!(out.ok(), "{}", out.stderr);
-    let spa_id = out.json()["client_id"].as_str().unwrap().to_owned();
+    let spa_id = public_client(&app, &format!("{spa}/callback"), &[]);
     web_client(&app, "acme", &[]); // confidential, at https://app.acme.test
     let http = crate::harness::client();
     let preflight = |slug: &'static str, path: &'static str, origin: &'static str| {
