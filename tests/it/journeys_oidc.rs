@@ -1,6 +1,6 @@
-//! OpenID Connect journeys in real Chromium (those whose forms leave our origin in Firefox
-//! too), against the real server and a relying party on 127.0.0.1 that exchanges the code and verifies the ID token (`apps::Rp`). Every journey
-//! asserts what the app received (exactly one valid result, or the error it should get) and
+//! OpenID Connect journeys in real Chromium (and all but the console one in Firefox too),
+//! against the real server and a relying party on 127.0.0.1 that exchanges the code and
+//! verifies the ID token (`apps::Rp`). Every journey asserts what the app received (exactly one valid result, or the error it should get) and
 //! that the browser reported no CSP violation or script error on the way.
 
 use std::time::Duration;
@@ -117,11 +117,10 @@ async fn signed_out_with_a_password_then_silent_sso_and_prompt_none(browser: Bro
 }
 in_both_browsers!(signed_out_with_a_password_then_silent_sso_and_prompt_none);
 
-#[tokio::test]
-async fn prompt_none_without_a_session_answers_login_required() {
+async fn prompt_none_without_a_session_answers_login_required(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&rp.authorize_url(&[("prompt", "none")])).await;
     assert_eq!(
         rp.arrivals().await,
@@ -132,12 +131,12 @@ async fn prompt_none_without_a_session_answers_login_required() {
     assert!(tab.url().await.as_str().starts_with(&rp.origin));
     tab.done().await;
 }
+in_both_browsers!(prompt_none_without_a_session_answers_login_required);
 
-#[tokio::test]
-async fn a_wrong_password_is_said_on_the_page_and_the_right_one_signs_in() {
+async fn a_wrong_password_is_said_on_the_page_and_the_right_one_signs_in(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&rp.authorize_url(&[])).await;
     password_step(&tab, "alice", "not-the-password").await;
     assert_eq!(tab.url().await.path(), "/login");
@@ -153,6 +152,7 @@ async fn a_wrong_password_is_said_on_the_page_and_the_right_one_signs_in() {
     assert_eq!(username_of(&rp.signed_in().await), "alice");
     tab.done().await;
 }
+in_both_browsers!(a_wrong_password_is_said_on_the_page_and_the_right_one_signs_in);
 
 async fn totp_then_a_recovery_code_and_logout_with_a_valid_hint(browser: Browser) {
     let app = app_with_alice().await;
@@ -222,12 +222,11 @@ async fn a_forced_password_change_continues_to_the_app(browser: Browser) {
 }
 in_both_browsers!(a_forced_password_change_continues_to_the_app);
 
-#[tokio::test]
-async fn a_forced_mfa_enrolment_continues_to_the_app() {
+async fn a_forced_mfa_enrolment_continues_to_the_app(browser: Browser) {
     let app = app_with_alice().await;
     policy(&app, "acme", &["mfa=required"]);
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&rp.authorize_url(&[])).await;
     password_step(&tab, "alice", PW).await;
     assert_eq!(tab.url().await.path(), "/login/enrol");
@@ -243,6 +242,7 @@ async fn a_forced_mfa_enrolment_continues_to_the_app() {
     assert!(amr_of(&signed_in).contains(&"otp".to_owned()));
     tab.done().await;
 }
+in_both_browsers!(a_forced_mfa_enrolment_continues_to_the_app);
 
 async fn consent_denied_then_allowed(browser: Browser) {
     let app = app_with_alice().await;
@@ -274,11 +274,10 @@ async fn consent_denied_then_allowed(browser: Browser) {
 }
 in_both_browsers!(consent_denied_then_allowed);
 
-#[tokio::test]
-async fn prompt_login_and_max_age_ask_for_the_password_again() {
+async fn prompt_login_and_max_age_ask_for_the_password_again(browser: Browser) {
     let app = app_with_alice().await;
     let rp = Rp::start(&app, "acme", &[]).await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     let first = auth_time_of(&sign_in_with_password(&tab, &rp, &[]).await);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -300,6 +299,7 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
     assert!(third > second, "a fresh sign-in: {second} → {third}");
     tab.done().await;
 }
+in_both_browsers!(prompt_login_and_max_age_ask_for_the_password_again);
 
 async fn logout_with_the_confirmation_page_returns_to_the_app_with_its_state(browser: Browser) {
     let app = app_with_alice().await;

@@ -1,9 +1,9 @@
-//! SAML journeys in real Chromium (the POST binding and logout in Firefox too), against the real server and service providers on 127.0.0.1
-//! that verify every message with the `xmlsec1` CLI (`apps::Sp`). Each journey asserts what
+//! SAML journeys in real Chromium and Firefox, against the real server and service providers
+//! on 127.0.0.1 that verify every message with the `xmlsec1` CLI (`apps::Sp`). Each journey asserts what
 //! the SP received and that the browser reported no CSP violation or script error.
 
 use crate::apps::{SamlArrival, Sp};
-use crate::chrome::{Browser, Tab, in_both_browsers, open, open_in};
+use crate::chrome::{Browser, Tab, in_both_browsers, open_in};
 use crate::harness::TestApp;
 use crate::login::{PW, app_with_alice};
 
@@ -41,11 +41,10 @@ async fn signed_in_at_idp(tab: &Tab, app: &TestApp) -> bool {
     tab.url().await.path() == "/account"
 }
 
-#[tokio::test]
-async fn sp_initiated_on_the_redirect_binding_signed_out_then_signed_in() {
+async fn sp_initiated_on_the_redirect_binding_signed_out_then_signed_in(browser: Browser) {
     let app = app_with_alice().await;
     let sp = Sp::start(&app, "acme", "Payroll").await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&sp.login_url("redirect")).await;
     tab.shot("journey-saml-login").await;
     password_step(&tab).await;
@@ -61,6 +60,7 @@ async fn sp_initiated_on_the_redirect_binding_signed_out_then_signed_in() {
     assert_eq!(assertion(&sp).await.0, "alice@acme.test");
     tab.done().await;
 }
+in_both_browsers!(sp_initiated_on_the_redirect_binding_signed_out_then_signed_in);
 
 async fn sp_initiated_on_the_post_binding(browser: Browser) {
     let app = app_with_alice().await;
@@ -87,11 +87,10 @@ async fn sp_initiated_on_the_post_binding(browser: Browser) {
 }
 in_both_browsers!(sp_initiated_on_the_post_binding);
 
-#[tokio::test]
-async fn idp_initiated_sign_in_lands_at_the_sp_with_its_relay_state() {
+async fn idp_initiated_sign_in_lands_at_the_sp_with_its_relay_state(browser: Browser) {
     let app = app_with_alice().await;
     let sp = Sp::start(&app, "acme", "Payroll").await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     let start = format!(
         "/saml/start?sp={}",
         url::form_urlencoded::byte_serialize(sp.entity.as_bytes()).collect::<String>()
@@ -105,12 +104,12 @@ async fn idp_initiated_sign_in_lands_at_the_sp_with_its_relay_state() {
     assert_eq!(relay.as_deref(), Some("/start-page"));
     tab.done().await;
 }
+in_both_browsers!(idp_initiated_sign_in_lands_at_the_sp_with_its_relay_state);
 
-#[tokio::test]
-async fn sp_initiated_logout_ends_the_idp_session_and_is_answered() {
+async fn sp_initiated_logout_ends_the_idp_session_and_is_answered(browser: Browser) {
     let app = app_with_alice().await;
     let sp = Sp::start(&app, "acme", "Payroll").await;
-    let tab = open().await;
+    let tab = open_in(browser, &app).await;
     tab.goto(&sp.login_url("redirect")).await;
     password_step(&tab).await;
     at_sp_home(&tab, &sp).await;
@@ -127,6 +126,7 @@ async fn sp_initiated_logout_ends_the_idp_session_and_is_answered() {
     assert!(!signed_in_at_idp(&tab, &app).await);
     tab.done().await;
 }
+in_both_browsers!(sp_initiated_logout_ends_the_idp_session_and_is_answered);
 
 async fn signing_out_at_the_idp_signs_out_of_both_sps(browser: Browser) {
     let app = app_with_alice().await;
