@@ -1,7 +1,8 @@
 //! OpenID Connect journeys in real Chromium (and all but the console one in Firefox too),
 //! against the real server and a relying party on 127.0.0.1 that exchanges the code and
-//! verifies the ID token (`apps::Rp`). Every journey asserts what the app received (exactly one valid result, or the error it should get) and
-//! that the browser reported no CSP violation or script error on the way.
+//! verifies the ID token (`apps::Rp`). Every journey asserts what the app received (exactly
+//! one valid result, or the error it should get) and that the browser reported no CSP
+//! violation or script error on the way.
 
 use std::time::Duration;
 
