@@ -70,6 +70,9 @@ fn gecko_port() -> u16 {
 /// Firefox journeys take turns: geckodriver drives one session at a time.
 static FIREFOX_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The Firefox session of the journey whose turn it is, until it ends cleanly.
+static FIREFOX_SESSION: Mutex<Option<String>> = Mutex::new(None);
+
 /// Runs journey `async fn $journey(browser: Browser)` as two tests, `$journey::chromium` and
 /// `$journey::firefox`.
 macro_rules! in_both_browsers {
@@ -230,7 +233,6 @@ pub async fn open_firefox(app: &crate::harness::TestApp) -> Tab {
             "binary": "/usr/bin/firefox-esr",
             "args": ["-headless", "--width=1366", "--height=900"],
             "prefs": {
-                "network.dns.localDomains": "localhost,acme.localhost,globex.localhost",
                 "network.proxy.type": 0,
                 "browser.shell.checkDefaultBrowser": false,
                 "datareporting.policy.dataSubmissionEnabled": false,
@@ -238,23 +240,22 @@ pub async fn open_firefox(app: &crate::harness::TestApp) -> Tab {
             },
         }),
     );
-    // The last session may still be closing when this turn begins.
-    let mut tries = 0;
-    let c = loop {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(c) => break c,
-            Err(_) if tries < 60 => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("a Firefox session: {e}"),
-        }
-    };
+    // A journey that failed left its session open (its runtime ended before the client could
+    // close it): end it, or geckodriver refuses a new one.
+    let stale = FIREFOX_SESSION.lock().unwrap().take();
+    if let Some(stale) = stale {
+        let _ = reqwest::Client::new()
+            .delete(format!("{url}/session/{stale}"))
+            .send()
+            .await;
+    }
+    let c = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("a Firefox session: {e}"));
     let id = c.session_id().await.unwrap().expect("a session id");
+    *FIREFOX_SESSION.lock().unwrap() = Some(id.clone());
     c.set_window_size(1366, 900).await.unwrap();
     let metrics = app.base_url("/metrics");
     let seen = violations_reported(&metrics).await;
@@ -353,6 +354,7 @@ impl Tab {
             tokio::time::sleep(Duration::from_millis(500)).await;
             self.assert_clean().await;
             self.c.close().await.unwrap();
+            FIREFOX_SESSION.lock().unwrap().take();
             return;
         }
         self.assert_clean().await;
@@ -404,6 +406,7 @@ impl Tab {
                 .c
                 .execute(
                     "return window.__lkOld === undefined && document.readyState === 'complete' \
+                     && document.URL !== 'about:blank' \
                      && !document.querySelector('meta[http-equiv=refresh]');",
                     vec![],
                 )

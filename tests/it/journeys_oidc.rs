@@ -146,6 +146,13 @@ async fn a_wrong_password_is_said_on_the_page_and_the_right_one_signs_in(browser
             .await
             .contains("The username or password is not right")
     );
+    // The username is kept, and the password field, empty, has the focus for another try.
+    let focused = tab
+        .c
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, serde_json::json!("password"));
     tab.shot("journey-login-failed").await;
     tab.assert_clean().await;
     password_step(&tab, "alice", PW).await;
