@@ -19,6 +19,7 @@ mod m20261202_000012_oidc_claims;
 mod m20261202_000013_users_locked;
 mod m20261202_000014_audit_origin;
 mod m20261207_000015_sign_in_days;
+mod m20261208_000016_grant_generations;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_users_locked::Migration),
             Box::new(m20261202_000014_audit_origin::Migration),
             Box::new(m20261207_000015_sign_in_days::Migration),
+            Box::new(m20261208_000016_grant_generations::Migration),
         ]
     }
 }

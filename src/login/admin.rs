@@ -11,7 +11,7 @@ use crate::keys::KeyError;
 use crate::login::password::{self, Password};
 use crate::login::policy::{self, Policy, PolicyError};
 use crate::services::Services;
-use crate::store::{StoreError, credentials, policies, sessions, users};
+use crate::store::{StoreError, credentials, grants, policies, sessions, users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -73,7 +73,8 @@ pub async fn unlock(
     Ok(true)
 }
 
-/// Sets the status; anything but `active` ends the user's sessions at once.
+/// Sets the status; anything but `active` ends the user's sessions and every grant an
+/// application holds for them at once.
 pub async fn set_status(
     svc: &Services,
     tenant: &Tenant,
@@ -84,10 +85,13 @@ pub async fn set_status(
 ) -> Result<u64, AdminError> {
     let tx = svc.store.begin().await?;
     users::set_status(&tx, tenant.id, user.id, status, now).await?;
-    let ended = if status == UserStatus::Active {
-        0
+    let (ended, revoked) = if status == UserStatus::Active {
+        (0, 0)
     } else {
-        sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?
+        (
+            sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?,
+            grants::revoke_for_user(&tx, tenant.id, user.id, now).await?,
+        )
     };
     record(
         svc,
@@ -95,7 +99,11 @@ pub async fn set_status(
         At { tenant, by, now },
         Some(user),
         "user.status",
-        Some(json!({ "status": status.as_str(), "sessions_ended": ended })),
+        Some(json!({
+            "status": status.as_str(),
+            "sessions_ended": ended,
+            "refresh_tokens_revoked": revoked,
+        })),
     )
     .await?;
     tx.commit().await?;
@@ -103,7 +111,7 @@ pub async fn set_status(
 }
 
 /// Gives the user a generated one-time password that must be changed at the next sign-in,
-/// ends their sessions and clears any lock.
+/// ends their sessions and every grant an application holds for them, and clears any lock.
 pub async fn reset_password(
     svc: &Services,
     tenant: &Tenant,
@@ -127,13 +135,14 @@ pub async fn reset_password(
     .await?;
     credentials::unlock(&tx, tenant.id, user.id).await?;
     let ended = sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?;
+    let revoked = grants::revoke_for_user(&tx, tenant.id, user.id, now).await?;
     record(
         svc,
         &tx,
         At { tenant, by, now },
         Some(user),
         "password.admin_reset",
-        Some(json!({ "sessions_ended": ended })),
+        Some(json!({ "sessions_ended": ended, "refresh_tokens_revoked": revoked })),
     )
     .await?;
     tx.commit().await?;
@@ -141,7 +150,8 @@ pub async fn reset_password(
 }
 
 /// Removes the user's authenticator and recovery codes (a lost phone): they enrol again at
-/// their next sign-in when the tenant requires MFA. Returns whether there was one.
+/// their next sign-in when the tenant requires MFA. Every grant an application holds for them
+/// ends. Returns whether there was one.
 pub async fn reset_mfa(
     svc: &Services,
     tenant: &Tenant,
@@ -151,20 +161,23 @@ pub async fn reset_mfa(
 ) -> Result<bool, AdminError> {
     let tx = svc.store.begin().await?;
     let had = credentials::delete_totp(&tx, tenant.id, user.id).await?;
+    // A lost phone may be a stolen one: what applications hold for the person ends too.
+    let revoked = grants::revoke_for_user(&tx, tenant.id, user.id, now).await?;
     record(
         svc,
         &tx,
         At { tenant, by, now },
         Some(user),
         "mfa.admin_reset",
-        Some(json!({ "had_authenticator": had })),
+        Some(json!({ "had_authenticator": had, "refresh_tokens_revoked": revoked })),
     )
     .await?;
     tx.commit().await?;
     Ok(had)
 }
 
-/// Signs the user out everywhere. Returns how many sessions ended.
+/// Signs the user out everywhere: their sessions here and every grant an application holds
+/// for them. Returns how many sessions ended.
 pub async fn end_sessions(
     svc: &Services,
     tenant: &Tenant,
@@ -174,13 +187,14 @@ pub async fn end_sessions(
 ) -> Result<u64, AdminError> {
     let tx = svc.store.begin().await?;
     let ended = sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?;
+    let revoked = grants::revoke_for_user(&tx, tenant.id, user.id, now).await?;
     record(
         svc,
         &tx,
         At { tenant, by, now },
         Some(user),
         "session.admin_end",
-        Some(json!({ "sessions_ended": ended })),
+        Some(json!({ "sessions_ended": ended, "refresh_tokens_revoked": revoked })),
     )
     .await?;
     tx.commit().await?;

@@ -550,7 +550,8 @@ async fn vet_new_password(
     Ok(problems)
 }
 
-/// Writes the new password in `tx` and ends the user's other sessions.
+/// Writes the new password in `tx`, ends the user's other sessions and every grant an
+/// application holds for them.
 async fn store_new_password(
     ctx: &Ctx<'_>,
     tx: &crate::store::Tx,
@@ -571,13 +572,16 @@ async fn store_new_password(
     )
     .await?;
     let ended = sessions::delete_all_for_user(tx, ctx.tenant_id(), user.id, keep_session).await?;
+    // Whoever knew the old password may hold an application's tokens: they end too.
+    let revoked =
+        crate::store::grants::revoke_for_user(tx, ctx.tenant_id(), user.id, ctx.now).await?;
     ctx.audit_in(
         tx,
         Actor::User(user.id),
         Some(user.id),
         operation,
         Outcome::Success,
-        Some(json!({ "sessions_ended": ended })),
+        Some(json!({ "sessions_ended": ended, "refresh_tokens_revoked": revoked })),
     )
     .await?;
     Ok(ended)

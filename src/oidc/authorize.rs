@@ -4,12 +4,16 @@
 
 use std::collections::HashMap;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::clients::{self, Client};
 use crate::audit::Origin;
 use crate::crypto::random_token;
 use crate::directory::{Tenant, UserStatus, access};
+use crate::ids::UserId;
 use crate::login::session::{Session, Stage};
 use crate::login::totp::hex;
 use crate::services::Services;
@@ -17,7 +21,9 @@ use crate::store::{grants, users};
 
 /// How long a code lives.
 pub const CODE_TTL_MS: i64 = 60_000;
-/// The internal parameter that turns `prompt=login` / `max_age` into "signed in after T".
+/// The internal parameter that turns `prompt=login` / `max_age` into "signed in after T", on
+/// the way back from the login page: the time and a MAC ([`reauth_mark`]), never a bare number
+/// a client could add to skip the fresh sign-in.
 pub const AFTER_PARAM: &str = "lk_after";
 
 /// What the endpoint answers.
@@ -103,6 +109,61 @@ fn query(params: &HashMap<String, String>, drop: &[&str], add: &[(&str, String)]
         s.append_pair(k, v);
     }
     s.finish()
+}
+
+/// The MAC of a re-authentication mark: under a key derived from the master key, over the
+/// tenant, the person, the time, and what makes the request this request (client, redirect
+/// URI, state, nonce). Each part is length-prefixed.
+fn reauth_mac(
+    svc: &Services,
+    tenant: &Tenant,
+    user: UserId,
+    since: i64,
+    params: &HashMap<String, String>,
+) -> Hmac<Sha256> {
+    let key = svc.keyring.master().derive_mac_key("oidc-reauth");
+    #[allow(clippy::expect_used)]
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts any key length");
+    let (tenant, user, since) = (tenant.id.to_string(), user.to_string(), since.to_string());
+    let request = ["client_id", "redirect_uri", "state", "nonce"]
+        .map(|k| params.get(k).map_or("", String::as_str));
+    for part in [tenant.as_str(), &user, &since].into_iter().chain(request) {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part.as_bytes());
+    }
+    mac
+}
+
+/// `lk_after` for a re-authentication of `user` asked at `since` (unix seconds) for this
+/// request: `since.MAC`.
+fn reauth_mark(
+    svc: &Services,
+    tenant: &Tenant,
+    user: UserId,
+    since: i64,
+    params: &HashMap<String, String>,
+) -> String {
+    let mac = reauth_mac(svc, tenant, user, since, params).finalize();
+    format!("{since}.{}", URL_SAFE_NO_PAD.encode(mac.into_bytes()))
+}
+
+/// The time of a genuine mark for this person and request; `None` for a missing, malformed or
+/// forged one, or one made for another person or request.
+fn reauth_since(
+    svc: &Services,
+    tenant: &Tenant,
+    user: UserId,
+    params: &HashMap<String, String>,
+    mark: &str,
+) -> Option<i64> {
+    let (since, mac) = mark.split_once('.')?;
+    let since: i64 = since.parse().ok()?;
+    let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+    reauth_mac(svc, tenant, user, since, params)
+        .verify_slice(&mac)
+        .ok()?;
+    Some(since)
 }
 
 /// The authorize URL to come back to after signing in.
@@ -255,7 +316,6 @@ pub async fn authorize(
     };
     // 3. Who is signing in.
     let session = session.filter(|s| s.stage == Stage::Active);
-    let after: Option<i64> = get(AFTER_PARAM).and_then(|v| v.parse().ok());
     let login_hint = get("login_hint")
         .filter(|h| h.chars().count() <= 320 && !h.chars().any(char::is_control))
         .map(str::to_owned);
@@ -274,6 +334,8 @@ pub async fn authorize(
             login_hint,
         };
     };
+    // A mark this server made for this request and this person; anything else is no mark.
+    let after = get(AFTER_PARAM).and_then(|m| reauth_since(svc, tenant, session.user, params, m));
     let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
     let reauth_asked = prompts.contains(&"login") && after.is_none();
     let before_after = after.is_some_and(|a| session.auth_time < a * 1000);
@@ -282,7 +344,10 @@ pub async fn authorize(
             return error("login_required", "a fresh sign-in is needed");
         }
         let since = after.unwrap_or(now.div_euclid(1000));
-        after_login.push((AFTER_PARAM, since.to_string()));
+        after_login.push((
+            AFTER_PARAM,
+            reauth_mark(svc, tenant, session.user, since, params),
+        ));
         // Signing in again is for the session's own user: the login page fills that in.
         return Answer::Login {
             return_to: return_path(params, &["prompt", "max_age", AFTER_PARAM], &after_login),
@@ -411,6 +476,8 @@ pub async fn authorize(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         expires_at: now + CODE_TTL_MS,
+        // The store records the user's current generation with the code.
+        generation: 0,
     };
     if let Err(e) = grants::insert_code(&svc.store, tenant.id, &code_hash(&code), &row, now).await {
         tracing::error!(error = %e, "authorize: storing the code");

@@ -160,6 +160,10 @@ struct AccessClaims<'a> {
     scope: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
+    /// The user's grant generation (a private claim): the token is honoured at userinfo and
+    /// introspection only while it is still the user's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lk_gen: Option<i64>,
 }
 
 /// OIDC Core §2 ID-token claims, plus the profile/email claims the scopes allow.
@@ -205,13 +209,15 @@ pub(crate) fn refresh_hash(token: &str) -> String {
     crate::login::totp::hex(&h.finalize())
 }
 
-/// What a user grant issues from: who, for which scopes, how they signed in.
+/// What a user grant issues from: who, for which scopes, how they signed in, and the user's
+/// grant generation it was issued under.
 struct UserGrant<'a> {
     user: crate::ids::UserId,
     scope: &'a str,
     auth_time: i64,
     amr: &'a str,
     nonce: Option<&'a str>,
+    generation: i64,
 }
 
 /// Access token, ID token (with `openid`) and the signer's work for a user grant.
@@ -259,6 +265,7 @@ async fn user_tokens(
                 jti: jti.clone(),
                 scope: scope.as_deref(),
                 auth_time: Some(auth_time),
+                lk_gen: Some(grant.generation),
             },
         )
         .map_err(OAuthError::server_error)?;
@@ -454,6 +461,7 @@ async fn code_grant(
         auth_time: row.auth_time,
         amr: &row.amr,
         nonce: row.nonce.as_deref(),
+        generation: row.generation,
     };
     let (mut response, jti, _) = user_tokens(svc, tenant, client, &grant, now_ms).await?;
     let mut family = None;
@@ -467,6 +475,7 @@ async fn code_grant(
             auth_time: row.auth_time,
             amr: row.amr.clone(),
             expires_at: now_ms + i64::from(client.refresh_token_seconds) * 1000,
+            generation: row.generation,
         };
         response.refresh_token = Some(new_refresh(svc, tenant, &refresh, now_ms).await?);
         family = Some(family_id);
@@ -560,6 +569,7 @@ async fn refresh_grant(
         auth_time: row.auth_time,
         amr: &row.amr,
         nonce: None,
+        generation: row.generation,
     };
     let (mut response, _, _) = user_tokens(svc, tenant, client, &grant, now_ms).await?;
     response.refresh_token = Some(new_refresh(svc, tenant, &row, now_ms).await?);
@@ -630,6 +640,7 @@ pub async fn token(
                 jti: uuid::Uuid::new_v4().to_string(),
                 scope: scope.as_deref(),
                 auth_time: None,
+                lk_gen: None,
             };
             let signer = jwt::signer(svc, tenant, Alg::Rs256)
                 .await

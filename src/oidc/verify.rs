@@ -146,6 +146,9 @@ pub struct AccessToken {
     pub jti: String,
     #[serde(default)]
     pub scope: Option<String>,
+    /// The user's grant generation it was issued under (none on a client's own token).
+    #[serde(default)]
+    pub lk_gen: Option<i64>,
 }
 
 impl AccessToken {
@@ -178,6 +181,16 @@ pub async fn access_token(
         .ok()?
     {
         return None;
+    }
+    // A user's token lives only while the user's grants are those it was issued under.
+    if let Ok(user) = claims.sub.parse::<crate::ids::UserId>() {
+        let now = grants::generation(&svc.store, tenant.id, user)
+            .await
+            .ok()??;
+        // A token from before generations (no claim) counts as generation 0.
+        if claims.lk_gen.unwrap_or(0) != now {
+            return None;
+        }
     }
     Some(claims)
 }

@@ -1,5 +1,7 @@
 //! Authorization codes and refresh tokens, stored only as hashes and consumed with one
 //! conditional `UPDATE … RETURNING` (never read-then-write), and revoked access-token ids.
+//! Each code and refresh token carries the user's grant generation it was issued under, and is
+//! honoured only while the user's is still that ([`revoke_for_user`] raises it).
 
 use sea_orm::QueryResult;
 
@@ -18,6 +20,16 @@ pub struct CodeRow {
     pub auth_time: i64,
     pub amr: String,
     pub expires_at: i64,
+    /// The user's grant generation when the code was issued (set by the store at insert).
+    pub generation: i64,
+}
+
+/// The condition (on a row of `table`) that its grant generation is still its user's.
+fn current(table: &str) -> String {
+    format!(
+        "{table}.grant_generation = (SELECT u.grant_generation FROM users u \
+         WHERE u.tenant_id = {table}.tenant_id AND u.id = {table}.user_id)"
+    )
 }
 
 pub async fn insert_code(
@@ -30,8 +42,9 @@ pub async fn insert_code(
     exec(
         h,
         "INSERT INTO oidc_codes (code_hash, tenant_id, client_id, user_id, session_id, \
-         redirect_uri, scope, nonce, code_challenge, auth_time, amr, created_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         redirect_uri, scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
+         grant_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+         (SELECT grant_generation FROM users WHERE tenant_id = ? AND id = ?))",
         vec![
             code_hash.to_owned().into(),
             tenant.to_string().into(),
@@ -46,6 +59,8 @@ pub async fn insert_code(
             c.amr.clone().into(),
             now.into(),
             c.expires_at.into(),
+            tenant.to_string().into(),
+            c.user_id.clone().into(),
         ],
     )
     .await?;
@@ -64,22 +79,28 @@ fn code_from(r: &QueryResult) -> Result<CodeRow, StoreError> {
         auth_time: r.try_get("", "auth_time")?,
         amr: r.try_get("", "amr")?,
         expires_at: r.try_get("", "expires_at")?,
+        generation: r.try_get("", "grant_generation")?,
     })
 }
 
-/// Uses a code up: its row the first time, before it expires; `None` otherwise.
+/// Uses a code up: its row the first time, before it expires, while its user's grants are
+/// those it was issued under; `None` otherwise.
 pub async fn consume_code(
     h: &impl Handle,
     tenant: TenantId,
     code_hash: &str,
     now: i64,
 ) -> Result<Option<CodeRow>, StoreError> {
+    let sql = format!(
+        "UPDATE oidc_codes SET used_at = ? WHERE code_hash = ? AND tenant_id = ? \
+         AND used_at IS NULL AND expires_at > ? AND {} \
+         RETURNING client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge, \
+         auth_time, amr, expires_at, grant_generation",
+        current("oidc_codes")
+    );
     query_one(
         h,
-        "UPDATE oidc_codes SET used_at = ? WHERE code_hash = ? AND tenant_id = ? \
-         AND used_at IS NULL AND expires_at > ? \
-         RETURNING client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge, \
-         auth_time, amr, expires_at",
+        &sql,
         vec![
             now.into(),
             code_hash.to_owned().into(),
@@ -143,6 +164,8 @@ pub struct RefreshRow {
     pub auth_time: i64,
     pub amr: String,
     pub expires_at: i64,
+    /// The user's grant generation the family was issued under.
+    pub generation: i64,
 }
 
 pub async fn insert_refresh(
@@ -155,7 +178,8 @@ pub async fn insert_refresh(
     exec(
         h,
         "INSERT INTO oidc_refresh_tokens (token_hash, family_id, tenant_id, client_id, user_id, \
-         scope, auth_time, amr, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         scope, auth_time, amr, created_at, expires_at, grant_generation) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             token_hash.to_owned().into(),
             r.family_id.clone().into(),
@@ -167,6 +191,7 @@ pub async fn insert_refresh(
             r.amr.clone().into(),
             now.into(),
             r.expires_at.into(),
+            r.generation.into(),
         ],
     )
     .await?;
@@ -174,7 +199,8 @@ pub async fn insert_refresh(
 }
 
 /// Uses a refresh token up (rotation): its row the first time, for this client, while its
-/// family is not revoked and it has not expired.
+/// family is not revoked, it has not expired and its user's grants are those it was issued
+/// under.
 pub async fn consume_refresh(
     h: &impl Handle,
     tenant: TenantId,
@@ -182,11 +208,15 @@ pub async fn consume_refresh(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<RefreshRow>, StoreError> {
-    let row = query_one(
-        h,
+    let sql = format!(
         "UPDATE oidc_refresh_tokens SET used_at = ? WHERE token_hash = ? AND tenant_id = ? \
          AND client_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
-         RETURNING family_id, client_id, user_id, scope, auth_time, amr, expires_at",
+         AND {} RETURNING {REFRESH_COLUMNS}",
+        current("oidc_refresh_tokens")
+    );
+    let row = query_one(
+        h,
+        &sql,
         vec![
             now.into(),
             token_hash.to_owned().into(),
@@ -199,6 +229,9 @@ pub async fn consume_refresh(
     row.as_ref().map(refresh_from).transpose()
 }
 
+const REFRESH_COLUMNS: &str =
+    "family_id, client_id, user_id, scope, auth_time, amr, expires_at, grant_generation";
+
 fn refresh_from(r: &QueryResult) -> Result<RefreshRow, StoreError> {
     Ok(RefreshRow {
         family_id: r.try_get("", "family_id")?,
@@ -208,6 +241,7 @@ fn refresh_from(r: &QueryResult) -> Result<RefreshRow, StoreError> {
         auth_time: r.try_get("", "auth_time")?,
         amr: r.try_get("", "amr")?,
         expires_at: r.try_get("", "expires_at")?,
+        generation: r.try_get("", "grant_generation")?,
     })
 }
 
@@ -323,11 +357,15 @@ pub async fn live_refresh(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<RefreshRow>, StoreError> {
+    let sql = format!(
+        "SELECT {REFRESH_COLUMNS} FROM oidc_refresh_tokens WHERE token_hash = ? \
+         AND tenant_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
+         AND {}",
+        current("oidc_refresh_tokens")
+    );
     let row = query_one(
         h,
-        "SELECT family_id, client_id, user_id, scope, auth_time, amr, expires_at \
-         FROM oidc_refresh_tokens WHERE token_hash = ? AND tenant_id = ? AND used_at IS NULL \
-         AND revoked_at IS NULL AND expires_at > ?",
+        &sql,
         vec![
             token_hash.to_owned().into(),
             tenant.to_string().into(),
@@ -391,11 +429,15 @@ pub async fn live_for_user(
     user: crate::ids::UserId,
     now: i64,
 ) -> Result<Vec<RefreshRow>, StoreError> {
+    let sql = format!(
+        "SELECT {REFRESH_COLUMNS} FROM oidc_refresh_tokens WHERE tenant_id = ? AND user_id = ? \
+         AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? AND {} \
+         ORDER BY expires_at DESC",
+        current("oidc_refresh_tokens")
+    );
     query_all(
         h,
-        "SELECT family_id, client_id, user_id, scope, auth_time, amr, expires_at \
-         FROM oidc_refresh_tokens WHERE tenant_id = ? AND user_id = ? AND used_at IS NULL \
-         AND revoked_at IS NULL AND expires_at > ? ORDER BY expires_at DESC",
+        &sql,
         vec![
             tenant.to_string().into(),
             user.to_string().into(),
@@ -406,4 +448,56 @@ pub async fn live_for_user(
     .iter()
     .map(refresh_from)
     .collect()
+}
+
+/// The user's grant generation: what their codes, refresh tokens and access tokens must carry
+/// to be honoured. `None` when there is no such user.
+pub async fn generation(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: crate::ids::UserId,
+) -> Result<Option<i64>, StoreError> {
+    let row = query_one(
+        h,
+        "SELECT grant_generation FROM users WHERE tenant_id = ? AND id = ?",
+        vec![tenant.to_string().into(), user.to_string().into()],
+    )
+    .await?;
+    row.map(|r| r.try_get("", "grant_generation"))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Ends every grant applications hold for the user, in the caller's transaction: raises their
+/// generation (so no code, refresh token or access token issued before is honoured again, even
+/// one being issued at this instant) and marks their live refresh tokens revoked and their
+/// codes expired (so the account page and the log say so). Returns how many refresh tokens
+/// were live.
+pub async fn revoke_for_user(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: crate::ids::UserId,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let (t, u) = (tenant.to_string(), user.to_string());
+    exec(
+        h,
+        "UPDATE users SET grant_generation = grant_generation + 1 WHERE tenant_id = ? AND id = ?",
+        vec![t.clone().into(), u.clone().into()],
+    )
+    .await?;
+    exec(
+        h,
+        "UPDATE oidc_codes SET expires_at = ? WHERE tenant_id = ? AND user_id = ? \
+         AND used_at IS NULL AND expires_at > ?",
+        vec![now.into(), t.clone().into(), u.clone().into(), now.into()],
+    )
+    .await?;
+    exec(
+        h,
+        "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE tenant_id = ? AND user_id = ? \
+         AND revoked_at IS NULL AND used_at IS NULL AND expires_at > ?",
+        vec![now.into(), t.into(), u.into(), now.into()],
+    )
+    .await
 }

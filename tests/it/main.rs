@@ -30,6 +30,7 @@ mod oidc_consent;
 mod oidc_es256;
 mod oidc_flow;
 mod oidc_logout;
+mod oidc_revocation;
 mod saml;
 mod saml_slo;
 mod saml_sp_init;

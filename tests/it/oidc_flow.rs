@@ -28,6 +28,21 @@ pub(crate) fn web_client(app: &TestApp, slug: &str, extra: &[&str]) -> (String, 
     cli_client(app, &args)
 }
 
+/// Whether acme's introspection endpoint, asked by client `id`, says `token` is active.
+pub(crate) async fn introspected(app: &TestApp, (id, secret): (&str, &str), token: &str) -> bool {
+    let res: serde_json::Value = crate::harness::client()
+        .post(app.url("acme", "/oauth2/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["active"] == true
+}
+
 /// Registers acme's public client "SPA" at `redirect`; its id.
 pub(crate) fn public_client(app: &TestApp, redirect: &str, extra: &[&str]) -> String {
     let mut args = vec![
@@ -253,6 +268,21 @@ pub(crate) fn auth_path(id: &str, redirect: &str, extra: &[(&str, &str)]) -> Str
     format!("/oauth2/authorize?{}", s.finish())
 }
 
+/// The authorization request for client `id` at [`CALLBACK`] with the test challenge, asking
+/// for `scope` instead of `openid` alone.
+pub(crate) fn scoped_auth_path(id: &str, scope: &str) -> String {
+    auth_path(
+        id,
+        CALLBACK,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("scope", scope),
+        ],
+    )
+    .replace("scope=openid&", "")
+}
+
 pub(crate) const CHALLENGE: &str = "y8qyPmbiGTAv0RgPPCeySZqd992G-Xc0KAkJ4ZZQAdE"; // base64url(SHA-256(VERIFIER))
 pub(crate) const VERIFIER: &str = "latchkey-test-verifier-0123456789-abcdefghijklmnop";
 
@@ -365,20 +395,7 @@ async fn verified_requests_get_spec_errors_at_the_client() {
         .await;
     assert_eq!(err(&p), "invalid_request");
     // A scope the client may not have.
-    let p = b
-        .get(
-            &auth_path(
-                &id,
-                CALLBACK,
-                &[
-                    ("code_challenge", CHALLENGE),
-                    ("code_challenge_method", "S256"),
-                    ("scope", "openid groups"),
-                ],
-            )
-            .replace("scope=openid&", ""),
-        )
-        .await;
+    let p = b.get(&scoped_auth_path(&id, "openid groups")).await;
     assert_eq!(err(&p), "invalid_scope");
 }
 
@@ -532,20 +549,7 @@ async fn replaying_a_code_revokes_the_refresh_tokens_it_issued() {
     let (id, secret) = web_client(&app, "acme", &[]);
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
-    let p = b
-        .get(
-            &auth_path(
-                &id,
-                CALLBACK,
-                &[
-                    ("code_challenge", CHALLENGE),
-                    ("code_challenge_method", "S256"),
-                    ("scope", "openid offline_access"),
-                ],
-            )
-            .replace("scope=openid&", ""),
-        )
-        .await;
+    let p = b.get(&scoped_auth_path(&id, "openid offline_access")).await;
     let code = query_of(&p.location.unwrap())["code"].clone();
     let http = crate::harness::client();
     let exchange = || {
@@ -624,6 +628,62 @@ async fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let p = b.get(&auth_path(&id, CALLBACK, &stale)).await;
     assert_eq!(query_of(&p.location.unwrap())["error"], "login_required");
+}
+
+/// Issue 16 item 2: "already re-authenticated" is a mark the server made for this person and
+/// this request, never a parameter anyone can add: `lk_after=0` (or a forged or borrowed
+/// mark) on a `prompt=login` request still asks for the password.
+#[tokio::test]
+async fn prompt_login_cannot_be_skipped_with_a_mark_the_server_did_not_make() {
+    let app = app_with_alice().await;
+    let (id, _) = web_client(&app, "acme", &[]);
+    let b = Browser::new(&app, "acme");
+    b.login("alice", PW).await;
+    let ask = |extra: Vec<(&'static str, String)>| {
+        let mut all: Vec<(&str, &str)> = vec![
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("prompt", "login"),
+        ];
+        all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+        auth_path(&id, CALLBACK, &all)
+    };
+    // A genuine mark, made for a request with nonce n1.
+    let p = b.get(&ask(vec![("nonce", "n1".into())])).await;
+    let login = p.location.unwrap();
+    assert!(login.starts_with("/login?"), "{login}");
+    let return_to = query_of(&format!("http://x{login}"))["return_to"].clone();
+    let genuine = query_of(&format!("http://x{return_to}"))["lk_after"].clone();
+    assert!(genuine.contains('.'), "{genuine}");
+    let since = genuine.split('.').next().unwrap().to_owned();
+    for mark in [
+        "0".to_owned(),
+        format!("0.{}", genuine.split('.').nth(1).unwrap()),
+        format!("{since}.AAAA"),
+        "9999999999".to_owned(),
+    ] {
+        let p = b
+            .get(&ask(vec![
+                ("nonce", "n1".into()),
+                ("lk_after", mark.clone()),
+            ]))
+            .await;
+        let loc = p.location.unwrap_or_default();
+        assert!(loc.starts_with("/login?"), "{mark}: {loc}");
+    }
+    // Borrowed: the genuine mark on another request (another nonce) is no mark.
+    let p = b
+        .get(&ask(vec![
+            ("nonce", "n2".into()),
+            ("lk_after", genuine.clone()),
+        ]))
+        .await;
+    assert!(p.location.unwrap().starts_with("/login?"));
+    // No code was issued by any of these.
+    assert_eq!(
+        crate::login::count(&app, "SELECT COUNT(*) FROM oidc_codes").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -881,20 +941,7 @@ async fn revocation_ends_refresh_families_and_access_tokens_of_the_client_only()
     let (other, other_secret) = web_client(&app, "acme", &[]);
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
-    let p = b
-        .get(
-            &auth_path(
-                &id,
-                CALLBACK,
-                &[
-                    ("code_challenge", CHALLENGE),
-                    ("code_challenge_method", "S256"),
-                    ("scope", "openid offline_access"),
-                ],
-            )
-            .replace("scope=openid&", ""),
-        )
-        .await;
+    let p = b.get(&scoped_auth_path(&id, "openid offline_access")).await;
     let code = query_of(&p.location.unwrap())["code"].clone();
     let http = crate::harness::client();
     let tokens: serde_json::Value = http
@@ -1011,20 +1058,7 @@ async fn introspection_is_for_confidential_clients_of_the_same_tenant() {
         .json();
     let b = Browser::new(&app, "acme");
     b.login("alice", PW).await;
-    let p = b
-        .get(
-            &auth_path(
-                &id,
-                CALLBACK,
-                &[
-                    ("code_challenge", CHALLENGE),
-                    ("code_challenge_method", "S256"),
-                    ("scope", "openid offline_access"),
-                ],
-            )
-            .replace("scope=openid&", ""),
-        )
-        .await;
+    let p = b.get(&scoped_auth_path(&id, "openid offline_access")).await;
     let code = query_of(&p.location.unwrap())["code"].clone();
     let http = crate::harness::client();
     let tokens: serde_json::Value = http
