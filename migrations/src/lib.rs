@@ -20,6 +20,7 @@ mod m20261202_000013_users_locked;
 mod m20261202_000014_audit_origin;
 mod m20261207_000015_sign_in_days;
 mod m20261208_000016_grant_generations;
+mod m20261208_000017_revoked_families;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_audit_origin::Migration),
             Box::new(m20261207_000015_sign_in_days::Migration),
             Box::new(m20261208_000016_grant_generations::Migration),
+            Box::new(m20261208_000017_revoked_families::Migration),
         ]
     }
 }

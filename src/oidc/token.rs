@@ -164,6 +164,10 @@ struct AccessClaims<'a> {
     /// introspection only while it is still the user's.
     #[serde(skip_serializing_if = "Option::is_none")]
     lk_gen: Option<i64>,
+    /// The refresh family it was minted with (a private claim), if any: revoking the family
+    /// ends it too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lk_fam: Option<&'a str>,
 }
 
 /// OIDC Core §2 ID-token claims, plus the profile/email claims the scopes allow.
@@ -220,14 +224,23 @@ struct UserGrant<'a> {
     generation: i64,
 }
 
-/// Access token, ID token (with `openid`) and the signer's work for a user grant.
+/// The ids of what a grant issues, chosen before anything is stored: the access token's `jti`
+/// and the refresh family it belongs to (carried in the access token as `lk_fam`, so that
+/// revoking the family ends the access tokens minted from it too).
+struct Issued {
+    jti: String,
+    family: Option<String>,
+}
+
+/// Access token and ID token (with `openid`) for a user grant.
 async fn user_tokens(
     svc: &Services,
     tenant: &Tenant,
     client: &Client,
     grant: &UserGrant<'_>,
+    issued: &Issued,
     now_ms: i64,
-) -> Result<(TokenResponse, String, i64), OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let user = crate::store::users::find(&svc.store, tenant.id, grant.user)
         .await
         .map_err(OAuthError::server_error)?
@@ -244,7 +257,6 @@ async fn user_tokens(
     let now = now_ms.div_euclid(1000);
     let exp = now + i64::from(client.access_token_seconds);
     let sub = user.id.to_string();
-    let jti = uuid::Uuid::new_v4().to_string();
     let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
     let auth_time = grant.auth_time.div_euclid(1000);
@@ -262,10 +274,11 @@ async fn user_tokens(
                 client_id: &client.client_id,
                 iat: now,
                 exp,
-                jti: jti.clone(),
+                jti: issued.jti.clone(),
                 scope: scope.as_deref(),
                 auth_time: Some(auth_time),
                 lk_gen: Some(grant.generation),
+                lk_fam: issued.family.as_deref(),
             },
         )
         .map_err(OAuthError::server_error)?;
@@ -331,29 +344,26 @@ async fn user_tokens(
     } else {
         None
     };
-    Ok((
-        TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: client.access_token_seconds,
-            scope,
-            id_token,
-            refresh_token: None,
-        },
-        jti,
-        exp * 1000,
-    ))
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: client.access_token_seconds,
+        scope,
+        id_token,
+        refresh_token: None,
+    })
 }
 
-/// A new refresh token in `family` (rotation keeps the family's absolute expiry).
+/// A new refresh token in `family` (rotation keeps the family's absolute expiry), stored in
+/// the caller's transaction.
 async fn new_refresh(
-    svc: &Services,
+    tx: &crate::store::Tx,
     tenant: &Tenant,
     row: &grants::RefreshRow,
     now_ms: i64,
 ) -> Result<String, OAuthError> {
     let token = crate::crypto::random_token();
-    grants::insert_refresh(&svc.store, tenant.id, &refresh_hash(&token), row, now_ms)
+    grants::insert_refresh(tx, tenant.id, &refresh_hash(&token), row, now_ms)
         .await
         .map_err(OAuthError::server_error)?;
     Ok(token)
@@ -392,27 +402,13 @@ async fn code_grant(
         .await
         .map_err(OAuthError::server_error)?;
     let hash = super::authorize::code_hash(code);
-    let Some(row) = grants::consume_code(&svc.store, tenant.id, &hash, now_ms)
+    // Read first, used up last: the code is used up in the transaction that stores what it
+    // issues, so a crash leaves it either unused or fully redeemed.
+    let Some(row) = grants::peek_code(&svc.store, tenant.id, &hash, now_ms)
         .await
         .map_err(OAuthError::server_error)?
     else {
-        // A second use: revoke what the first one issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
-        if let Some((family, jti)) = grants::used_code(&svc.store, tenant.id, &hash)
-            .await
-            .map_err(OAuthError::server_error)?
-        {
-            if let Some(f) = family {
-                grants::revoke_family(&svc.store, tenant.id, &f, now_ms)
-                    .await
-                    .map_err(OAuthError::server_error)?;
-            }
-            if let Some(j) = jti {
-                grants::revoke_jti(&svc.store, tenant.id, &j, now_ms + 86_400_000)
-                    .await
-                    .map_err(OAuthError::server_error)?;
-            }
-            tracing::warn!(tenant = %tenant.slug, client = %client.client_id, "authorization code replayed; its tokens are revoked");
-        }
+        revoke_what_a_code_issued(svc, tenant, client, &hash, now_ms).await?;
         return Err(invalid_grant(
             "the code is invalid, expired or already used",
         ));
@@ -463,12 +459,29 @@ async fn code_grant(
         nonce: row.nonce.as_deref(),
         generation: row.generation,
     };
-    let (mut response, jti, _) = user_tokens(svc, tenant, client, &grant, now_ms).await?;
-    let mut family = None;
-    if wants_refresh(client, &row.scope) {
-        let family_id = uuid::Uuid::new_v4().to_string();
+    let family = wants_refresh(client, &row.scope).then(|| uuid::Uuid::new_v4().to_string());
+    let issued = Issued {
+        jti: uuid::Uuid::new_v4().to_string(),
+        family: family.clone(),
+    };
+    let mut response = user_tokens(svc, tenant, client, &grant, &issued, now_ms).await?;
+    let tx = svc.store.begin().await.map_err(OAuthError::server_error)?;
+    let ids = (issued.family.as_deref(), Some(issued.jti.as_str()));
+    if !grants::consume_code(&tx, tenant.id, &hash, ids, now_ms)
+        .await
+        .map_err(OAuthError::server_error)?
+    {
+        // Used up since it was read: by a replay that won the race. What that use issued is
+        // stored with the code (in the same statement), so it is found and revoked.
+        drop(tx);
+        revoke_what_a_code_issued(svc, tenant, client, &hash, now_ms).await?;
+        return Err(invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    }
+    if let Some(family_id) = family {
         let refresh = grants::RefreshRow {
-            family_id: family_id.clone(),
+            family_id,
             client_id: client.client_id.clone(),
             user_id: row.user_id.clone(),
             scope: row.scope.clone(),
@@ -477,13 +490,39 @@ async fn code_grant(
             expires_at: now_ms + i64::from(client.refresh_token_seconds) * 1000,
             generation: row.generation,
         };
-        response.refresh_token = Some(new_refresh(svc, tenant, &refresh, now_ms).await?);
-        family = Some(family_id);
+        response.refresh_token = Some(new_refresh(&tx, tenant, &refresh, now_ms).await?);
     }
-    grants::record_issued(&svc.store, tenant.id, &hash, family.as_deref(), &jti)
-        .await
-        .map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OAuthError::server_error)?;
     Ok(response)
+}
+
+/// A second use of a code: revokes what the first one issued (RFC 6749 §4.1.2, RFC 9700
+/// §4.5), its refresh family and its access token.
+async fn revoke_what_a_code_issued(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    hash: &str,
+    now_ms: i64,
+) -> Result<(), OAuthError> {
+    let Some((family, jti)) = grants::used_code(&svc.store, tenant.id, hash)
+        .await
+        .map_err(OAuthError::server_error)?
+    else {
+        return Ok(());
+    };
+    if let Some(f) = family {
+        grants::revoke_family(&svc.store, tenant.id, &f, now_ms)
+            .await
+            .map_err(OAuthError::server_error)?;
+    }
+    if let Some(j) = jti {
+        grants::revoke_jti(&svc.store, tenant.id, &j, now_ms + 86_400_000)
+            .await
+            .map_err(OAuthError::server_error)?;
+    }
+    tracing::warn!(tenant = %tenant.slug, client = %client.client_id, "authorization code replayed; its tokens are revoked");
+    Ok(())
 }
 
 async fn refresh_grant(
@@ -505,21 +544,13 @@ async fn refresh_grant(
         .filter(|t| !t.is_empty() && t.len() <= 128)
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let hash = refresh_hash(token);
-    let Some(row) =
-        grants::consume_refresh(&svc.store, tenant.id, &client.client_id, &hash, now_ms)
-            .await
-            .map_err(OAuthError::server_error)?
-    else {
-        // Reuse of a rotated token: the whole family is revoked (RFC 9700 §4.14.2).
-        if let Some(family) = grants::used_refresh_family(&svc.store, tenant.id, &hash)
-            .await
-            .map_err(OAuthError::server_error)?
-        {
-            grants::revoke_family(&svc.store, tenant.id, &family, now_ms)
-                .await
-                .map_err(OAuthError::server_error)?;
-            tracing::warn!(tenant = %tenant.slug, client = %client.client_id, "refresh token reused; its family is revoked");
-        }
+    // Read first, used up last, in the transaction that stores its successor: a crash leaves
+    // the token either unused or fully rotated.
+    let live = grants::live_refresh(&svc.store, tenant.id, &hash, now_ms)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let Some(row) = live.filter(|r| r.client_id == client.client_id) else {
+        revoke_a_reused_family(svc, tenant, client, &hash, now_ms).await?;
         return Err(invalid_grant(
             "the refresh token is invalid, expired, revoked or already used",
         ));
@@ -571,9 +602,47 @@ async fn refresh_grant(
         nonce: None,
         generation: row.generation,
     };
-    let (mut response, _, _) = user_tokens(svc, tenant, client, &grant, now_ms).await?;
-    response.refresh_token = Some(new_refresh(svc, tenant, &row, now_ms).await?);
+    let issued = Issued {
+        jti: uuid::Uuid::new_v4().to_string(),
+        family: Some(row.family_id.clone()),
+    };
+    let mut response = user_tokens(svc, tenant, client, &grant, &issued, now_ms).await?;
+    let tx = svc.store.begin().await.map_err(OAuthError::server_error)?;
+    if !grants::consume_refresh(&tx, tenant.id, &client.client_id, &hash, now_ms)
+        .await
+        .map_err(OAuthError::server_error)?
+    {
+        // Used (or revoked) since it was read: a reuse racing this one.
+        drop(tx);
+        revoke_a_reused_family(svc, tenant, client, &hash, now_ms).await?;
+        return Err(invalid_grant(
+            "the refresh token is invalid, expired, revoked or already used",
+        ));
+    }
+    response.refresh_token = Some(new_refresh(&tx, tenant, &row, now_ms).await?);
+    tx.commit().await.map_err(OAuthError::server_error)?;
     Ok(response)
+}
+
+/// A refresh token that was used before: its whole family is revoked (RFC 9700 §4.14.2),
+/// including a successor a concurrent rotation is adding and the access tokens minted from it.
+async fn revoke_a_reused_family(
+    svc: &Services,
+    tenant: &Tenant,
+    client: &Client,
+    hash: &str,
+    now_ms: i64,
+) -> Result<(), OAuthError> {
+    if let Some(family) = grants::used_refresh_family(&svc.store, tenant.id, hash)
+        .await
+        .map_err(OAuthError::server_error)?
+    {
+        grants::revoke_family(&svc.store, tenant.id, &family, now_ms)
+            .await
+            .map_err(OAuthError::server_error)?;
+        tracing::warn!(tenant = %tenant.slug, client = %client.client_id, "refresh token reused; its family is revoked");
+    }
+    Ok(())
 }
 
 /// The scopes asked for, checked against what the client may have. `allowed` filters out
@@ -641,6 +710,7 @@ pub async fn token(
                 scope: scope.as_deref(),
                 auth_time: None,
                 lk_gen: None,
+                lk_fam: None,
             };
             let signer = jwt::signer(svc, tenant, Alg::Rs256)
                 .await

@@ -149,6 +149,9 @@ pub struct AccessToken {
     /// The user's grant generation it was issued under (none on a client's own token).
     #[serde(default)]
     pub lk_gen: Option<i64>,
+    /// The refresh family it was minted with, if any.
+    #[serde(default)]
+    pub lk_fam: Option<String>,
 }
 
 impl AccessToken {
@@ -179,6 +182,15 @@ pub async fn access_token(
     if grants::jti_revoked(&svc.store, tenant.id, &claims.jti)
         .await
         .ok()?
+    {
+        return None;
+    }
+    // Minted with a refresh family: it ends when the family is revoked (a reuse, a replayed
+    // code, the app's own revocation).
+    if let Some(family) = &claims.lk_fam
+        && grants::family_revoked(&svc.store, tenant.id, family)
+            .await
+            .ok()?
     {
         return None;
     }

@@ -1,7 +1,8 @@
 //! Authorization codes and refresh tokens, stored only as hashes and consumed with one
 //! conditional `UPDATE … RETURNING` (never read-then-write), and revoked access-token ids.
 //! Each code and refresh token carries the user's grant generation it was issued under, and is
-//! honoured only while the user's is still that ([`revoke_for_user`] raises it).
+//! honoured only while the user's is still that ([`revoke_for_user`] raises it). A refresh
+//! token is also dead once its family is flagged revoked ([`revoke_family`]).
 
 use sea_orm::QueryResult;
 
@@ -29,6 +30,17 @@ fn current(table: &str) -> String {
     format!(
         "{table}.grant_generation = (SELECT u.grant_generation FROM users u \
          WHERE u.tenant_id = {table}.tenant_id AND u.id = {table}.user_id)"
+    )
+}
+
+/// The condition that a refresh token (a row of `oidc_refresh_tokens`) may be honoured: its
+/// user's grants are those it was issued under, and its family is not revoked.
+fn refresh_honoured() -> String {
+    format!(
+        "{} AND NOT EXISTS (SELECT 1 FROM oidc_revoked_families f \
+         WHERE f.tenant_id = oidc_refresh_tokens.tenant_id \
+         AND f.family_id = oidc_refresh_tokens.family_id)",
+        current("oidc_refresh_tokens")
     )
 }
 
@@ -83,26 +95,26 @@ fn code_from(r: &QueryResult) -> Result<CodeRow, StoreError> {
     })
 }
 
-/// Uses a code up: its row the first time, before it expires, while its user's grants are
-/// those it was issued under; `None` otherwise.
-pub async fn consume_code(
+const CODE_COLUMNS: &str = "client_id, user_id, session_id, redirect_uri, scope, nonce, \
+                            code_challenge, auth_time, amr, expires_at, grant_generation";
+
+/// A code that can still be used (unused, unexpired, its user's grants those it was issued
+/// under): its row, without using it up.
+pub async fn peek_code(
     h: &impl Handle,
     tenant: TenantId,
     code_hash: &str,
     now: i64,
 ) -> Result<Option<CodeRow>, StoreError> {
     let sql = format!(
-        "UPDATE oidc_codes SET used_at = ? WHERE code_hash = ? AND tenant_id = ? \
-         AND used_at IS NULL AND expires_at > ? AND {} \
-         RETURNING client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge, \
-         auth_time, amr, expires_at, grant_generation",
+        "SELECT {CODE_COLUMNS} FROM oidc_codes WHERE code_hash = ? AND tenant_id = ? \
+         AND used_at IS NULL AND expires_at > ? AND {}",
         current("oidc_codes")
     );
     query_one(
         h,
         &sql,
         vec![
-            now.into(),
             code_hash.to_owned().into(),
             tenant.to_string().into(),
             now.into(),
@@ -112,6 +124,37 @@ pub async fn consume_code(
     .as_ref()
     .map(code_from)
     .transpose()
+}
+
+/// Uses a code up, recording in the same statement what it issues (the refresh family and the
+/// access token's id), so that a replay, however soon, finds them to revoke. Only the first
+/// use succeeds, before it expires and while its user's grants are those it was issued under.
+pub async fn consume_code(
+    h: &impl Handle,
+    tenant: TenantId,
+    code_hash: &str,
+    (family_id, access_jti): (Option<&str>, Option<&str>),
+    now: i64,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE oidc_codes SET used_at = ?, family_id = ?, access_jti = ? WHERE code_hash = ? \
+         AND tenant_id = ? AND used_at IS NULL AND expires_at > ? AND {}",
+        current("oidc_codes")
+    );
+    let n = exec(
+        h,
+        &sql,
+        vec![
+            now.into(),
+            family_id.map(str::to_owned).into(),
+            access_jti.map(str::to_owned).into(),
+            code_hash.to_owned().into(),
+            tenant.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
 }
 
 /// A code that was already used: what it issued (refresh family, access-token id).
@@ -131,28 +174,6 @@ pub async fn used_code(
         Some(r) => Some((r.try_get("", "family_id")?, r.try_get("", "access_jti")?)),
         None => None,
     })
-}
-
-/// Records what a code issued, so a replay can revoke it.
-pub async fn record_issued(
-    h: &impl Handle,
-    tenant: TenantId,
-    code_hash: &str,
-    family_id: Option<&str>,
-    access_jti: &str,
-) -> Result<(), StoreError> {
-    exec(
-        h,
-        "UPDATE oidc_codes SET family_id = ?, access_jti = ? WHERE code_hash = ? AND tenant_id = ?",
-        vec![
-            family_id.map(str::to_owned).into(),
-            access_jti.to_owned().into(),
-            code_hash.to_owned().into(),
-            tenant.to_string().into(),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,23 +219,22 @@ pub async fn insert_refresh(
     Ok(())
 }
 
-/// Uses a refresh token up (rotation): its row the first time, for this client, while its
-/// family is not revoked, it has not expired and its user's grants are those it was issued
-/// under.
+/// Uses a refresh token up (rotation): only the first use succeeds, for this client, while it
+/// is unrevoked and unexpired and may be honoured ([`refresh_honoured`]).
 pub async fn consume_refresh(
     h: &impl Handle,
     tenant: TenantId,
     client_id: &str,
     token_hash: &str,
     now: i64,
-) -> Result<Option<RefreshRow>, StoreError> {
+) -> Result<bool, StoreError> {
     let sql = format!(
         "UPDATE oidc_refresh_tokens SET used_at = ? WHERE token_hash = ? AND tenant_id = ? \
          AND client_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
-         AND {} RETURNING {REFRESH_COLUMNS}",
-        current("oidc_refresh_tokens")
+         AND {}",
+        refresh_honoured()
     );
-    let row = query_one(
+    let n = exec(
         h,
         &sql,
         vec![
@@ -226,7 +246,7 @@ pub async fn consume_refresh(
         ],
     )
     .await?;
-    row.as_ref().map(refresh_from).transpose()
+    Ok(n == 1)
 }
 
 const REFRESH_COLUMNS: &str =
@@ -264,13 +284,32 @@ pub async fn used_refresh_family(
     })
 }
 
-/// Revokes every token of a family. Returns how many were still live.
+/// Revokes a family: flags it (so a token a concurrent rotation adds a moment later is dead
+/// too, and so are the access tokens minted from it) and marks its rows. Returns how many
+/// rows were still live.
 pub async fn revoke_family(
     h: &impl Handle,
     tenant: TenantId,
     family_id: &str,
     now: i64,
 ) -> Result<u64, StoreError> {
+    // Kept as long as any token of the family could live: its rows share one absolute expiry
+    // (a day beyond now when none is stored yet).
+    exec(
+        h,
+        "INSERT INTO oidc_revoked_families (tenant_id, family_id, expires_at) \
+         SELECT ?, ?, COALESCE(MAX(expires_at), ?) FROM oidc_refresh_tokens \
+         WHERE tenant_id = ? AND family_id = ? \
+         ON CONFLICT (tenant_id, family_id) DO NOTHING",
+        vec![
+            tenant.to_string().into(),
+            family_id.to_owned().into(),
+            (now + 86_400_000).into(),
+            tenant.to_string().into(),
+            family_id.to_owned().into(),
+        ],
+    )
+    .await?;
     exec(
         h,
         "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE family_id = ? AND tenant_id = ? \
@@ -282,6 +321,21 @@ pub async fn revoke_family(
         ],
     )
     .await
+}
+
+/// Whether a refresh family is flagged revoked.
+pub async fn family_revoked(
+    h: &impl Handle,
+    tenant: TenantId,
+    family_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(query_one(
+        h,
+        "SELECT family_id FROM oidc_revoked_families WHERE tenant_id = ? AND family_id = ?",
+        vec![tenant.to_string().into(), family_id.to_owned().into()],
+    )
+    .await?
+    .is_some())
 }
 
 pub async fn revoke_jti(
@@ -314,13 +368,14 @@ pub async fn jti_revoked(h: &impl Handle, tenant: TenantId, jti: &str) -> Result
     .is_some())
 }
 
-/// Housekeeping: codes, refresh tokens and revoked ids past their lifetime.
+/// Housekeeping: codes, refresh tokens, revoked ids and revoked families past their lifetime.
 pub async fn delete_expired(h: &impl Handle, before: i64) -> Result<u64, StoreError> {
     let mut n = 0;
     for sql in [
         "DELETE FROM oidc_codes WHERE expires_at < ?",
         "DELETE FROM oidc_refresh_tokens WHERE expires_at < ?",
         "DELETE FROM oidc_revoked_jtis WHERE expires_at < ?",
+        "DELETE FROM oidc_revoked_families WHERE expires_at < ?",
     ] {
         n += exec(h, sql, vec![before.into()]).await?;
     }
@@ -361,7 +416,7 @@ pub async fn live_refresh(
         "SELECT {REFRESH_COLUMNS} FROM oidc_refresh_tokens WHERE token_hash = ? \
          AND tenant_id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
          AND {}",
-        current("oidc_refresh_tokens")
+        refresh_honoured()
     );
     let row = query_one(
         h,
@@ -433,7 +488,7 @@ pub async fn live_for_user(
         "SELECT {REFRESH_COLUMNS} FROM oidc_refresh_tokens WHERE tenant_id = ? AND user_id = ? \
          AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? AND {} \
          ORDER BY expires_at DESC",
-        current("oidc_refresh_tokens")
+        refresh_honoured()
     );
     query_all(
         h,
