@@ -1910,3 +1910,47 @@ async fn the_list_sorts_by_column_and_pages_through_every_user_once() {
         "/admin/users?sort=name&dir=desc"
     );
 }
+
+/// Issue 16 item 17: resetting another person's password or two-step verification hands over
+/// their account, so it needs a fresh proof, like exports and deletions; nothing happens until
+/// it is given, and then the action is carried out as submitted.
+#[tokio::test]
+async fn resetting_a_password_or_two_step_needs_a_recent_proof() {
+    let app = app_with_alice().await;
+    let alice = user_id(&app, "alice");
+    let (owner, key) = signed_in_admin(&app, "root", "owner").await;
+    let page_of_alice = format!("/admin/users/{alice}");
+    let hash = "SELECT password_hash FROM users WHERE username = 'alice'";
+    let before = crate::login::text(&app, hash).await;
+    let resets = "SELECT COUNT(*) FROM audit_log WHERE operation IN \
+                  ('password.admin_reset', 'mfa.admin_reset')";
+    for (action, confirming) in [
+        ("password", "reset a person&#39;s password"),
+        ("mfa", "reset a person&#39;s two-step verification"),
+    ] {
+        // Ten minutes after the last proof.
+        app.sql("UPDATE sessions SET auth_time = auth_time - 600000")
+            .await;
+        let path = format!("{page_of_alice}/{action}");
+        let asked = owner
+            .submit(&page_of_alice, &path, &[("confirmed", "yes")])
+            .await;
+        assert_eq!(asked.status, 200, "{}", asked.body);
+        assert!(asked.has("Confirm it"), "{action}: {}", asked.body);
+        assert!(asked.has(confirming), "{action}: {}", asked.body);
+        assert_eq!(crate::login::text(&app, hash).await, before);
+        assert_eq!(count(&app, resets).await, 0, "{action}: nothing done yet");
+    }
+    // With the proof, the reset is carried out as it was submitted.
+    let asked = owner
+        .submit(
+            &page_of_alice,
+            &format!("{page_of_alice}/password"),
+            &[("confirmed", "yes")],
+        )
+        .await;
+    let done = owner.confirm_it_is_me(&asked, PW, &key).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.has("The password is reset"), "{}", done.body);
+    assert_ne!(crate::login::text(&app, hash).await, before);
+}

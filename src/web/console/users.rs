@@ -1227,7 +1227,9 @@ pub async fn reset_password(
     Path(id): Path<String>,
     WebForm(f): WebForm<OnceForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, None);
+    // The one-time password hands the account over: a fresh proof first.
+    let fresh = Some(Confirming::PasswordReset);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, fresh);
     let back = format!("/admin/users/{}", user.id);
     if !admin.confirmed() {
         let name = &user.display_name;
@@ -1276,7 +1278,9 @@ pub async fn reset_mfa(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Result<Response, AppError> {
-    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, None);
+    // The next sign-in enrols a new authenticator with the password alone: a fresh proof first.
+    let fresh = Some(Confirming::MfaReset);
+    let (admin, user) = acting!(web, &f.csrf, id, Power::HelpUsers, fresh);
     if !admin.confirmed() {
         let name = &user.display_name;
         return Ok(admin.ask(Question {
@@ -1508,6 +1512,9 @@ pub async fn bulk(web: Web, body: axum::body::Bytes) -> Result<Response, AppErro
     });
     if allowed.is_empty() {
         return Ok(see_other("/admin/users?done=none-allowed"));
+    }
+    if action == "reset-mfa" && !admin.recently_verified() {
+        return Ok(admin.reverify("/admin/users", Confirming::MfaReset));
     }
     let (by, now) = (admin.by(), admin.web.now);
     let n = allowed.len();

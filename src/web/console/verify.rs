@@ -44,10 +44,12 @@ pub enum Confirming {
     SpChange,
     SpMetadata,
     Role,
+    PasswordReset,
+    MfaReset,
 }
 
 impl Confirming {
-    const ALL: [Confirming; 16] = [
+    const ALL: [Confirming; 18] = [
         Confirming::AppDelete,
         Confirming::AttributeDelete,
         Confirming::AuditExport,
@@ -64,6 +66,8 @@ impl Confirming {
         Confirming::SpChange,
         Confirming::SpMetadata,
         Confirming::Role,
+        Confirming::PasswordReset,
+        Confirming::MfaReset,
     ];
 
     /// Its code in a form, and what is being done as the end of "You are about to …".
@@ -89,6 +93,8 @@ impl Confirming {
             SpChange => ("sp-change", "change a SAML service provider's settings"),
             SpMetadata => ("sp-metadata", "replace a service provider's metadata"),
             Role => ("role", "change a person's console role"),
+            PasswordReset => ("password-reset", "reset a person's password"),
+            MfaReset => ("mfa-reset", "reset a person's two-step verification"),
         }
     }
 
