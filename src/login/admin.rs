@@ -136,6 +136,7 @@ pub async fn reset_password(
     credentials::unlock(&tx, tenant.id, user.id).await?;
     let ended = sessions::delete_all_for_user(&tx, tenant.id, user.id, None).await?;
     let revoked = grants::revoke_for_user(&tx, tenant.id, user.id, now).await?;
+    credentials::drop_reset_tokens(&tx, tenant.id, user.id).await?;
     record(
         svc,
         &tx,

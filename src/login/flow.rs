@@ -572,9 +572,11 @@ async fn store_new_password(
     )
     .await?;
     let ended = sessions::delete_all_for_user(tx, ctx.tenant_id(), user.id, keep_session).await?;
-    // Whoever knew the old password may hold an application's tokens: they end too.
+    // Whoever knew the old password may hold an application's tokens or a reset link sent
+    // before: they end too.
     let revoked =
         crate::store::grants::revoke_for_user(tx, ctx.tenant_id(), user.id, ctx.now).await?;
+    credentials::drop_reset_tokens(tx, ctx.tenant_id(), user.id).await?;
     ctx.audit_in(
         tx,
         Actor::User(user.id),

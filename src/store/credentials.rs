@@ -505,12 +505,7 @@ pub async fn insert_reset_token(
     now: i64,
     expires_at: i64,
 ) -> Result<(), StoreError> {
-    exec(
-        h,
-        "DELETE FROM reset_tokens WHERE tenant_id = ? AND user_id = ? AND used_at IS NULL",
-        vec![tenant.to_string().into(), user.to_string().into()],
-    )
-    .await?;
+    drop_reset_tokens(h, tenant, user).await?;
     exec(
         h,
         "INSERT INTO reset_tokens (token_hash, tenant_id, user_id, created_at, expires_at, used_at) \
@@ -525,6 +520,20 @@ pub async fn insert_reset_token(
     )
     .await?;
     Ok(())
+}
+
+/// Makes the user's unused reset links worthless (their password was just set another way).
+pub async fn drop_reset_tokens(
+    h: &impl Handle,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<u64, StoreError> {
+    exec(
+        h,
+        "DELETE FROM reset_tokens WHERE tenant_id = ? AND user_id = ? AND used_at IS NULL",
+        vec![tenant.to_string().into(), user.to_string().into()],
+    )
+    .await
 }
 
 /// When the user's newest live (unused, unexpired) reset token was made, if any.

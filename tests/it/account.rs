@@ -957,3 +957,30 @@ async fn with_mfa_off_no_code_is_asked_even_from_enrolled_users() {
         Some("/login/mfa")
     );
 }
+
+/// Issue 16 item 18: a reset link sent before the password was set another way (on the account
+/// page, or by an admin) no longer works: whoever has the mailbox cannot undo the change.
+#[tokio::test]
+async fn a_reset_link_dies_when_the_password_is_set_another_way() {
+    for how in ["account page", "admin reset"] {
+        let app = app_with_alice().await;
+        let b = Browser::new(&app, "acme");
+        b.submit("/forgot", "/forgot", &[("login", "alice")]).await;
+        let (_, link) = wait_for_mail(&app, 1).await;
+        let path = link.strip_prefix(&app.url("acme", "")).unwrap().to_owned();
+        assert_eq!(
+            b.get(&path).await.status,
+            200,
+            "{how}: the link works at first"
+        );
+        if how == "account page" {
+            assert_eq!(b.login("alice", PW).await.status, 303);
+            let changed = change(&b, PW, "Granite-Orbit-4471").await;
+            assert!(changed.status < 400, "{}", changed.body);
+        } else {
+            let out = app.cli(&["user", "reset-password", "--tenant", "acme", "alice"]);
+            assert!(out.ok(), "{}", out.stderr);
+        }
+        assert_eq!(b.get(&path).await.status, 410, "{how}: the link is dead");
+    }
+}
