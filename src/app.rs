@@ -145,6 +145,7 @@ pub fn router(svc: Arc<Services>, config: Arc<Config>) -> Router {
         .merge(operator)
         .merge(sites)
         .route_layer(from_fn_with_state(state.clone(), web::metrics::track))
+        .layer(axum::middleware::from_fn(web::headers::header_limit))
         .layer(from_fn_with_state(state.clone(), web::headers::security_headers))
         .layer(
             ServiceBuilder::new()

@@ -2,15 +2,38 @@
 //! sets its own and it is kept.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
                    report-uri /csp-report";
+
+/// The most request header bytes (names and values together) a request may carry: a larger
+/// one is refused with 431 (RFC 6585) before anything reads it. Browsers send a few KiB; a
+/// full cookie jar for this host stays well under.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses a request whose headers are larger than [`MAX_HEADER_BYTES`].
+pub async fn header_limit(req: Request, next: Next) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(header::CACHE_CONTROL, "no-store")],
+            "The request's headers are too large.\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
 
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;

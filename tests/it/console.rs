@@ -252,6 +252,31 @@ async fn an_admin_creates_finds_helps_and_groups_a_user() {
     let bob_browser = Browser::new(&app, "acme");
     let step = bob_browser.login("bob", &otp).await;
     assert_eq!(step.location.as_deref(), Some("/login/password"));
+    // Issue 16 item 7: a username over the limit is refused beside its field, never cut to
+    // fit and created.
+    let long = "n".repeat(256);
+    let refused = b
+        .submit(
+            "/admin/users/new",
+            "/admin/users",
+            &[
+                ("username", &long),
+                ("email", "long@example.com"),
+                ("delivery", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let beside = refused.beside("username").unwrap_or_default();
+    assert!(beside.contains("64"), "{beside}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE email = 'long@example.com'"
+        )
+        .await,
+        0
+    );
     // A taken username is said so, and nothing is added.
     let again = b
         .submit(

@@ -713,7 +713,9 @@ pub async fn create(web: Web, WebForm(f): WebForm<CreateForm>) -> Result<Respons
         return Ok(web.csrf_failed());
     }
     let admin = admin!(web, Power::ManageDirectory);
-    let clip = |v: &str, n: usize| v.trim().chars().take(n).collect::<String>();
+    // One past each limit is kept, so that a longer value is refused beside its field (and
+    // shown as typed that far), never cut to fit.
+    let clip = |v: &str, n: usize| v.trim().chars().take(n + 1).collect::<String>();
     let f = CreateForm {
         username: clip(&f.username, 64),
         email: clip(&f.email, 320),
@@ -1092,8 +1094,9 @@ pub async fn profile(
     WebForm(f): WebForm<ProfileForm>,
 ) -> Result<Response, AppError> {
     let (admin, user) = acting!(web, &f.csrf, id, Power::ManageDirectory, None);
-    let name: String = f.display_name.chars().take(256).collect();
-    let email: String = f.email.chars().take(320).collect();
+    // One past each limit: a longer value is refused beside its field, never cut to fit.
+    let name: String = f.display_name.chars().take(257).collect();
+    let email: String = f.email.chars().take(321).collect();
     let svc = &admin.web.state.svc;
     let fields = (name.as_str(), email.as_str());
     let submitted = submitted_attributes(&f.rest);
