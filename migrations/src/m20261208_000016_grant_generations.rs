@@ -36,15 +36,20 @@ enum Column {
     GrantGeneration,
 }
 
+/// The tables that get a `grant_generation` column.
+fn tables() -> [DynIden; 3] {
+    [
+        Users::Table.into_iden(),
+        OidcCodes::Table.into_iden(),
+        OidcRefreshTokens::Table.into_iden(),
+    ]
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // One change per statement: SQLite alters a table one column at a time.
-        for table in [
-            Users::Table.into_iden(),
-            OidcCodes::Table.into_iden(),
-            OidcRefreshTokens::Table.into_iden(),
-        ] {
+        for table in tables() {
             m.alter_table(
                 Table::alter()
                     .table(table)
@@ -62,11 +67,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            Users::Table.into_iden(),
-            OidcCodes::Table.into_iden(),
-            OidcRefreshTokens::Table.into_iden(),
-        ] {
+        for table in tables() {
             m.alter_table(
                 Table::alter()
                     .table(table)

@@ -538,6 +538,18 @@ impl Tab {
     }
 }
 
+/// Adds an inline script to the page, which our CSP must refuse.
+async fn inject_inline_script(tab: &Tab) {
+    tab.c
+        .execute(
+            "const s = document.createElement('script'); s.textContent = 'window.x = 1;'; \
+             document.body.appendChild(s);",
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
 /// The harness notices what it is there to notice: an inline script on one of our pages is
 /// refused by the CSP, and the refusal is reported.
 #[tokio::test]
@@ -547,14 +559,7 @@ async fn a_csp_violation_is_reported() {
     let tab = open().await;
     tab.goto(&app.url("acme", "/login")).await;
     tab.assert_clean().await;
-    tab.c
-        .execute(
-            "const s = document.createElement('script'); s.textContent = 'window.x = 1;'; \
-             document.body.appendChild(s);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    inject_inline_script(&tab).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let problems = tab.problems().await;
     assert!(
@@ -573,14 +578,7 @@ async fn a_csp_violation_in_firefox_is_reported_to_the_server() {
     app.create_tenant("acme");
     let tab = open_firefox(&app).await;
     tab.goto(&app.url("acme", "/login")).await;
-    tab.c
-        .execute(
-            "const s = document.createElement('script'); s.textContent = 'window.x = 1;'; \
-             document.body.appendChild(s);",
-            vec![],
-        )
-        .await
-        .unwrap();
+    inject_inline_script(&tab).await;
     let mut problems = vec![];
     for _ in 0..100 {
         problems = tab.problems().await;

@@ -204,6 +204,18 @@ impl TestApp {
         format!("http://localhost:{}{path}", self.port)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.base_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, slug: &str, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(slug, path))

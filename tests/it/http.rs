@@ -87,15 +87,7 @@ async fn metrics_count_requests_per_route_template_without_user_data() {
     for _ in 0..3 {
         assert_eq!(app.get("acme", "/").await.status(), 200);
     }
-    let text = app
-        .client
-        .get(app.base_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("latchkey_http_requests_total{method=\"GET\",route=\"/\",status=\"200\"} 3"),
         "{text}"
@@ -152,15 +144,7 @@ async fn csp_reports_are_asked_for_counted_and_bounded() {
         let res = report(body, "application/csp-report").await.unwrap();
         assert_eq!(res.status(), status);
     }
-    let text = app
-        .client
-        .get(app.base_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for directive in ["form-action", "script-src-elem"] {
         let line = format!("latchkey_csp_violations_total{{directive=\"{directive}\"}} 1");
         assert!(text.contains(&line), "{text}");

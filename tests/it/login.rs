@@ -345,15 +345,7 @@ async fn unknown_wrong_locked_disabled_and_restricted_look_the_same() {
 
 /// `latchkey_password_verifications_total` from `/metrics`.
 pub async fn password_checks(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.base_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix("latchkey_password_verifications_total "))
         .and_then(|n| n.parse().ok())
